@@ -1,0 +1,128 @@
+//! Transactional storage for root objects.
+//!
+//! One synchronous API ([`Db::read`], [`Db::write`]) over a raw byte-level
+//! [`Backend`]. Typed access ([`Reads`], [`WriteTx`]) — records, secondary and
+//! unique indexes, cursors, versions and the audit trail — is written once on
+//! top of it, so every backend behaves the same.
+//!
+//! The write closure may run more than once (retries) and must have no effects
+//! outside its transaction. Returning an error rolls everything back.
+
+mod backend;
+mod error;
+mod record;
+mod redb_backend;
+mod tx;
+mod types;
+
+use std::sync::Arc;
+
+pub use backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
+pub use error::{Result, StoreError};
+pub use record::{IndexSpec, IndexValue, Meta, Record};
+pub use redb_backend::RedbBackend;
+pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};
+pub use types::{BadId, BadTimestamp, Clock, Id, IdGenerator, ManualClock, SystemClock, Timestamp};
+
+/// Where the data lives, parsed from a database URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// `redb://PATH`: everything after `redb://` is a file path
+    /// (`redb:///abs/path` is absolute).
+    Redb(std::path::PathBuf),
+}
+
+impl std::str::FromStr for DbUrl {
+    type Err = StoreError;
+    fn from_str(url: &str) -> Result<DbUrl> {
+        match url.strip_prefix("redb://") {
+            Some(path) if !path.is_empty() => Ok(DbUrl::Redb(path.into())),
+            _ => Err(StoreError::BadUrl(url.to_string())),
+        }
+    }
+}
+
+/// A database: a backend, a clock and an id generator.
+pub struct Db {
+    backend: Arc<dyn Backend>,
+    clock: Arc<dyn Clock>,
+    ids: IdGenerator,
+}
+
+impl Db {
+    /// Open the database a URL names, with the system clock.
+    pub fn open(url: &str) -> Result<Db> {
+        let backend: Arc<dyn Backend> = match url.parse()? {
+            DbUrl::Redb(path) => Arc::new(RedbBackend::open(&path)?),
+        };
+        Ok(Db::new(backend, Arc::new(SystemClock)))
+    }
+
+    pub fn new(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Db {
+        Db {
+            backend,
+            clock,
+            ids: IdGenerator::default(),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn new_id(&self) -> Id {
+        self.ids.next(self.clock.now())
+    }
+
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Does the database answer?
+    pub fn ping(&self) -> Result<()> {
+        self.backend.ping()
+    }
+
+    /// Run `f` on a consistent snapshot.
+    pub fn read<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&ReadTx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.backend.read(&mut |raw| {
+            if let Some(f) = f.take() {
+                out = Some(f(&ReadTx { raw }));
+            }
+            Ok(())
+        })?;
+        out.unwrap_or_else(
+            || Err(StoreError::Backend("read transaction did not run".into()).into()),
+        )
+    }
+
+    /// Run `f` in a write transaction on behalf of `actor`: committed when
+    /// `f` returns `Ok`, rolled back entirely when it returns `Err`.
+    pub fn write<T, E: From<StoreError>>(
+        &self,
+        actor: &Actor,
+        mut f: impl FnMut(&mut WriteTx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        let mut out = None;
+        self.backend.write(&mut |raw| {
+            let mut tx = WriteTx {
+                raw,
+                db: self,
+                actor,
+                now: self.clock.now(),
+            };
+            let result = f(&mut tx);
+            let commit = result.is_ok();
+            out = Some(result);
+            Ok(commit)
+        })?;
+        out.unwrap_or_else(|| {
+            Err(StoreError::Backend("write transaction did not run".into()).into())
+        })
+    }
+}

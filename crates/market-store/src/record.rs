@@ -1,0 +1,67 @@
+//! What a stored root object is: the [`Record`] trait the generated types implement.
+
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::types::{Id, Timestamp};
+
+/// The implicit fields of every root object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    pub id: Id,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// Starts at 1, +1 per write.
+    pub version: u64,
+}
+
+/// A secondary index over one field of a root object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexSpec {
+    pub field: &'static str,
+    /// At most one object per value.
+    pub unique: bool,
+    /// Values compared without regard to letter case.
+    pub nocase: bool,
+}
+
+/// A root object: stored in its own table, found by id and by its indexes.
+pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The object type's name in storage and audit, e.g. `product`.
+    const KIND: &'static str;
+    /// Its indexed fields.
+    const INDEXES: &'static [IndexSpec];
+
+    fn meta(&self) -> Meta;
+    fn set_meta(&mut self, meta: Meta);
+    /// The values `field` contributes to its index (none for an absent option).
+    fn index_values(&self, field: &str) -> Vec<String>;
+}
+
+/// How a field value is written into an index key.
+pub trait IndexValue {
+    fn index_values(&self) -> Vec<String>;
+}
+
+macro_rules! index_by_display {
+    ($($t:ty),*) => {$(
+        impl IndexValue for $t {
+            fn index_values(&self) -> Vec<String> {
+                vec![self.to_string()]
+            }
+        }
+    )*};
+}
+
+index_by_display!(
+    String, bool, u8, u16, u32, u64, i8, i16, i32, i64, Id, Timestamp, Decimal
+);
+
+impl<T: IndexValue> IndexValue for Option<T> {
+    fn index_values(&self) -> Vec<String> {
+        self.as_ref()
+            .map(IndexValue::index_values)
+            .unwrap_or_default()
+    }
+}

@@ -1,0 +1,175 @@
+//! The embedded default backend: one redb file, zero setup.
+
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+
+use crate::backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
+use crate::error::{Result, StoreError};
+
+type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
+
+/// A redb database file.
+pub struct RedbBackend {
+    db: Database,
+    path: PathBuf,
+}
+
+impl RedbBackend {
+    /// Open the file, creating it (and its folder) when absent.
+    pub fn open(path: &Path) -> Result<RedbBackend> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create folder {}: {e}", dir.display()))
+            })?;
+        }
+        let db = Database::builder().create(path).map_err(|e| match e {
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: path.display().to_string(),
+            },
+            other => StoreError::Backend(format!("cannot open {}: {other}", path.display())),
+        })?;
+        Ok(RedbBackend {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn bounds(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
+    fn b(x: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+        match x {
+            Bound::Included(v) => Bound::Included(v.as_slice()),
+            Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+            Bound::Unbounded => Bound::Unbounded,
+        }
+    }
+    (b(&range.start), b(&range.end))
+}
+
+fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
+    table: &T,
+    range: &KeyRange,
+    order: Order,
+    limit: usize,
+) -> Result<Vec<Entry>> {
+    let iter = table.range::<&[u8]>(bounds(range))?;
+    let mut out = Vec::new();
+    let mut push = |item: std::result::Result<_, redb::StorageError>| -> Result<bool> {
+        let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) = item?;
+        out.push((k.value().to_vec(), v.value().to_vec()));
+        Ok(out.len() < limit)
+    };
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    match order {
+        Order::Ascending => {
+            for item in iter {
+                if !push(item)? {
+                    break;
+                }
+            }
+        }
+        Order::Descending => {
+            for item in iter.rev() {
+                if !push(item)? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+struct Reader(redb::ReadTransaction);
+
+impl RawRead for Reader {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.0.open_table(Def::new(table)) {
+            Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        match self.0.open_table(Def::new(table)) {
+            Ok(t) => collect(&t, range, order, limit),
+            Err(TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+struct Writer<'a>(&'a redb::WriteTransaction);
+
+impl RawRead for Writer<'_> {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let t = self.0.open_table(Def::new(table))?;
+        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        let t = self.0.open_table(Def::new(table))?;
+        collect(&t, range, order, limit)
+    }
+}
+
+impl RawWrite for Writer<'_> {
+    fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let mut t = self.0.open_table(Def::new(table))?;
+        t.insert(key, value)?;
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &str, key: &[u8]) -> Result<bool> {
+        let mut t = self.0.open_table(Def::new(table))?;
+        Ok(t.remove(key)?.is_some())
+    }
+}
+
+impl Backend for RedbBackend {
+    fn read(&self, f: &mut dyn FnMut(&dyn RawRead) -> Result<()>) -> Result<()> {
+        let tx = self.db.begin_read()?;
+        f(&Reader(tx))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_quick_repair(true);
+        let commit = f(&mut Writer(&tx))?;
+        if commit {
+            tx.commit()?;
+        } else {
+            tx.abort()?;
+        }
+        Ok(())
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.db.begin_read()?;
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("redb:{}", self.path.display())
+    }
+}

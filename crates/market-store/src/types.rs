@@ -1,0 +1,204 @@
+//! Primitive value types every root object uses: ids, timestamps and the clock.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// An object id: a ULID, a 26-character string on the wire.
+///
+/// ULIDs sort by creation time, so the primary table in id order is also the
+/// table in creation order ("newest first" is a reverse scan).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Id(pub ulid::Ulid);
+
+impl Id {
+    /// The 16 big-endian bytes used as the storage key.
+    pub fn to_key(self) -> [u8; 16] {
+        self.0.0.to_be_bytes()
+    }
+
+    pub fn from_key(bytes: &[u8]) -> Option<Id> {
+        let arr: [u8; 16] = bytes.try_into().ok()?;
+        Some(Id(ulid::Ulid(u128::from_be_bytes(arr))))
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Id({})", self.0)
+    }
+}
+
+/// The reason a string is not an id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid id (expected a 26-character ULID)")]
+pub struct BadId;
+
+impl FromStr for Id {
+    type Err = BadId;
+    fn from_str(s: &str) -> Result<Self, BadId> {
+        ulid::Ulid::from_string(s).map(Id).map_err(|_| BadId)
+    }
+}
+
+impl Serialize for Id {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A point in time, RFC 3339 UTC with a `Z` on the wire (microsecond precision).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub DateTime<Utc>);
+
+impl Timestamp {
+    pub fn from_unix_millis(ms: i64) -> Option<Timestamp> {
+        DateTime::from_timestamp_millis(ms).map(Timestamp)
+    }
+
+    pub fn unix_millis(self) -> i64 {
+        self.0.timestamp_millis()
+    }
+
+    /// This timestamp moved by a signed number of seconds (saturating at the ends of time).
+    pub fn add_seconds(self, secs: i64) -> Timestamp {
+        let delta = chrono::TimeDelta::try_seconds(secs).unwrap_or(chrono::TimeDelta::MAX);
+        Timestamp(self.0.checked_add_signed(delta).unwrap_or(self.0))
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    }
+}
+
+impl fmt::Debug for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Timestamp({self})")
+    }
+}
+
+/// The reason a string is not a timestamp.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid timestamp (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)")]
+pub struct BadTimestamp;
+
+impl FromStr for Timestamp {
+    type Err = BadTimestamp;
+    fn from_str(s: &str) -> Result<Self, BadTimestamp> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| Timestamp(t.with_timezone(&Utc)))
+            .map_err(|_| BadTimestamp)
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The source of time and of new ids. Injected so that tests move time
+/// instead of sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp(Utc::now())
+    }
+}
+
+/// A clock that only moves when told to (for tests).
+#[derive(Debug)]
+pub struct ManualClock(Mutex<Timestamp>);
+
+impl ManualClock {
+    pub fn new(start: Timestamp) -> ManualClock {
+        ManualClock(Mutex::new(start))
+    }
+
+    pub fn advance_seconds(&self, secs: i64) {
+        let mut t = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *t = t.add_seconds(secs);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Makes ids that increase strictly within this process, also within one millisecond.
+#[derive(Debug, Default)]
+pub struct IdGenerator(Mutex<ulid::Generator>);
+
+impl IdGenerator {
+    pub fn next(&self, at: Timestamp) -> Id {
+        let mut g = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let time = std::time::SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_millis(u64::try_from(at.unix_millis()).unwrap_or(0));
+        match g.generate_from_datetime(time) {
+            Ok(id) => Id(id),
+            Err(overflow) => Id(overflow.commit_overflow_random()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamp_round_trips_with_z() {
+        let t: Timestamp = "2026-01-31T12:00:00.250+02:00".parse().unwrap();
+        assert_eq!(t.to_string(), "2026-01-31T10:00:00.250Z");
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"2026-01-31T10:00:00.250Z\"");
+        assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
+        assert!("yesterday".parse::<Timestamp>().is_err());
+    }
+
+    #[test]
+    fn ids_increase_within_one_millisecond() {
+        let g = IdGenerator::default();
+        let t = Timestamp::from_unix_millis(1_700_000_000_000).unwrap();
+        let ids: Vec<Id> = (0..1000).map(|_| g.next(t)).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]));
+        let s = ids[0].to_string();
+        assert_eq!(s.len(), 26);
+        assert_eq!(s.parse::<Id>().unwrap(), ids[0]);
+        assert_eq!(Id::from_key(&ids[0].to_key()), Some(ids[0]));
+        assert!("not-an-id".parse::<Id>().is_err());
+    }
+}

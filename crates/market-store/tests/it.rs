@@ -1,0 +1,333 @@
+//! Behaviour of the typed store on the redb backend.
+
+use std::sync::Arc;
+
+use market_store::{
+    Actor, AuditFilter, Db, Id, IndexSpec, IndexValue, ManualClock, Meta, PageRequest, Reads,
+    Record, RedbBackend, StoreError, Timestamp,
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Gadget {
+    id: Id,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    name: String,
+    email: String,
+    color: Option<String>,
+}
+
+impl Record for Gadget {
+    const KIND: &'static str = "gadget";
+    const INDEXES: &'static [IndexSpec] = &[
+        IndexSpec {
+            field: "email",
+            unique: true,
+            nocase: true,
+        },
+        IndexSpec {
+            field: "color",
+            unique: false,
+            nocase: false,
+        },
+    ];
+    fn meta(&self) -> Meta {
+        Meta {
+            id: self.id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+    fn set_meta(&mut self, m: Meta) {
+        (self.id, self.created_at, self.updated_at, self.version) =
+            (m.id, m.created_at, m.updated_at, m.version);
+    }
+    fn index_values(&self, field: &str) -> Vec<String> {
+        match field {
+            "email" => self.email.index_values(),
+            "color" => self.color.index_values(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn gadget(name: &str, email: &str, color: Option<&str>) -> Gadget {
+    let t = Timestamp::from_unix_millis(0).unwrap();
+    Gadget {
+        id: Id(ulid::Ulid::nil()),
+        created_at: t,
+        updated_at: t,
+        version: 0,
+        name: name.into(),
+        email: email.into(),
+        color: color.map(Into::into),
+    }
+}
+
+struct Fixture {
+    db: Db,
+    clock: Arc<ManualClock>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = RedbBackend::open(&dir.path().join("sub/test.redb")).unwrap();
+    let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
+    Fixture {
+        db: Db::new(Arc::new(backend), clock.clone()),
+        clock,
+        _dir: dir,
+    }
+}
+
+fn actor() -> Actor {
+    Actor {
+        actor_id: "u1".into(),
+        method: "gadget.create".into(),
+        request_id: "r1".into(),
+    }
+}
+
+fn insert(db: &Db, g: Gadget) -> Result<Gadget, StoreError> {
+    db.write(&actor(), |tx| {
+        let mut g = g.clone();
+        tx.insert(&mut g)?;
+        Ok(g)
+    })
+}
+
+fn page(limit: usize, cursor: Option<String>) -> PageRequest {
+    PageRequest { limit, cursor }
+}
+
+#[test]
+fn insert_sets_meta_and_get_reads_it_back() {
+    let f = fixture();
+    let g = insert(&f.db, gadget("a", "A@x.io", Some("red"))).unwrap();
+    assert_eq!(g.version, 1);
+    assert_eq!(g.created_at.to_string(), "2026-01-01T00:00:00Z");
+    assert_eq!(g.created_at, g.updated_at);
+    let back: Gadget = f.db.read(|tx| tx.load(g.id)).unwrap();
+    assert_eq!(back, g);
+    let missing: Option<Gadget> = f.db.read(|tx| tx.get(f.db.new_id())).unwrap();
+    assert!(missing.is_none());
+}
+
+#[test]
+fn update_bumps_version_and_checks_expected_version() {
+    let f = fixture();
+    let mut g = insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
+    f.clock.advance_seconds(60);
+    g.name = "b".into();
+    let g2 =
+        f.db.write(&actor(), |tx| {
+            let mut g = g.clone();
+            tx.update(&mut g, Some(1))?;
+            Ok::<_, StoreError>(g)
+        })
+        .unwrap();
+    assert_eq!(g2.version, 2);
+    assert_eq!(g2.created_at, g.created_at);
+    assert_eq!(g2.updated_at.to_string(), "2026-01-01T00:01:00Z");
+    // stale expected_version
+    let err =
+        f.db.write(&actor(), |tx| {
+            let mut g = g2.clone();
+            tx.update(&mut g, Some(1))
+        })
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::StaleVersion {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    // stale in-memory copy (read before another write) is refused too
+    let err =
+        f.db.write(&actor(), |tx| {
+            let mut old = g.clone();
+            tx.update(&mut old, None)
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::StaleVersion { actual: 2, .. }));
+    let stored: Gadget = f.db.read(|tx| tx.load(g.id)).unwrap();
+    assert_eq!(stored.name, "b");
+    assert_eq!(stored.version, 2);
+}
+
+#[test]
+fn unique_index_is_case_insensitive_and_follows_updates() {
+    let f = fixture();
+    let g = insert(&f.db, gadget("a", "Ann@x.io", None)).unwrap();
+    let err = insert(&f.db, gadget("b", "ann@X.IO", None)).unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::UniqueTaken { field: "email", .. }
+    ));
+    let found: Option<Gadget> = f.db.read(|tx| tx.find_unique("email", "ANN@x.io")).unwrap();
+    assert_eq!(found.map(|x| x.id), Some(g.id));
+    // change the email: the old value is free again, the new one taken
+    f.db.write(&actor(), |tx| {
+        let mut g = g.clone();
+        g.email = "new@x.io".into();
+        tx.update(&mut g, None)
+    })
+    .unwrap();
+    insert(&f.db, gadget("c", "ann@x.io", None)).unwrap();
+    assert!(insert(&f.db, gadget("d", "NEW@x.io", None)).is_err());
+}
+
+#[test]
+fn secondary_index_and_list_paginate_newest_first() {
+    let f = fixture();
+    let mut reds = Vec::new();
+    for i in 0..7 {
+        let color = if i % 2 == 0 { "red" } else { "blue" };
+        let g = insert(
+            &f.db,
+            gadget(&format!("g{i}"), &format!("{i}@x.io"), Some(color)),
+        )
+        .unwrap();
+        if color == "red" {
+            reds.push(g.id);
+        }
+    }
+    insert(&f.db, gadget("none", "none@x.io", None)).unwrap();
+    reds.reverse();
+    let p1 =
+        f.db.read(|tx| tx.find::<Gadget>("color", "red", &page(3, None)))
+            .unwrap();
+    assert_eq!(p1.items.iter().map(|g| g.id).collect::<Vec<_>>(), reds[..3]);
+    assert!(p1.next_cursor.is_some());
+    let p2 =
+        f.db.read(|tx| tx.find::<Gadget>("color", "red", &page(3, p1.next_cursor.clone())))
+            .unwrap();
+    assert_eq!(p2.items.iter().map(|g| g.id).collect::<Vec<_>>(), reds[3..]);
+    assert_eq!(p2.next_cursor, None);
+
+    let all = f.db.read(|tx| tx.list::<Gadget>(&page(5, None))).unwrap();
+    assert_eq!(all.items.len(), 5);
+    assert_eq!(all.items[0].name, "none");
+    let rest =
+        f.db.read(|tx| tx.list::<Gadget>(&page(5, all.next_cursor.clone())))
+            .unwrap();
+    assert_eq!(rest.items.len(), 3);
+    assert_eq!(rest.items[2].name, "g0");
+    assert!(rest.next_cursor.is_none());
+
+    let bad =
+        f.db.read(|tx| tx.list::<Gadget>(&page(5, Some("garbage".into()))))
+            .unwrap_err();
+    assert!(matches!(bad, StoreError::BadCursor));
+    let noindex =
+        f.db.read(|tx| tx.find::<Gadget>("name", "g1", &page(5, None)))
+            .unwrap_err();
+    assert!(matches!(noindex, StoreError::NoIndex { .. }));
+}
+
+#[test]
+fn failed_closure_rolls_back_every_write_and_its_audit() {
+    let f = fixture();
+    let err: Result<(), StoreError> = f.db.write(&actor(), |tx| {
+        tx.insert(&mut gadget("a", "a@x.io", Some("red")))?;
+        tx.insert(&mut gadget("b", "b@x.io", None))?;
+        Err(StoreError::Backend("business rule said no".into()))
+    });
+    assert!(err.is_err());
+    let all = f.db.read(|tx| tx.list::<Gadget>(&page(10, None))).unwrap();
+    assert!(all.items.is_empty());
+    let audit =
+        f.db.read(|tx| tx.audit(AuditFilter::All, &page(10, None)))
+            .unwrap();
+    assert!(audit.items.is_empty());
+    let reds =
+        f.db.read(|tx| tx.find::<Gadget>("color", "red", &page(10, None)))
+            .unwrap();
+    assert!(reds.items.is_empty());
+    // the email is still free
+    insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
+}
+
+#[test]
+fn every_mutation_is_audited_in_the_same_transaction() {
+    let f = fixture();
+    let g = insert(&f.db, gadget("a", "a@x.io", Some("red"))).unwrap();
+    let other = Actor {
+        actor_id: "u2".into(),
+        method: "gadget.delete".into(),
+        request_id: "r2".into(),
+    };
+    f.db.write(&other, |tx| tx.delete::<Gadget>(g.id)).unwrap();
+    let audit =
+        f.db.read(|tx| tx.audit(AuditFilter::All, &page(10, None)))
+            .unwrap();
+    let summary: Vec<_> = audit
+        .items
+        .iter()
+        .map(|e| {
+            (
+                e.actor_id.as_str(),
+                e.method.as_str(),
+                e.action.as_str(),
+                e.object_type.as_str(),
+                e.object_id,
+                e.request_id.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            ("u2", "gadget.delete", "delete", "gadget", g.id, "r2"),
+            ("u1", "gadget.create", "create", "gadget", g.id, "r1"),
+        ]
+    );
+    let by_actor =
+        f.db.read(|tx| tx.audit(AuditFilter::Actor("u1"), &page(10, None)))
+            .unwrap();
+    assert_eq!(by_actor.items.len(), 1);
+    let by_object =
+        f.db.read(|tx| tx.audit(AuditFilter::Object(&g.id.to_string()), &page(1, None)))
+            .unwrap();
+    assert_eq!(by_object.items[0].action, "delete");
+    assert!(by_object.next_cursor.is_some());
+    // deleted: gone from the table and its indexes
+    let reds =
+        f.db.read(|tx| tx.find::<Gadget>("color", "red", &page(10, None)))
+            .unwrap();
+    assert!(reds.items.is_empty());
+    assert!(f.db.read(|tx| tx.get::<Gadget>(g.id)).unwrap().is_none());
+}
+
+#[test]
+fn a_second_open_of_the_same_file_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.redb");
+    let _first = RedbBackend::open(&path).unwrap();
+    let err = RedbBackend::open(&path).err().unwrap();
+    assert!(matches!(err, StoreError::Locked { .. }));
+    assert!(
+        err.to_string().contains("in use by another process"),
+        "{err}"
+    );
+}
+
+#[test]
+fn urls_parse() {
+    assert!(Db::open("postgres://x").is_err());
+    assert!(Db::open("redb://").is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("redb://{}/a.redb", dir.path().display());
+    let db = Db::open(&url).unwrap();
+    db.ping().unwrap();
+    assert!(db.describe().ends_with("a.redb"));
+}
