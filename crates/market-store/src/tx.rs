@@ -329,7 +329,7 @@ impl WriteTx<'_> {
     /// otherwise assigned; version 1 and both timestamps are set here.
     pub fn insert<T: Record>(&mut self, obj: &mut T) -> Result<()> {
         let mut id = obj.meta().id;
-        if id.0.is_nil() {
+        if id.is_nil() {
             id = self.new_id();
         }
         obj.set_meta(Meta {

@@ -15,6 +15,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 pub struct Id(pub ulid::Ulid);
 
 impl Id {
+    /// The all-zero id: "not assigned yet".
+    pub const NIL: Id = Id(ulid::Ulid(0));
+
+    pub fn is_nil(self) -> bool {
+        self == Id::NIL
+    }
+
     /// The 16 big-endian bytes used as the storage key.
     pub fn to_key(self) -> [u8; 16] {
         self.0.0.to_be_bytes()
@@ -68,6 +75,8 @@ impl<'de> Deserialize<'de> for Id {
 pub struct Timestamp(pub DateTime<Utc>);
 
 impl Timestamp {
+    pub const EPOCH: Timestamp = Timestamp(DateTime::<Utc>::UNIX_EPOCH);
+
     pub fn from_unix_millis(ms: i64) -> Option<Timestamp> {
         DateTime::from_timestamp_millis(ms).map(Timestamp)
     }

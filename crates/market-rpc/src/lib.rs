@@ -1,0 +1,19 @@
+//! The runtime generated RPC code stands on: one error type, the call
+//! context and access rules, the method table, param reading and schema
+//! rules, secret redaction and generic CRUD.
+//!
+//! Generated code stays thin (declarations and registration tables); the
+//! logic lives here, once.
+
+pub mod crud;
+pub mod ctx;
+pub mod error;
+pub mod methods;
+pub mod params;
+pub mod redact;
+
+pub use ctx::{ADMIN_ROLE, Access, Caller, Ctx, Principal};
+pub use error::{ErrorKind, RpcError};
+pub use methods::{Handler, MethodDef, Methods, Ok};
+pub use params::{FieldErrors, FromParams, ParamReader, Shape, parse_params, rules};
+pub use redact::Redact;
