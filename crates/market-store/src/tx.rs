@@ -411,14 +411,14 @@ impl WriteTx<'_> {
             for value in after.iter().filter(|v| !before.contains(v)) {
                 if spec.unique {
                     let table = unique_table(T::KIND, spec.field);
-                    if let Some(holder) = self.raw.get(&table, value.as_bytes())? {
-                        if id_from_key(&table, &holder)? != id {
-                            return Err(StoreError::UniqueTaken {
-                                kind: T::KIND,
-                                field: spec.field,
-                                value: value.clone(),
-                            });
-                        }
+                    if let Some(holder) = self.raw.get(&table, value.as_bytes())?
+                        && id_from_key(&table, &holder)? != id
+                    {
+                        return Err(StoreError::UniqueTaken {
+                            kind: T::KIND,
+                            field: spec.field,
+                            value: value.clone(),
+                        });
                     }
                     self.raw.put(&table, value.as_bytes(), &id.to_key())?;
                 } else {
