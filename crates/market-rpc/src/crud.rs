@@ -11,7 +11,7 @@ use market_store::{Db, Id, Page, PageRequest, Reads, Record};
 use crate::ctx::{Access, Ctx};
 use crate::error::RpcError;
 use crate::methods::{Methods, Ok};
-use crate::params::{FieldErrors, FromParams, ParamReader, Shape};
+use crate::params::{FieldErrors, FromParams, ParamReader, Shape, Validate};
 use crate::redact::Redact;
 
 /// Default and largest page sizes of every list.
@@ -30,7 +30,7 @@ pub enum CrudOp {
 }
 
 /// What generated code provides for a root object with `@crud`.
-pub trait CrudRecord: Record + Redact + Clone {
+pub trait CrudRecord: Record + Redact + Validate + Clone {
     /// The client-writable fields of a new object.
     type Create: FromParams + Send + 'static;
     /// `id`, `expected_version` and the client-writable fields, all optional.
@@ -47,8 +47,6 @@ pub trait CrudRecord: Record + Redact + Clone {
 
     /// The `@owner` field's value, if the type has one.
     fn owner(&self) -> Option<Id>;
-    /// The schema's field rules on the whole object.
-    fn validate(&self, errs: &mut FieldErrors);
 }
 
 /// `limit` and `cursor` of a list, checked.
@@ -145,9 +143,7 @@ pub fn register<T: CrudRecord>(
                 true,
                 move |ctx: &Ctx, p: T::Create| {
                     let mut obj = T::from_create(p, ctx.user_id());
-                    let mut errs = FieldErrors::default();
-                    obj.validate(&mut errs);
-                    errs.into_result()?;
+                    obj.validate()?;
                     db.write(&ctx.actor(), |tx| {
                         tx.insert(&mut obj)?;
                         Result::<_, RpcError>::Ok(obj.clone())
@@ -204,9 +200,7 @@ pub fn register<T: CrudRecord>(
                         if let Some(p) = p.take() {
                             obj.apply_update(p);
                         }
-                        let mut errs = FieldErrors::default();
-                        obj.validate(&mut errs);
-                        errs.into_result()?;
+                        obj.validate()?;
                         tx.update(&mut obj, expected)?;
                         Result::Ok(obj)
                     })

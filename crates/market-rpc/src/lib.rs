@@ -5,6 +5,7 @@
 //! Generated code stays thin (declarations and registration tables); the
 //! logic lives here, once.
 
+pub mod builtin;
 pub mod crud;
 pub mod ctx;
 pub mod error;
@@ -15,5 +16,7 @@ pub mod redact;
 pub use ctx::{ADMIN_ROLE, Access, Caller, Ctx, Principal};
 pub use error::{ErrorKind, RpcError};
 pub use methods::{Handler, MethodDef, Methods, Ok};
-pub use params::{FieldErrors, FromParams, ParamReader, Shape, parse_params, rules};
+pub use params::{
+    FieldErrors, FromParams, ParamReader, Shape, Validate, parse_params, path, rules,
+};
 pub use redact::Redact;

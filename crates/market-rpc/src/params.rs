@@ -183,6 +183,28 @@ impl FieldErrors {
     }
 }
 
+/// Objects that check the schema's field rules (generated for every schema type).
+pub trait Validate {
+    /// Record broken rules, naming fields below the path `at`.
+    fn validate_at(&self, at: &str, errs: &mut FieldErrors);
+
+    /// `invalid_input` with every broken rule, or `Ok`.
+    fn validate(&self) -> Result<(), RpcError> {
+        let mut errs = FieldErrors::default();
+        self.validate_at("", &mut errs);
+        errs.into_result()
+    }
+}
+
+/// The name of `field` below the path `at` (`items[2].quantity`).
+pub fn path(at: &str, field: &str) -> String {
+    if at.is_empty() {
+        field.to_string()
+    } else {
+        format!("{at}.{field}")
+    }
+}
+
 /// The rules the schema's field annotations declare, checked by generated code.
 pub mod rules {
     use super::*;

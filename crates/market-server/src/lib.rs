@@ -1,0 +1,249 @@
+//! The HTTP server: JSON-RPC 2.0 at `/rpc` (and `/api/v1/marketplace/main/rpc`),
+//! the OpenRPC document, the HTML reference, health, readiness and metrics.
+//!
+//! Knows nothing of storage: it gets a method table, a way to authenticate
+//! a bearer token and a readiness probe. [`app`] builds the router without a
+//! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
+
+mod jsonrpc;
+mod metrics;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use market_rpc::{Caller, Methods, RpcError};
+use serde_json::Value;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+pub use metrics::Metrics;
+
+/// Resolves the bearer token of a request to a caller.
+pub trait Authenticator: Send + Sync + 'static {
+    /// `token` is the `Authorization: Bearer` value, if any. Runs on the blocking pool.
+    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError>;
+}
+
+/// What the server serves.
+pub struct Api {
+    pub methods: Methods,
+    /// The OpenRPC document (also the result of `rpc.discover`).
+    pub openrpc: Value,
+    /// The HTML API reference.
+    pub doc_html: String,
+    pub authenticator: Arc<dyn Authenticator>,
+    /// Does the database answer? Runs on the blocking pool.
+    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+/// Limits and CORS.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Most requests in one batch.
+    pub batch_limit: usize,
+    /// Largest request body in bytes; beyond it the answer is 413.
+    pub body_limit: usize,
+    /// Origins allowed to call from a browser; `*` allows any.
+    pub cors_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            batch_limit: 100,
+            body_limit: 1024 * 1024,
+            cors_origins: vec!["*".to_string()],
+        }
+    }
+}
+
+/// State shared by every request.
+pub(crate) struct Shared {
+    methods: Methods,
+    openrpc: Vec<u8>,
+    doc_html: String,
+    authenticator: Arc<dyn Authenticator>,
+    ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    metrics: Metrics,
+    batch_limit: usize,
+    body_limit: usize,
+}
+
+/// The router. `rpc.discover` is added to the method table here.
+pub fn app(mut api: Api, config: &ServerConfig) -> Router {
+    let doc = api.openrpc.clone();
+    api.methods.add_raw(market_rpc::MethodDef {
+        name: "rpc.discover",
+        access: market_rpc::Access::Public,
+        mutates: false,
+        handler: Arc::new(move |_, _| Ok(doc.clone())),
+    });
+    let shared = Arc::new(Shared {
+        openrpc: serde_json::to_vec(&api.openrpc).unwrap_or_default(),
+        methods: api.methods,
+        doc_html: api.doc_html,
+        authenticator: api.authenticator,
+        ready: api.ready,
+        metrics: Metrics::default(),
+        batch_limit: config.batch_limit,
+        body_limit: config.body_limit,
+    });
+    Router::new()
+        .route("/rpc", post(rpc))
+        .route("/api/v1/marketplace/main/rpc", post(rpc))
+        .route("/openrpc.json", get(openrpc))
+        .route("/doc", get(doc_page))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_page))
+        .layer(cors(&config.cors_origins))
+        .with_state(shared)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new()
+        .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins.iter().filter_map(|o| o.parse().ok()).collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}
+
+fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    shared.metrics.observe_http();
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let token = bearer(request.headers());
+    let body = match axum::body::to_bytes(request.into_body(), shared.body_limit).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "request body is over the limit of {} bytes",
+                    shared.body_limit
+                ),
+            )
+                .into_response();
+        }
+    };
+    let caller = match token {
+        None => Ok(Caller::Anonymous),
+        Some(token) => {
+            let auth = shared.authenticator.clone();
+            tokio::task::spawn_blocking(move || auth.authenticate(Some(&token)))
+                .await
+                .unwrap_or_else(|_| Err(RpcError::internal()))
+        }
+    };
+    match jsonrpc::handle(&shared, &body, caller, peer).await {
+        jsonrpc::Reply::Nothing => StatusCode::NO_CONTENT.into_response(),
+        jsonrpc::Reply::Json(v) => {
+            json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
+        }
+    }
+}
+
+async fn openrpc(State(shared): State<Arc<Shared>>) -> Response {
+    json_response(StatusCode::OK, shared.openrpc.clone())
+}
+
+async fn doc_page(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        shared.doc_html.clone(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> Response {
+    json_response(StatusCode::OK, br#"{"status":"ok"}"#.to_vec())
+}
+
+async fn readyz(State(shared): State<Arc<Shared>>) -> Response {
+    let ready = shared.ready.clone();
+    let ok = tokio::task::spawn_blocking(move || ready())
+        .await
+        .unwrap_or(false);
+    if ok {
+        json_response(StatusCode::OK, br#"{"status":"ready"}"#.to_vec())
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            br#"{"status":"unavailable","reason":"database does not answer"}"#.to_vec(),
+        )
+    }
+}
+
+async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        Body::from(shared.metrics.render()),
+    )
+        .into_response()
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves, then finish the
+/// requests in flight and return (so the caller can close the database).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
