@@ -45,6 +45,12 @@ impl fmt::Debug for Id {
     }
 }
 
+impl Default for Id {
+    fn default() -> Id {
+        Id::NIL
+    }
+}
+
 /// The reason a string is not an id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a valid id (expected a 26-character ULID)")]
@@ -101,6 +107,12 @@ impl fmt::Display for Timestamp {
 impl fmt::Debug for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Timestamp({self})")
+    }
+}
+
+impl Default for Timestamp {
+    fn default() -> Timestamp {
+        Timestamp::EPOCH
     }
 }
 

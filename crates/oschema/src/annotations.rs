@@ -500,9 +500,7 @@ pub(crate) fn crud(annotation: &Annot, target: &CrudTarget<'_>, rep: &mut Report
             annotation.name.span,
             format!("'@crud' needs a root object, and '{name}' is not one"),
         )
-        .with_hint(format!(
-            "give '{name}' an 'id' field or put '[rootobject]' in its doc comment"
-        ));
+        .with_hint(format!("put '[rootobject]' in the doc comment of '{name}'"));
     }
     if annotation.args.is_empty() {
         rep.error(annotation.name.span, "'@crud' needs at least one operation")

@@ -20,6 +20,11 @@ mod recursion;
 use endpoints::{Endpoint, Origin};
 
 /// Builtin type names.
+/// Names of the Rust prelude that generated code uses unqualified.
+const RESERVED_TYPE_NAMES: &[&str] = &[
+    "Self", "Ok", "Err", "Some", "None", "Result", "Option", "Vec", "String", "Box", "Default",
+];
+
 const BUILTINS: &[&str] = &[
     "str",
     "bool",
@@ -168,15 +173,11 @@ fn has_root_marker(def: &ast::StructDef) -> bool {
         .is_some_and(|doc| doc.to_ascii_lowercase().contains(ROOT_MARKER))
 }
 
-/// A root object: has a `sid`/`id` field or `[rootobject]` in its doc.
-/// Error types are never stored, so an `id` field there is plain data.
+/// A root object: has a Hero `sid` field or `[rootobject]` in its doc. An
+/// `id` field alone does not make one (result types such as `{id, key}`
+/// carry ids of other objects), and error types are never stored.
 fn is_root(def: &ast::StructDef) -> bool {
-    !is_error(def)
-        && (has_root_marker(def)
-            || def
-                .fields
-                .iter()
-                .any(|f| matches!(f.name.text.as_str(), "sid" | "id")))
+    !is_error(def) && (has_root_marker(def) || def.fields.iter().any(|f| f.name.text == "sid"))
 }
 
 /// The doc without the `[rootobject]` marker.
@@ -258,10 +259,10 @@ impl Checker<'_> {
                     format!("'{text}' is a builtin type and cannot be redefined"),
                 )
                 .with_hint("choose another name");
-        } else if text == "Self" {
+        } else if RESERVED_TYPE_NAMES.contains(&text) {
             self.rep
-                .error(name.span, "'Self' is a reserved word")
-                .with_hint("choose another name");
+                .error(name.span, format!("'{text}' is a reserved word"))
+                .with_hint("it names a Rust prelude item the generated code relies on; choose another name");
         } else if !is_upper_camel(text) {
             self.rep
                 .error(

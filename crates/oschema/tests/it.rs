@@ -447,7 +447,7 @@ NumericId = { id: u32  other: Strr }
         )],
         expect![[r#"
             n.oschema:1:1: 'str' is a builtin type and cannot be redefined (choose another name)
-            n.oschema:2:1: 'Self' is a reserved word (choose another name)
+            n.oschema:2:1: 'Self' is a reserved word (it names a Rust prelude item the generated code relies on; choose another name)
             n.oschema:3:1: type name 'order_item' must be UpperCamelCase (rename to 'OrderItem')
             n.oschema:5:5: field name 'type' is a reserved word (it is a Rust keyword; choose another name)
             n.oschema:6:5: field name 'displayName' must be lower snake_case (rename to 'display_name')
@@ -627,7 +627,7 @@ Gizmo = {
     owner_id: ulid @owner
     serial: str @unique(nocase)
 }
-ApiKey = { id: str  name: str } @crud(get: customer)
+ApiKey = { sid: str  name: str } @crud(get: customer)
 Taken = { what: str } @error(conflict)
 Late = {} @error("invalid_state")
 "#,
@@ -665,7 +665,7 @@ Stored = {} @error(conflict)
 "#,
         )],
         expect![[r#"
-            c.oschema:1:20: '@crud' needs a root object, and 'Plain' is not one (give 'Plain' an 'id' field or put '[rootobject]' in its doc comment)
+            c.oschema:1:20: '@crud' needs a root object, and 'Plain' is not one (put '[rootobject]' in the doc comment of 'Plain')
             c.oschema:3:36: 'update: owner' needs an @owner field in 'NoOwner' (mark the field holding the owner's user id with @owner)
             c.oschema:3:43: 'find' needs an @index or @unique field in 'NoOwner' (mark the fields to find by with @index)
             c.oschema:3:61: 'owner' access does not apply to 'list' ('owner' applies to get, update and delete)

@@ -1,0 +1,53 @@
+//! Generates the marketplace's types, stores, service traits, OpenRPC
+//! document and HTML reference from `schemas/marketplace.oschema`.
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let schema_path = manifest.join("../../schemas/marketplace.oschema");
+    println!("cargo::rerun-if-changed={}", schema_path.display());
+    let text = match std::fs::read_to_string(&schema_path) {
+        Ok(t) => t,
+        Err(e) => fail(&format!("cannot read {}: {e}", schema_path.display())),
+    };
+    let checked = oschema::check(&[oschema::Source {
+        name: "schemas/marketplace.oschema".into(),
+        text,
+    }]);
+    for d in &checked.diagnostics {
+        println!("cargo::warning={d}");
+    }
+    let Some(schema) = checked.schema else {
+        let all: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        fail(&format!("the schema has errors:\n{}", all.join("\n")));
+    };
+    let info = oschema_codegen::Info {
+        title: "Marketplace".into(),
+        version: std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
+        description: "Cloud-capacity marketplace: compute slices and nodes, apps, services, gateways and names, paid in TFC credits.".into(),
+    };
+    let openrpc = oschema_codegen::openrpc(&schema, &info);
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    write(&out.join("marketplace.rs"), &oschema_codegen::rust(&schema));
+    write(
+        &out.join("openrpc.json"),
+        &serde_json::to_string_pretty(&openrpc).unwrap_or_default(),
+    );
+    write(&out.join("doc.html"), &oschema_codegen::html(&openrpc));
+}
+
+fn write(path: &Path, text: &str) {
+    if let Err(e) = std::fs::write(path, text) {
+        fail(&format!("cannot write {}: {e}", path.display()));
+    }
+}
+
+fn fail(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(1);
+}

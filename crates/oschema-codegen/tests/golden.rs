@@ -1,0 +1,79 @@
+//! Golden tests: the generated outputs of each fixture schema are checked in
+//! under `tests/golden/` (refresh with `UPDATE_EXPECT=1 cargo test -p oschema-codegen`).
+//! The Rust output of `gadgets` is compiled and exercised by the
+//! `codegen-fixture` crate.
+
+use expect_test::expect_file;
+
+fn schema(name: &str) -> oschema::Schema {
+    let path = format!(
+        "{}/tests/fixtures/{name}.oschema",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let checked = oschema::check(&[oschema::Source {
+        name: format!("{name}.oschema"),
+        text,
+    }]);
+    let errors: Vec<String> = checked
+        .diagnostics
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    checked
+        .schema
+        .unwrap_or_else(|| panic!("fixture has errors: {errors:#?}"))
+}
+
+fn info() -> oschema_codegen::Info {
+    oschema_codegen::Info {
+        title: "Gadgets".into(),
+        version: "1.0.0".into(),
+        description: "Fixture".into(),
+    }
+}
+
+#[test]
+fn gadgets_rust() {
+    expect_file!["golden/gadgets.rs"].assert_eq(&oschema_codegen::rust(&schema("gadgets")));
+}
+
+#[test]
+fn gadgets_openrpc() {
+    let doc = oschema_codegen::openrpc(&schema("gadgets"), &info());
+    expect_file!["golden/gadgets.openrpc.json"]
+        .assert_eq(&serde_json::to_string_pretty(&doc).unwrap());
+}
+
+#[test]
+fn gadgets_html() {
+    let doc = oschema_codegen::openrpc(&schema("gadgets"), &info());
+    expect_file!["golden/gadgets.html"].assert_eq(&oschema_codegen::html(&doc));
+}
+
+#[test]
+fn hero_schema_generates() {
+    let dir = format!(
+        "{}/../oschema/tests/fixtures/hero",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let sources: Vec<oschema::Source> = files
+        .iter()
+        .map(|p| oschema::Source {
+            name: p.display().to_string(),
+            text: std::fs::read_to_string(p).unwrap(),
+        })
+        .collect();
+    let schema = oschema::check(&sources)
+        .schema
+        .expect("hero fixture checks");
+    let rust = oschema_codegen::rust(&schema);
+    expect_file!["golden/hero.rs"].assert_eq(&rust);
+    let doc = oschema_codegen::openrpc(&schema, &info());
+    assert!(doc["methods"].as_array().is_some_and(|m| !m.is_empty()));
+}
