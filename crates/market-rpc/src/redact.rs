@@ -42,6 +42,12 @@ impl<T: Redact> Redact for Vec<T> {
     }
 }
 
+impl<T: Redact> Redact for Box<T> {
+    fn redact(value: &mut Value) {
+        T::redact(value);
+    }
+}
+
 impl<T: Redact> Redact for Option<T> {
     fn redact(value: &mut Value) {
         if !value.is_null() {

@@ -179,7 +179,7 @@ impl Gen<'_> {
             .params
             .iter()
             .map(|p| {
-                let mut d = json!({ "name": p.name, "required": !p.optional, "schema": self.type_schema(&p.ty, &p.attrs) });
+                let mut d = json!({ "name": p.name, "required": !defaults_when_absent(&p.ty, p.optional), "schema": self.type_schema(&p.ty, &p.attrs) });
                 describe(&mut d, p.doc.as_deref());
                 d
             })
@@ -196,7 +196,7 @@ impl Gen<'_> {
         let example_params: Vec<Value> = m
             .params
             .iter()
-            .filter(|p| !p.optional)
+            .filter(|p| !defaults_when_absent(&p.ty, p.optional))
             .map(|p| json!({ "name": p.name, "value": self.example(&p.ty, &p.name, 0) }))
             .collect();
         let example_result = match &m.result {
@@ -248,7 +248,7 @@ impl Gen<'_> {
             for (op, access) in &crud.ops {
                 let (params, result, summary) = match op {
                     oschema::CrudOp::Create => (
-                        writable.iter().map(|f| json!({ "name": f.name, "required": !f.optional, "schema": self.type_schema(&f.ty, &f.attrs) })).collect(),
+                        writable.iter().map(|f| json!({ "name": f.name, "required": !defaults_when_absent(&f.ty, f.optional), "schema": self.type_schema(&f.ty, &f.attrs) })).collect(),
                         obj.clone(),
                         format!("Create a {}", s.name),
                     ),
@@ -349,6 +349,11 @@ impl Gen<'_> {
             }
         }
     }
+}
+
+/// Params a caller may leave out: optional ones, and lists and maps (empty when absent).
+pub(crate) fn defaults_when_absent(ty: &Type, optional: bool) -> bool {
+    optional || matches!(ty, Type::List(_) | Type::Map(..))
 }
 
 fn page_schema(item: Value) -> Value {

@@ -271,7 +271,7 @@ impl FromParams for GadgetCreate {
         let p_color = reader.required("color", Shape::String);
         let p_price = reader.required("price", Shape::String);
         let p_shelf = reader.optional("shelf", Shape::Object);
-        let p_tags = reader.required("tags", Shape::Array);
+        let p_tags = reader.optional("tags", Shape::Array).map(Option::unwrap_or_default);
         let p_pin = reader.optional("pin", Shape::String);
         let parsed = Self {
             name: p_name?,
