@@ -205,7 +205,7 @@ fn owner_rules_uniqueness_versions_and_secrets() {
     // lists may be left out: they start empty
     let plain = bob.ok(
         "gadget.create",
-        json!({"name": "Plain", "serial": "SN-9", "color": "blue", "price": "0"}),
+        json!({"name": "Plain", "serial": "SN-9", "color": "red", "price": "0"}),
     );
     assert_eq!(plain["tags"], json!([]));
     // unique, case-insensitive

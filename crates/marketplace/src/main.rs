@@ -56,6 +56,15 @@ enum SchemaCommand {
     },
     /// Print the OpenRPC document of the built-in marketplace schema
     Openrpc,
+    /// Write the generated Rust, OpenRPC and HTML of .oschema files to a folder, for reading
+    Generate {
+        /// Files, or folders of .oschema files
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Folder to write into (created if missing)
+        #[arg(long, default_value = "generated")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +74,9 @@ fn main() -> ExitCode {
         Command::Schema {
             command: SchemaCommand::Check { files },
         } => schema_check(&files),
+        Command::Schema {
+            command: SchemaCommand::Generate { files, out },
+        } => schema_generate(&files, &out),
         Command::Schema {
             command: SchemaCommand::Openrpc,
         } => match serde_json::to_string_pretty(&market_core::openrpc()) {
@@ -109,20 +121,33 @@ fn read_sources(paths: &[PathBuf]) -> Result<Vec<oschema::Source>, String> {
     Ok(sources)
 }
 
-fn schema_check(paths: &[PathBuf]) -> ExitCode {
-    let sources = match read_sources(paths) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+/// Read and check schema files, printing every diagnostic.
+fn check_files(paths: &[PathBuf]) -> Result<(Vec<oschema::Source>, oschema::Schema), ExitCode> {
+    let sources = read_sources(paths).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::FAILURE
+    })?;
     let checked = oschema::check(&sources);
     for d in &checked.diagnostics {
         eprintln!("{d}");
     }
-    match &checked.schema {
-        Some(schema) => {
+    match checked.schema {
+        Some(schema) => Ok((sources, schema)),
+        None => {
+            let errors = checked
+                .diagnostics
+                .iter()
+                .filter(|d| d.severity == oschema::Severity::Error)
+                .count();
+            eprintln!("{errors} error(s)");
+            Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn schema_check(paths: &[PathBuf]) -> ExitCode {
+    match check_files(paths) {
+        Ok((sources, schema)) => {
             println!(
                 "ok: {} file(s), {} enums, {} types ({} root objects), {} services",
                 sources.len(),
@@ -133,16 +158,42 @@ fn schema_check(paths: &[PathBuf]) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        None => {
-            let errors = checked
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == oschema::Severity::Error)
-                .count();
-            eprintln!("{errors} error(s)");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
+}
+
+fn schema_generate(paths: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    let schema = match check_files(paths) {
+        Ok((_, schema)) => schema,
+        Err(code) => return code,
+    };
+    let info = oschema_codegen::Info {
+        title: "Marketplace".into(),
+        version: market_core::VERSION.into(),
+        description: "Generated from the schema".into(),
+    };
+    let openrpc = oschema_codegen::openrpc(&schema, &info);
+    let files = [
+        ("generated.rs", oschema_codegen::rust(&schema)),
+        (
+            "openrpc.json",
+            serde_json::to_string_pretty(&openrpc).unwrap_or_default(),
+        ),
+        ("doc.html", oschema_codegen::html(&openrpc)),
+    ];
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("error: cannot create {}: {e}", out.display());
+        return ExitCode::FAILURE;
+    }
+    for (name, text) in files {
+        let path = out.join(name);
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+        println!("wrote {}", path.display());
+    }
+    ExitCode::SUCCESS
 }
 
 fn init_tracing() {
@@ -191,15 +242,18 @@ fn serve(listen: Option<String>, db: Option<String>, config_file: Option<PathBuf
         }
     };
     let result = runtime.block_on(run_server(&config, db.clone()));
+    // Dropping the runtime waits for the blocking pool, so no call is left
+    // holding the database when it closes.
     drop(runtime);
-    match result {
-        Ok(()) => {
-            if Arc::strong_count(&db) == 1 {
-                drop(db);
-                tracing::info!("database closed");
-            }
-            ExitCode::SUCCESS
+    match Arc::try_unwrap(db) {
+        Ok(db) => {
+            drop(db);
+            tracing::info!("database closed");
         }
+        Err(_) => tracing::warn!("database still in use at exit; it closes with the process"),
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

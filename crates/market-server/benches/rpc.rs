@@ -1,0 +1,593 @@
+//! `product.get` over a real socket: the marketplace server against a bare
+//! axum baseline that answers the same call from an in-memory map.
+//!
+//! Both servers hold the same 10,000 active products and run, one after the
+//! other, in their own 2-worker tokio runtime on a background thread. A load
+//! generator (its own 2-worker runtime) keeps `BENCH_CONNECTIONS` (default 32)
+//! keep-alive HTTP/1.1 connections busy for a 1 s warm-up and then a measured
+//! window of `BENCH_SECONDS` (default 5), recording every latency.
+//!
+//! The report goes to stdout and, as JSON, to `target/bench/product_get.json`.
+//! Targets are reported, not asserted; the process fails only when a request
+//! fails (transport error, non-200 status or a reply without `"result"`).
+//!
+//! Run with `cargo bench -p market-server --bench rpc`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use market_core::{App, Product, ProductStatus};
+use market_rpc::{Caller, Redact, RpcError};
+use market_server::{Api, Authenticator, ServerConfig};
+use market_store::{Actor, Db, StoreError};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+const PRODUCTS: usize = 10_000;
+const BATCH: usize = 1_000;
+const WARMUP: Duration = Duration::from_secs(1);
+const TARGET_RATIO: f64 = 0.6;
+const TARGET_P99_MS: f64 = 3.0;
+/// Latencies above this (in µs) are clamped into the top bucket.
+const MAX_LATENCY_US: u64 = 60_000_000;
+
+/// How hard and how long to push.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    connections: usize,
+    warmup: Duration,
+    measure: Duration,
+}
+
+impl Load {
+    fn from_env() -> Load {
+        let connections = env_number("BENCH_CONNECTIONS", 32.0) as usize;
+        let seconds = env_number("BENCH_SECONDS", 5.0);
+        Load {
+            connections: connections.max(1),
+            warmup: WARMUP,
+            measure: Duration::from_secs_f64(seconds.max(0.1)),
+        }
+    }
+}
+
+fn env_number(name: &str, default: f64) -> f64 {
+    match std::env::var(name) {
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got {v:?}")),
+        Err(_) => default,
+    }
+}
+
+fn main() -> ExitCode {
+    let load = Load::from_env();
+    let dir = tempfile::tempdir().expect("create a temporary folder for the database");
+    let url = format!("redb://{}", dir.path().join("bench.redb").display());
+    let db = Arc::new(Db::open(&url).expect("open the benchmark database"));
+
+    let started = Instant::now();
+    let products = seed(&db);
+    eprintln!(
+        "seeded {} products in {:.2} s",
+        products.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let ids: Arc<Vec<String>> = Arc::new(products.iter().map(|(id, _)| id.clone()).collect());
+    let catalog: HashMap<String, Value> = products.into_iter().collect();
+
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("bench-client")
+        .build()
+        .expect("build the load generator runtime");
+
+    let baseline = {
+        let server = Server::start("bench-baseline", move |listener, stop| async move {
+            axum::serve(listener, baseline_router(catalog))
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await
+        });
+        eprintln!("baseline on {}", server.addr);
+        client.block_on(drive(server.addr, load, ids.clone()))
+    };
+
+    let marketplace = {
+        let api = marketplace_api(db.clone());
+        let server = Server::start("bench-market", move |listener, stop| async move {
+            let router = market_server::app(api, &ServerConfig::default());
+            market_server::serve(listener, router, async {
+                let _ = stop.await;
+            })
+            .await
+        });
+        eprintln!("marketplace on {}", server.addr);
+        client.block_on(drive(server.addr, load, ids.clone()))
+    };
+    drop(client);
+
+    let report = Report {
+        load,
+        baseline,
+        marketplace,
+    };
+    report.print();
+    match report.write_json() {
+        Ok(path) => eprintln!("wrote {}", path.display()),
+        Err(e) => eprintln!("cannot write the JSON report: {e}"),
+    }
+    let errors = report.baseline.errors + report.marketplace.errors;
+    if errors > 0 {
+        eprintln!("FAILED: {errors} request(s) failed");
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+// ---------------------------------------------------------------------------
+// Data
+
+/// Insert the products, `BATCH` per transaction; each one's id and its
+/// serialized form as `product.get` returns it.
+fn seed(db: &Db) -> Vec<(String, Value)> {
+    let actor = Actor::system("bench");
+    let mut out = Vec::with_capacity(PRODUCTS);
+    for batch in 0..PRODUCTS.div_ceil(BATCH) {
+        let first = batch * BATCH;
+        let last = (first + BATCH).min(PRODUCTS);
+        let inserted = db
+            .write(&actor, |tx| {
+                let mut inserted = Vec::with_capacity(last - first);
+                for i in first..last {
+                    let mut p = Product {
+                        name: format!("Bench product {i}"),
+                        description: format!("product number {i}, seeded for the benchmark"),
+                        price: format!("{}.{:02}", 1 + i % 500, i % 100)
+                            .parse()
+                            .expect("a valid price"),
+                        status: ProductStatus::Active,
+                        tags: vec!["bench".into(), format!("group-{}", i % 10)],
+                        ..Default::default()
+                    };
+                    tx.insert(&mut p)?;
+                    inserted.push(p);
+                }
+                Ok::<_, StoreError>(inserted)
+            })
+            .expect("seed a batch of products");
+        for p in inserted {
+            let mut v = serde_json::to_value(&p).expect("serialize a product");
+            Product::redact(&mut v);
+            out.push((p.id.to_string(), v));
+        }
+    }
+    out
+}
+
+struct Auth(Arc<App>);
+
+impl Authenticator for Auth {
+    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
+        self.0.authenticate(token)
+    }
+}
+
+/// The real marketplace API, built as the integration tests build it.
+fn marketplace_api(db: Arc<Db>) -> Api {
+    let app = App::new(db.clone());
+    Api {
+        methods: app.methods(),
+        openrpc: market_core::openrpc(),
+        doc_html: market_core::DOC_HTML.to_string(),
+        authenticator: Arc::new(Auth(app)),
+        ready: Arc::new(move || db.ping().is_ok()),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Baseline
+
+/// One route, `POST /rpc`, answering `product.get` from memory.
+fn baseline_router(catalog: HashMap<String, Value>) -> Router {
+    Router::new()
+        .route("/rpc", post(baseline_rpc))
+        .with_state(Arc::new(catalog))
+}
+
+async fn baseline_rpc(State(catalog): State<Arc<HashMap<String, Value>>>, body: Bytes) -> Response {
+    let reply = match serde_json::from_slice::<Value>(&body) {
+        Err(e) => rpc_error(Value::Null, -32700, &format!("parse error: {e}")),
+        Ok(request) => {
+            let id = request.get("id").cloned().unwrap_or(Value::Null);
+            if request.get("method").and_then(Value::as_str) != Some("product.get") {
+                rpc_error(id, -32601, "method not found")
+            } else {
+                match request.pointer("/params/id").and_then(Value::as_str) {
+                    None => rpc_error(id, -32602, "params.id must be a string"),
+                    Some(key) => match catalog.get(key) {
+                        Some(product) => json!({"jsonrpc": "2.0", "result": product, "id": id}),
+                        None => rpc_error(id, 4040, "product not found"),
+                    },
+                }
+            }
+        }
+    };
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(&reply).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn rpc_error(id: Value, code: i64, message: &str) -> Value {
+    json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id})
+}
+
+// ---------------------------------------------------------------------------
+// Servers
+
+/// A server on `127.0.0.1:<free port>` in its own 2-worker runtime on its own
+/// thread; stopped (gracefully) and joined when dropped.
+struct Server {
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start<F, Fut>(name: &str, serve: F) -> Server
+    where
+        F: FnOnce(TcpListener, oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: Future<Output = std::io::Result<()>>,
+    {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name(name.to_string())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("build a server runtime");
+                rt.block_on(async move {
+                    let listener = TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("bind a loopback port");
+                    addr_tx
+                        .send(listener.local_addr().expect("read the bound address"))
+                        .expect("report the bound address");
+                    serve(listener, stop_rx).await.expect("serve");
+                });
+            })
+            .expect("spawn a server thread");
+        let addr = addr_rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("server did not start within 10 s");
+        Server {
+            addr,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Load generator
+
+/// What one server did in the measured window.
+struct Outcome {
+    /// Requests started in the window (successes and failures).
+    requests: u64,
+    errors: u64,
+    /// From the end of the warm-up until the last request of the window finished.
+    elapsed: Duration,
+    /// Latency of the successful requests, in µs.
+    latency: Histogram<u64>,
+    /// The first few failures, for the report.
+    samples: Vec<String>,
+}
+
+impl Outcome {
+    fn new() -> Outcome {
+        Outcome {
+            requests: 0,
+            errors: 0,
+            elapsed: Duration::ZERO,
+            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("valid histogram bounds"),
+            samples: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, what: String) {
+        self.errors += 1;
+        if self.samples.len() < 5 {
+            self.samples.push(what);
+        }
+    }
+
+    fn merge(&mut self, other: Outcome) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.latency
+            .add(&other.latency)
+            .expect("histograms with the same bounds");
+        for s in other.samples {
+            if self.samples.len() < 5 {
+                self.samples.push(s);
+            }
+        }
+    }
+
+    fn throughput(&self) -> f64 {
+        self.requests as f64 / self.elapsed.as_secs_f64().max(f64::EPSILON)
+    }
+
+    fn ms(&self, quantile: f64) -> f64 {
+        self.latency.value_at_quantile(quantile) as f64 / 1000.0
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.latency.max() as f64 / 1000.0
+    }
+}
+
+/// Run `load` against `addr`: every connection warms up, then measures.
+async fn drive(addr: SocketAddr, load: Load, ids: Arc<Vec<String>>) -> Outcome {
+    let measure_from = Instant::now() + load.warmup;
+    let until = measure_from + load.measure;
+    let tasks: Vec<_> = (0..load.connections)
+        .map(|n| tokio::spawn(connection(addr, n, measure_from, until, ids.clone())))
+        .collect();
+    let mut total = Outcome::new();
+    for task in tasks {
+        match task.await {
+            Ok(outcome) => total.merge(outcome),
+            Err(e) => total.fail(format!("a connection task died: {e}")),
+        }
+    }
+    total.elapsed = measure_from.elapsed();
+    total
+}
+
+/// One keep-alive connection sending `product.get` calls back to back until
+/// `until`; only the calls started at or after `measure_from` count.
+async fn connection(
+    addr: SocketAddr,
+    n: usize,
+    measure_from: Instant,
+    until: Instant,
+    ids: Arc<Vec<String>>,
+) -> Outcome {
+    let mut outcome = Outcome::new();
+    let mut rng = SplitMix64(0x5eed_0000 + n as u64);
+    let mut call_id: u64 = 0;
+    let mut sender = None;
+    while Instant::now() < until {
+        let send = match &mut sender {
+            Some(s) => s,
+            None => match connect(addr).await {
+                Ok(s) => sender.insert(s),
+                Err(e) => {
+                    if Instant::now() >= measure_from {
+                        outcome.requests += 1;
+                        outcome.fail(e);
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                }
+            },
+        };
+        call_id += 1;
+        let product = &ids[(rng.next() % ids.len() as u64) as usize];
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{call_id},"method":"product.get","params":{{"id":"{product}"}}}}"#
+        );
+        let request = hyper::Request::post("/rpc")
+            .header(header::HOST, addr.to_string())
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .expect("a well-formed request");
+        let started = Instant::now();
+        let result = call(send, request).await;
+        let latency = started.elapsed();
+        if started < measure_from {
+            if result.is_err() {
+                sender = None;
+            }
+            continue;
+        }
+        outcome.requests += 1;
+        match result {
+            Ok(()) => {
+                let us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+                outcome.latency.saturating_record(us.max(1));
+            }
+            Err(e) => {
+                outcome.fail(e);
+                sender = None;
+            }
+        }
+    }
+    outcome
+}
+
+async fn connect(addr: SocketAddr) -> Result<http1::SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| format!("set TCP_NODELAY: {e}"))?;
+    let (sender, conn) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("HTTP/1.1 handshake with {addr}: {e}"))?;
+    tokio::spawn(async move {
+        // Ends when the sender is dropped or the server closes the connection;
+        // a broken connection shows up as a failed request.
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+/// Send one request and check the answer: HTTP 200 with a `"result"`.
+async fn call(
+    sender: &mut http1::SendRequest<Full<Bytes>>,
+    request: hyper::Request<Full<Bytes>>,
+) -> Result<(), String> {
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection not ready: {e}"))?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("read body: {e}"))?
+        .to_bytes();
+    if status != StatusCode::OK {
+        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+    }
+    if !body.windows(8).any(|w| w == b"\"result\"") {
+        return Err(format!("no result: {}", String::from_utf8_lossy(&body)));
+    }
+    Ok(())
+}
+
+/// A small, seeded, dependency-free generator for picking product ids.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Report
+
+struct Report {
+    load: Load,
+    baseline: Outcome,
+    marketplace: Outcome,
+}
+
+impl Report {
+    fn ratio(&self) -> f64 {
+        self.marketplace.throughput() / self.baseline.throughput().max(f64::EPSILON)
+    }
+
+    fn print(&self) {
+        println!(
+            "product.get, {} connections, {} s each, {PRODUCTS} products",
+            self.load.connections,
+            self.load.measure.as_secs_f64()
+        );
+        println!(
+            "{:<12} {:>12} {:>8} {:>8} {:>8} {:>8}",
+            "", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+        );
+        for (name, o) in [
+            ("bare axum", &self.baseline),
+            ("marketplace", &self.marketplace),
+        ] {
+            println!(
+                "{name:<12} {:>12.1} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+                o.throughput(),
+                o.ms(0.5),
+                o.ms(0.99),
+                o.max_ms(),
+                o.errors
+            );
+        }
+        println!(
+            "ratio (marketplace / baseline throughput): {:.2}   target >= {TARGET_RATIO:.2}; p99 target < {TARGET_P99_MS} ms",
+            self.ratio()
+        );
+        for (name, o) in [
+            ("bare axum", &self.baseline),
+            ("marketplace", &self.marketplace),
+        ] {
+            for s in &o.samples {
+                println!("{name} failure: {s}");
+            }
+        }
+    }
+
+    fn json(&self) -> Value {
+        let side = |o: &Outcome| {
+            json!({
+                "requests": o.requests,
+                "seconds": o.elapsed.as_secs_f64(),
+                "req_per_s": o.throughput(),
+                "p50_ms": o.ms(0.5),
+                "p99_ms": o.ms(0.99),
+                "max_ms": o.max_ms(),
+                "errors": o.errors,
+            })
+        };
+        json!({
+            "method": "product.get",
+            "connections": self.load.connections,
+            "warmup_seconds": self.load.warmup.as_secs_f64(),
+            "seconds": self.load.measure.as_secs_f64(),
+            "products": PRODUCTS,
+            "baseline": side(&self.baseline),
+            "marketplace": side(&self.marketplace),
+            "ratio": self.ratio(),
+            "targets": {"ratio_min": TARGET_RATIO, "p99_ms_max": TARGET_P99_MS},
+            "ratio_met": self.ratio() >= TARGET_RATIO,
+            "p99_met": self.marketplace.ms(0.99) < TARGET_P99_MS,
+        })
+    }
+
+    fn write_json(&self) -> std::io::Result<PathBuf> {
+        let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/bench"));
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join("product_get.json");
+        let text = serde_json::to_string_pretty(&self.json()).map_err(std::io::Error::other)?;
+        std::fs::write(&path, text + "\n")?;
+        Ok(dir.canonicalize()?.join("product_get.json"))
+    }
+}

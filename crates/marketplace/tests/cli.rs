@@ -1,0 +1,196 @@
+//! The `marketplace` binary as an operator uses it.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_marketplace"))
+}
+
+fn root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+#[test]
+fn schema_check_accepts_the_marketplace_and_hero_schemas() {
+    let out = bin()
+        .arg("schema")
+        .arg("check")
+        .arg(root().join("schemas/marketplace.oschema"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("ok: 1 file(s)"), "{stdout}");
+    // a Hero folder: several files, one schema
+    let out = bin()
+        .arg("schema")
+        .arg("check")
+        .arg(root().join("crates/oschema/tests/fixtures/hero"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 3 file(s)"));
+}
+
+#[test]
+fn schema_check_reports_every_error_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broken.oschema");
+    std::fs::write(
+        &file,
+        "Status = \"a\" | \"a\"\n\n# An order [rootobject]\nOrder = {\n    status: Status\n    buyer: Usr\n    buyer: str\n}\n",
+    )
+    .unwrap();
+    let out = bin()
+        .arg("schema")
+        .arg("check")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = file.display().to_string();
+    assert!(stderr.contains(&format!("{name}:1:")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{name}:6:12: unknown type 'Usr'")),
+        "{stderr}"
+    );
+    assert!(stderr.contains(&format!("{name}:7:5:")), "{stderr}");
+    assert!(stderr.contains("3 error(s)"), "{stderr}");
+    // a missing file is a clear error too
+    let out = bin()
+        .arg("schema")
+        .arg("check")
+        .arg(dir.path().join("nope.oschema"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.oschema"));
+}
+
+#[test]
+fn schema_openrpc_and_generate() {
+    let out = bin().arg("schema").arg("openrpc").output().unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["openrpc"], "1.3.2");
+    assert!(doc["components"]["schemas"]["Product"].is_object());
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .args(["schema", "generate", "--out"])
+        .arg(dir.path())
+        .arg(root().join("schemas/marketplace.oschema"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rust = std::fs::read_to_string(dir.path().join("generated.rs")).unwrap();
+    assert!(rust.starts_with("// @generated"));
+    assert!(rust.contains("pub struct Product {"));
+    assert!(dir.path().join("openrpc.json").exists() && dir.path().join("doc.html").exists());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn post(port: u16, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "POST /rpc HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn serve_answers_and_shuts_down_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let db = format!("redb://{}/data/m.redb", dir.path().display());
+    let mut child = bin()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+            &db,
+        ])
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let reply = post(port, r#"{"jsonrpc":"2.0","id":1,"method":"system.health"}"#);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(
+        reply.contains(r#""status":"ok""#) && reply.contains(r#""db":"ok""#),
+        "{reply}"
+    );
+
+    // a second process cannot open the same database while the server holds it
+    let out = bin()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{}", free_port()),
+            "--db",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "exit status {status}");
+    let logs: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .chain(BufReader::new(child.stderr.take().unwrap()).lines())
+        .map_while(Result::ok)
+        .collect();
+    let logs = logs.join("\n");
+    assert!(logs.contains("shutdown signal received"), "{logs}");
+    assert!(logs.contains("database closed"), "{logs}");
+    // the file was closed cleanly: it opens again at once
+    market_store::Db::open(&db).unwrap().ping().unwrap();
+}
