@@ -60,7 +60,7 @@ impl InventoryService for Inventory {
 
 /// Every method of the fixture schema.
 pub fn methods(db: Arc<Db>) -> Methods {
-    let mut m = Methods::new();
+    let mut m = Methods::new().with_idempotency(db.clone());
     gadgets::register_crud(&mut m, db.clone());
     gadgets::register_services(&mut m, Arc::new(Inventory { db }));
     m

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use market_rpc::{Caller, Principal, RpcError};
 use market_server::{Api, Authenticator, ServerConfig};
-use market_store::{Db, Id, ManualClock, RedbBackend};
+use market_store::{Db, Id, ManualClock, RedbBackend, SecretCipher};
 use market_testkit::{Client, TestServer};
 use serde_json::{Value, json};
 
@@ -56,7 +56,8 @@ fn start() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let backend = RedbBackend::open(&dir.path().join("f.redb")).unwrap();
     let clock = Arc::new(ManualClock::new("2026-03-01T08:00:00Z".parse().unwrap()));
-    let db = Arc::new(Db::new(Arc::new(backend), clock));
+    let cipher = SecretCipher::from_text(&"2a".repeat(32)).unwrap();
+    let db = Arc::new(Db::new(Arc::new(backend), clock).with_cipher(cipher));
     let api = Api {
         methods: codegen_fixture::methods(db.clone()),
         openrpc: json!({}),
@@ -284,5 +285,65 @@ fn owner_rules_uniqueness_versions_and_secrets() {
     assert_eq!(
         e.anon().ok("inventory.count", json!({"color": "green"}))["count"],
         0
+    );
+}
+
+#[test]
+fn idempotency_keys_replay_the_first_response_and_refuse_other_params() {
+    let e = start();
+    let alice = e.as_user("alice");
+    let create = |key: &str, serial: &str| {
+        json!({"jsonrpc": "2.0", "id": 7, "method": "gadget.create", "params": {
+            "name": "Fan", "serial": serial, "color": "blue", "price": "5", "idempotency_key": key
+        }})
+        .to_string()
+    };
+    let first = alice.post_raw(&create("k-1", "FAN-1"));
+    let repeat = alice.post_raw(&create("k-1", "FAN-1"));
+    assert_eq!(
+        first.body, repeat.body,
+        "a repeat is answered byte for byte"
+    );
+    assert!(first.json()["result"]["id"].is_string());
+    assert_eq!(
+        e.anon().ok("inventory.count", json!({"color": "blue"}))["count"],
+        1
+    );
+    // the same key with other params
+    let other = alice.post_raw(&create("k-1", "FAN-2")).json();
+    assert_eq!(other["error"]["code"], 4091);
+    assert_eq!(other["error"]["data"]["kind"], "idempotency_mismatch");
+    // keys belong to their caller: bob's k-1 is a new call (and the serial is taken)
+    let bob = e.as_user("bob").post_raw(&create("k-1", "FAN-1")).json();
+    assert_eq!(bob["error"]["data"]["kind"], "conflict");
+    // a failed call stores nothing: the key can be retried
+    let failed = alice.post_raw(&create("k-2", "FAN-1")).json();
+    assert_eq!(failed["error"]["data"]["kind"], "conflict");
+    let retried = alice.post_raw(&create("k-2", "FAN-3")).json();
+    assert_eq!(retried["result"]["serial"], "FAN-3");
+    assert_eq!(
+        e.anon().ok("inventory.count", json!({"color": "blue"}))["count"],
+        2
+    );
+    // public methods take no key
+    let id = first.json()["result"]["id"].clone();
+    assert_eq!(
+        e.anon()
+            .err("gadget.get", json!({"id": id, "idempotency_key": "x"}))
+            .0,
+        -32602
+    );
+
+    // concurrent repeats: exactly one gadget, every answer the same
+    let bodies: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| alice.post_raw(&create("k-3", "FAN-4")).body))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(bodies.iter().all(|b| b == &bodies[0]), "{bodies:#?}");
+    assert_eq!(
+        e.anon().ok("inventory.count", json!({"color": "blue"}))["count"],
+        3
     );
 }

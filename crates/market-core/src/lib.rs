@@ -49,7 +49,7 @@ impl App {
 
     /// Every method of the schema, with its declared access.
     pub fn methods(self: &Arc<Self>) -> Methods {
-        let mut methods = Methods::new();
+        let mut methods = Methods::new().with_idempotency(self.db.clone());
         register_services(&mut methods, self.clone());
         register_crud(&mut methods, self.db.clone());
         methods

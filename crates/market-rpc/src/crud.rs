@@ -144,7 +144,7 @@ pub fn register<T: CrudRecord>(
                 move |ctx: &Ctx, p: T::Create| {
                     let mut obj = T::from_create(p, ctx.user_id());
                     obj.validate()?;
-                    db.write(&ctx.actor(), |tx| {
+                    ctx.write(&db, |tx| {
                         tx.insert(&mut obj)?;
                         Result::<_, RpcError>::Ok(obj.clone())
                     })
@@ -192,7 +192,7 @@ pub fn register<T: CrudRecord>(
                 move |ctx: &Ctx, p: T::Update| {
                     let (id, expected) = T::update_target(&p);
                     let mut p = Some(p);
-                    db.write(&ctx.actor(), |tx| {
+                    ctx.write(&db, |tx| {
                         let mut obj: T = tx.get(id)?.ok_or_else(not_found::<T>)?;
                         if !visible(ctx, access, &obj) {
                             return Err(not_found::<T>());
@@ -211,7 +211,7 @@ pub fn register<T: CrudRecord>(
                 access,
                 true,
                 move |ctx: &Ctx, p: IdParams| {
-                    db.write(&ctx.actor(), |tx| {
+                    ctx.write(&db, |tx| {
                         let obj: T = tx.get(p.id)?.ok_or_else(not_found::<T>)?;
                         if !visible(ctx, access, &obj) {
                             return Err(not_found::<T>());

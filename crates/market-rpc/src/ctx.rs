@@ -1,10 +1,15 @@
 //! Who is calling, and the access rules every method declares.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
-use market_store::{Actor, Id};
+use market_store::{Actor, Db, Id, WriteTx};
+use serde::Serialize;
 
-use crate::error::RpcError;
+use crate::error::{INTERNAL_ERROR, RpcError};
+use crate::idempotency::IdempotencyScope;
+use crate::methods::to_raw;
+use crate::redact::Redact;
 
 /// The role that passes every access check.
 pub const ADMIN_ROLE: &str = "admin";
@@ -44,6 +49,8 @@ pub struct Ctx {
     pub method: String,
     pub caller: Caller,
     pub peer: Option<IpAddr>,
+    /// Set when the call carries an idempotency key.
+    pub(crate) idempotency: Option<Arc<IdempotencyScope>>,
 }
 
 impl Ctx {
@@ -53,7 +60,42 @@ impl Ctx {
             method: method.into(),
             caller,
             peer: None,
+            idempotency: None,
         }
+    }
+
+    /// Run the call's write transaction. Mutating handlers write through
+    /// here: with an idempotency key, the result is stored in the same
+    /// transaction as the effect, and a call whose key was committed first
+    /// by a concurrent repeat replays that response instead of acting again.
+    pub fn write<T, F>(&self, db: &Db, mut f: F) -> Result<T, RpcError>
+    where
+        T: Serialize + Redact,
+        F: FnMut(&mut WriteTx<'_>) -> Result<T, RpcError>,
+    {
+        let Some(scope) = &self.idempotency else {
+            return db.write(&self.actor(), f);
+        };
+        let mut stored = None;
+        let result = db.write(&self.actor(), |tx| {
+            if let Some(first) = scope.stored(tx)? {
+                stored = Some(first);
+                return Err(replayed());
+            }
+            let out = f(tx)?;
+            let raw = to_raw(&out)?;
+            tx.put_idempotency(&scope.scope, &scope.params_hash, raw.get())?;
+            stored = Some(raw);
+            Ok(out)
+        });
+        let answered = match &result {
+            Ok(_) => true,
+            Err(e) => is_replayed(e),
+        };
+        if let (true, Some(raw)) = (answered, stored) {
+            scope.set_response(raw);
+        }
+        result
     }
 
     /// The signed-in user's id, if any.
@@ -99,6 +141,20 @@ impl Ctx {
     pub fn owns(&self, owner: Id) -> bool {
         self.is_admin() || self.user_id() == Some(owner)
     }
+}
+
+/// The marker error of a write that found its key already committed; the
+/// dispatcher answers with the stored response instead.
+fn replayed() -> RpcError {
+    RpcError {
+        code: INTERNAL_ERROR,
+        message: "replayed".into(),
+        data: None,
+    }
+}
+
+fn is_replayed(e: &RpcError) -> bool {
+    e.code == INTERNAL_ERROR && e.message == "replayed"
 }
 
 /// Who may call a method, as declared in the schema.

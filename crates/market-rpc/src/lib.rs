@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod crud;
 pub mod ctx;
 pub mod error;
+pub mod idempotency;
 pub mod methods;
 pub mod params;
 pub mod redact;

@@ -5,14 +5,19 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
+
+use market_store::Db;
 
 use crate::ctx::{Access, Ctx};
 use crate::error::RpcError;
+use crate::idempotency::{IdempotencyScope, take_key};
 use crate::params::{FromParams, parse_params};
 use crate::redact::Redact;
 
-/// A type-erased handler: params in, result out.
-pub type Handler = Arc<dyn Fn(&Ctx, Option<Value>) -> Result<Value, RpcError> + Send + Sync>;
+/// A type-erased handler: params in, serialized result out.
+pub type Handler =
+    Arc<dyn Fn(&Ctx, Option<Value>) -> Result<Box<RawValue>, RpcError> + Send + Sync>;
 
 /// One callable method.
 #[derive(Clone)]
@@ -29,11 +34,19 @@ pub struct MethodDef {
 #[derive(Clone, Default)]
 pub struct Methods {
     map: BTreeMap<&'static str, MethodDef>,
+    /// Where idempotency records live; without it keys are refused.
+    idempotency_db: Option<Arc<Db>>,
 }
 
 impl Methods {
     pub fn new() -> Methods {
         Methods::default()
+    }
+
+    /// Keep idempotency records in `db` (the database the handlers write).
+    pub fn with_idempotency(mut self, db: Arc<Db>) -> Methods {
+        self.idempotency_db = Some(db);
+        self
     }
 
     /// Register a raw handler. A second registration of a name replaces the first.
@@ -52,12 +65,7 @@ impl Methods {
         let handler: Handler = Arc::new(move |ctx, params| {
             let p = parse_params::<P>(params)?;
             let r = f(ctx, p)?;
-            let mut v = serde_json::to_value(&r).map_err(|e| {
-                tracing::error!(error = %e, "cannot serialize a result");
-                RpcError::internal()
-            })?;
-            R::redact(&mut v);
-            Ok(v)
+            to_raw(&r)
         });
         self.add_raw(MethodDef {
             name,
@@ -85,13 +93,61 @@ impl Methods {
 
     /// Look up, check access, run. The one path every call takes, whatever
     /// the transport.
-    pub fn call(&self, ctx: &Ctx, params: Option<Value>) -> Result<Value, RpcError> {
+    pub fn call(&self, ctx: &Ctx, mut params: Option<Value>) -> Result<Box<RawValue>, RpcError> {
         let def = self
             .get(&ctx.method)
             .ok_or_else(|| RpcError::method_not_found(&ctx.method))?;
         def.access.check(&ctx.caller)?;
-        (def.handler)(ctx, params)
+        // Public methods take no key: there is no caller to bind it to.
+        if !def.mutates || def.access == Access::Public {
+            return (def.handler)(ctx, params);
+        }
+        let Some(key) = take_key(&mut params)? else {
+            return (def.handler)(ctx, params);
+        };
+        let db = self.idempotency_db.as_ref().ok_or_else(|| {
+            tracing::error!("idempotency key given, but no idempotency store is configured");
+            RpcError::internal()
+        })?;
+        let empty = Value::Object(serde_json::Map::new());
+        let scope = Arc::new(IdempotencyScope::new(
+            &ctx.actor().actor_id,
+            &ctx.method,
+            &key,
+            params.as_ref().unwrap_or(&empty),
+        ));
+        if let Some(first) = scope.lookup(db)? {
+            return Ok(first);
+        }
+        let mut keyed = ctx.clone();
+        keyed.idempotency = Some(scope.clone());
+        let result = (def.handler)(&keyed, params);
+        match (scope.take_response(), result) {
+            (Some(stored), _) => Ok(stored),
+            (None, Err(e)) => Err(e),
+            (None, Ok(_)) => {
+                tracing::error!(method = %ctx.method, "a mutating method did not write through Ctx::write; its idempotency key was not stored");
+                Err(RpcError::internal())
+            }
+        }
     }
+}
+
+/// Serialize a result for the wire: straight to text, or through a JSON
+/// value to strip secret fields when the type holds any.
+pub fn to_raw<R: Serialize + Redact>(r: &R) -> Result<Box<RawValue>, RpcError> {
+    let text = if R::HAS_SECRETS {
+        serde_json::to_value(r).and_then(|mut v| {
+            R::redact(&mut v);
+            serde_json::to_string(&v)
+        })
+    } else {
+        serde_json::to_string(r)
+    };
+    text.and_then(RawValue::from_string).map_err(|e| {
+        tracing::error!(error = %e, "cannot serialize a result");
+        RpcError::internal()
+    })
 }
 
 /// The result of methods that return nothing else: `{"ok": true}`.

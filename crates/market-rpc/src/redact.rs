@@ -7,6 +7,10 @@ use serde_json::Value;
 /// Strips the fields the schema marks secret from a serialized value.
 /// Generated for every schema type; the default does nothing.
 pub trait Redact {
+    /// Whether values of this type can hold a secret field at all; when not,
+    /// results are serialized directly, without a pass over a JSON value.
+    const HAS_SECRETS: bool = false;
+
     fn redact(_value: &mut Value) {}
 }
 
@@ -35,6 +39,8 @@ plain!(
 );
 
 impl<T: Redact> Redact for Vec<T> {
+    const HAS_SECRETS: bool = T::HAS_SECRETS;
+
     fn redact(value: &mut Value) {
         if let Value::Array(items) = value {
             items.iter_mut().for_each(T::redact);
@@ -43,12 +49,16 @@ impl<T: Redact> Redact for Vec<T> {
 }
 
 impl<T: Redact> Redact for Box<T> {
+    const HAS_SECRETS: bool = T::HAS_SECRETS;
+
     fn redact(value: &mut Value) {
         T::redact(value);
     }
 }
 
 impl<T: Redact> Redact for Option<T> {
+    const HAS_SECRETS: bool = T::HAS_SECRETS;
+
     fn redact(value: &mut Value) {
         if !value.is_null() {
             T::redact(value);
@@ -57,6 +67,8 @@ impl<T: Redact> Redact for Option<T> {
 }
 
 impl<K, V: Redact> Redact for std::collections::BTreeMap<K, V> {
+    const HAS_SECRETS: bool = V::HAS_SECRETS;
+
     fn redact(value: &mut Value) {
         if let Value::Object(m) = value {
             m.values_mut().for_each(V::redact);
@@ -65,6 +77,8 @@ impl<K, V: Redact> Redact for std::collections::BTreeMap<K, V> {
 }
 
 impl<T: Redact> Redact for Page<T> {
+    const HAS_SECRETS: bool = T::HAS_SECRETS;
+
     fn redact(value: &mut Value) {
         if let Some(items) = value.get_mut("items") {
             Vec::<T>::redact(items);

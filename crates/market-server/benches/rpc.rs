@@ -2,7 +2,7 @@
 //! axum baseline that answers the same call from an in-memory map.
 //!
 //! Both servers hold the same 10,000 active products and run, one after the
-//! other, in their own 2-worker tokio runtime on a background thread. A load
+//! other, on the runtime `marketplace serve` uses, on a background thread. A load
 //! generator (its own 2-worker runtime) keeps `BENCH_CONNECTIONS` (default 32)
 //! keep-alive HTTP/1.1 connections busy for a 1 s warm-up and then a measured
 //! window of `BENCH_SECONDS` (default 5), recording every latency.
@@ -114,7 +114,12 @@ fn main() -> ExitCode {
     let marketplace = {
         let api = marketplace_api(db.clone());
         let server = Server::start("bench-market", move |listener, stop| async move {
-            let router = market_server::app(api, &ServerConfig::default());
+            // No rate limit: every request comes from one address here.
+            let config = ServerConfig {
+                rate_per_min: 0,
+                ..ServerConfig::default()
+            };
+            let router = market_server::app(api, &config);
             market_server::serve(listener, router, async {
                 let _ = stop.await;
             })
@@ -246,7 +251,7 @@ fn rpc_error(id: Value, code: i64, message: &str) -> Value {
 // ---------------------------------------------------------------------------
 // Servers
 
-/// A server on `127.0.0.1:<free port>` in its own 2-worker runtime on its own
+/// A server on `127.0.0.1:<free port>` in its own server runtime on its own
 /// thread; stopped (gracefully) and joined when dropped.
 struct Server {
     addr: SocketAddr,
@@ -265,11 +270,8 @@ impl Server {
         let thread = std::thread::Builder::new()
             .name(name.to_string())
             .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .expect("build a server runtime");
+                // Both servers run on the runtime `marketplace serve` uses.
+                let rt = market_server::runtime().expect("build a server runtime");
                 rt.block_on(async move {
                     let listener = TcpListener::bind("127.0.0.1:0")
                         .await
@@ -483,12 +485,23 @@ async fn call(
         .map_err(|e| format!("read body: {e}"))?
         .to_bytes();
     if status != StatusCode::OK {
-        return Err(format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!("HTTP {status}: {}", snippet(&body)));
     }
     if !body.windows(8).any(|w| w == b"\"result\"") {
-        return Err(format!("no result: {}", String::from_utf8_lossy(&body)));
+        return Err(format!("no result: {}", snippet(&body)));
     }
     Ok(())
+}
+
+/// The start of a body, for failure messages.
+fn snippet(body: &[u8]) -> String {
+    const MAX: usize = 160;
+    let text = String::from_utf8_lossy(&body[..body.len().min(MAX)]).into_owned();
+    if body.len() > MAX {
+        format!("{text}...")
+    } else {
+        text
+    }
 }
 
 /// A small, seeded, dependency-free generator for picking product ids.

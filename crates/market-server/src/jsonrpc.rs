@@ -2,16 +2,21 @@
 //! every standard error, on top of the one method table.
 //!
 //! Wire rules (SPEC 4 and 10): every reply is HTTP 200, except a request
-//! made only of notifications (204, empty body), a body over the limit (413)
-//! and nothing else; a batch over the limit is answered by one `-32600`
-//! error object. Each call runs on the blocking pool.
+//! made only of notifications (204, empty body) and a body over the limit
+//! (413, decided before this module); a batch over the limit is answered by
+//! one `-32600` error object. One HTTP request is one task on the blocking
+//! pool: parsing, authentication, every call of a batch (in order) and the
+//! encoding of the reply all run there, never on the async workers.
 
+use std::net::IpAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
 use market_rpc::{Caller, Ctx, RpcError};
-use serde_json::{Value, json};
-use tracing::Instrument;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::Shared;
 
@@ -20,7 +25,34 @@ pub enum Reply {
     /// 204: nothing to answer (only notifications).
     Nothing,
     /// 200 with this JSON body.
-    Json(Value),
+    Json(Vec<u8>),
+}
+
+/// One response object.
+#[derive(Serialize)]
+struct Response<'a> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<Value>,
+    id: &'a Value,
+}
+
+fn encode(r: &Response<'_>) -> Vec<u8> {
+    serde_json::to_vec(r).unwrap_or_else(|_| {
+        br#"{"jsonrpc":"2.0","error":{"code":-32603,"message":"internal error"},"id":null}"#
+            .to_vec()
+    })
+}
+
+fn error_response(id: &Value, e: &RpcError) -> Vec<u8> {
+    encode(&Response {
+        jsonrpc: "2.0",
+        result: None,
+        error: Some(e.to_json()),
+        id,
+    })
 }
 
 /// A well-formed request; `id: None` means a notification.
@@ -28,10 +60,6 @@ struct Call {
     id: Option<Value>,
     method: String,
     params: Option<Value>,
-}
-
-fn error_response(id: Value, e: &RpcError) -> Value {
-    json!({ "jsonrpc": "2.0", "error": e.to_json(), "id": id })
 }
 
 /// Check one request object; on failure the error and the id to answer with.
@@ -91,66 +119,38 @@ fn outcome(e: &RpcError) -> &str {
     }
 }
 
-/// Run one call on the blocking pool; `None` for a notification.
-async fn run(
-    shared: &Arc<Shared>,
-    call: Call,
-    caller: &Caller,
-    peer: Option<std::net::IpAddr>,
-) -> Option<Value> {
-    let started = Instant::now();
-    let request_id = ulid::Ulid::generate().to_string();
-    let span = tracing::info_span!("call", request_id = %request_id, method = %call.method);
-    let mut ctx = Ctx::new(request_id, call.method, caller.clone());
-    ctx.peer = peer;
-    let label = if shared.methods.get(&ctx.method).is_some() {
-        ctx.method.clone()
-    } else {
-        "unknown".to_string()
-    };
-    let worker = shared.clone();
-    let blocking_span = span.clone();
-    let params = call.params;
-    let result = tokio::task::spawn_blocking(move || {
-        let _entered = blocking_span.enter();
-        worker.methods.call(&ctx, params)
+/// Who is calling, resolved once per HTTP request.
+pub struct Origin {
+    pub token: Option<String>,
+    pub peer: Option<IpAddr>,
+}
+
+/// Answer one HTTP body on the blocking pool.
+pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origin) -> Reply {
+    let shared = shared.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        answer_body(&shared, &body, &origin)
     })
-    .instrument(span.clone())
     .await
-    .unwrap_or_else(|panic| {
-        span.in_scope(|| tracing::error!(error = %panic, "handler panicked"));
-        Err(RpcError::internal())
-    });
-    let out = match &result {
-        Ok(_) => "ok",
-        Err(e) => outcome(e),
-    };
-    shared
-        .metrics
-        .observe_call(&label, out, started.elapsed().as_secs_f64());
-    let id = call.id?;
-    Some(match result {
-        Ok(value) => json!({ "jsonrpc": "2.0", "result": value, "id": id }),
-        Err(e) => error_response(id, &e),
+    .unwrap_or_else(|e| {
+        tracing::error!(error = %e, "request task failed");
+        Reply::Json(error_response(&Value::Null, &RpcError::internal()))
     })
 }
 
-/// Answer one HTTP body.
-pub async fn handle(
-    shared: &Arc<Shared>,
-    body: &[u8],
-    caller: Result<Caller, RpcError>,
-    peer: Option<std::net::IpAddr>,
-) -> Reply {
+fn answer_body(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Reply::Json(error_response(Value::Null, &RpcError::parse_error(e))),
+        Err(e) => return Reply::Json(error_response(&Value::Null, &RpcError::parse_error(e))),
     };
+    let mut caller = None;
     match parsed {
         Value::Array(items) => {
             if items.is_empty() {
                 return Reply::Json(error_response(
-                    Value::Null,
+                    &Value::Null,
                     &RpcError::invalid_request("empty batch"),
                 ));
             }
@@ -160,45 +160,101 @@ pub async fn handle(
                     items.len(),
                     shared.batch_limit
                 ));
-                return Reply::Json(error_response(Value::Null, &e));
+                return Reply::Json(error_response(&Value::Null, &e));
             }
             // In order, one after the other: a batch may build on its own earlier calls.
-            let mut replies = Vec::new();
-            for item in items {
-                if let Some(r) = answer(shared, item, &caller, peer).await {
-                    replies.push(r);
-                }
-            }
+            let replies: Vec<Vec<u8>> = items
+                .into_iter()
+                .filter_map(|item| answer(shared, item, origin, &mut caller))
+                .collect();
             if replies.is_empty() {
-                Reply::Nothing
-            } else {
-                Reply::Json(Value::Array(replies))
+                return Reply::Nothing;
             }
+            let mut out =
+                Vec::with_capacity(replies.iter().map(|r| r.len() + 1).sum::<usize>() + 1);
+            out.push(b'[');
+            for (i, r) in replies.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                out.extend_from_slice(r);
+            }
+            out.push(b']');
+            Reply::Json(out)
         }
-        single => match answer(shared, single, &caller, peer).await {
+        single => match answer(shared, single, origin, &mut caller) {
             Some(r) => Reply::Json(r),
             None => Reply::Nothing,
         },
     }
 }
 
-/// Validate and run one element; the caller's auth failure answers every
-/// request (but not notifications) with that error.
-fn answer<'a>(
-    shared: &'a Arc<Shared>,
+/// Validate and run one element; `None` for a notification. The caller is
+/// resolved on first need; an authentication failure answers every request
+/// (but not notifications) with that error.
+fn answer(
+    shared: &Shared,
     item: Value,
-    caller: &'a Result<Caller, RpcError>,
-    peer: Option<std::net::IpAddr>,
-) -> impl Future<Output = Option<Value>> + 'a {
-    let validated = validate(item);
-    async move {
-        let call = match validated {
-            Ok(call) => call,
-            Err((e, id)) => return Some(error_response(id, &e)),
-        };
-        match caller {
-            Ok(caller) => run(shared, call, caller, peer).await,
-            Err(e) => call.id.map(|id| error_response(id, e)),
-        }
-    }
+    origin: &Origin,
+    caller: &mut Option<Result<Caller, RpcError>>,
+) -> Option<Vec<u8>> {
+    let call = match validate(item) {
+        Ok(call) => call,
+        Err((e, id)) => return Some(error_response(&id, &e)),
+    };
+    let caller = caller.get_or_insert_with(|| match &origin.token {
+        None => Ok(Caller::Anonymous),
+        Some(token) => shared.authenticator.authenticate(Some(token)),
+    });
+    let Call { id, method, params } = call;
+    let result = match caller {
+        Ok(caller) => run(shared, method, params, caller.clone(), origin.peer),
+        Err(e) => Err(e.clone()),
+    };
+    let id = id?;
+    Some(match &result {
+        Ok(raw) => encode(&Response {
+            jsonrpc: "2.0",
+            result: Some(raw),
+            error: None,
+            id: &id,
+        }),
+        Err(e) => error_response(&id, e),
+    })
+}
+
+fn run(
+    shared: &Shared,
+    method: String,
+    params: Option<Value>,
+    caller: Caller,
+    peer: Option<IpAddr>,
+) -> Result<Box<RawValue>, RpcError> {
+    let started = Instant::now();
+    let request_id = ulid::Ulid::generate().to_string();
+    let span = tracing::info_span!("call", request_id = %request_id, method = %method);
+    let _entered = span.enter();
+    let known = shared.methods.get(&method).is_some();
+    let mut ctx = Ctx::new(request_id, method, caller);
+    ctx.peer = peer;
+    let result = shared.limits.check(&ctx).and_then(|()| {
+        std::panic::catch_unwind(AssertUnwindSafe(|| shared.methods.call(&ctx, params)))
+            .unwrap_or_else(|_| {
+                tracing::error!("handler panicked");
+                Err(RpcError::internal())
+            })
+    });
+    let out = match &result {
+        Ok(_) => "ok",
+        Err(e) => outcome(e),
+    };
+    let label = if known {
+        ctx.method.as_str()
+    } else {
+        "unknown"
+    };
+    shared
+        .metrics
+        .observe_call(label, out, started.elapsed().as_secs_f64());
+    result
 }

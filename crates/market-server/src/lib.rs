@@ -6,9 +6,10 @@
 //! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
 
 mod jsonrpc;
+mod limits;
 mod metrics;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
@@ -21,6 +22,7 @@ use market_rpc::{Caller, Methods, RpcError};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
+pub use limits::Limits;
 pub use metrics::Metrics;
 
 /// Resolves the bearer token of a request to a caller.
@@ -41,7 +43,7 @@ pub struct Api {
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
 }
 
-/// Limits and CORS.
+/// Limits, CORS and proxies.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// Most requests in one batch.
@@ -50,6 +52,12 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// Origins allowed to call from a browser; `*` allows any.
     pub cors_origins: Vec<String>,
+    /// `auth.login` plus `auth.register` calls per minute per client address (0: no limit).
+    pub auth_rate_per_min: u32,
+    /// Calls per minute per signed-in user, or per address for anonymous callers (0: no limit).
+    pub rate_per_min: u32,
+    /// Proxies whose `X-Forwarded-For` entry names the client address.
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for ServerConfig {
@@ -58,6 +66,9 @@ impl Default for ServerConfig {
             batch_limit: 100,
             body_limit: 1024 * 1024,
             cors_origins: vec!["*".to_string()],
+            auth_rate_per_min: 30,
+            rate_per_min: 6000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -70,13 +81,15 @@ pub(crate) struct Shared {
     authenticator: Arc<dyn Authenticator>,
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
     metrics: Metrics,
+    limits: Limits,
     batch_limit: usize,
     body_limit: usize,
+    trusted_proxies: Vec<IpAddr>,
 }
 
 /// The router. `rpc.discover` is added to the method table here.
 pub fn app(mut api: Api, config: &ServerConfig) -> Router {
-    let doc = api.openrpc.clone();
+    let doc = serde_json::value::to_raw_value(&api.openrpc).unwrap_or_default();
     api.methods.add_raw(market_rpc::MethodDef {
         name: "rpc.discover",
         access: market_rpc::Access::Public,
@@ -90,9 +103,12 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         authenticator: api.authenticator,
         ready: api.ready,
         metrics: Metrics::default(),
+        limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
         batch_limit: config.batch_limit,
         body_limit: config.body_limit,
+        trusted_proxies: config.trusted_proxies.clone(),
     });
+    spawn_limit_sweeper(&shared);
     Router::new()
         .route("/rpc", post(rpc))
         .route("/api/v1/marketplace/main/rpc", post(rpc))
@@ -129,12 +145,54 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_string())
 }
 
+/// Forget idle rate-limit clients now and then, while the server runs.
+fn spawn_limit_sweeper(shared: &Arc<Shared>) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let weak = Arc::downgrade(shared);
+    handle.spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match weak.upgrade() {
+                Some(shared) => shared.limits.forget_idle(),
+                None => return,
+            }
+        }
+    });
+}
+
+/// The client address: the socket peer, or, behind a trusted proxy, the
+/// nearest `X-Forwarded-For` entry that is not itself a trusted proxy.
+fn client_address(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = peer?;
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded: Vec<IpAddr> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|ip| !trusted.contains(ip))
+            .unwrap_or(peer),
+    )
+}
+
 async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     shared.metrics.observe_http();
-    let peer = request
+    let socket_peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
+    let peer = client_address(socket_peer, request.headers(), &shared.trusted_proxies);
     let token = bearer(request.headers());
     let body = match axum::body::to_bytes(request.into_body(), shared.body_limit).await {
         Ok(b) => b,
@@ -149,20 +207,9 @@ async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
                 .into_response();
         }
     };
-    let caller = match token {
-        None => Ok(Caller::Anonymous),
-        Some(token) => {
-            let auth = shared.authenticator.clone();
-            tokio::task::spawn_blocking(move || auth.authenticate(Some(&token)))
-                .await
-                .unwrap_or_else(|_| Err(RpcError::internal()))
-        }
-    };
-    match jsonrpc::handle(&shared, &body, caller, peer).await {
+    match jsonrpc::handle(&shared, body, jsonrpc::Origin { token, peer }).await {
         jsonrpc::Reply::Nothing => StatusCode::NO_CONTENT.into_response(),
-        jsonrpc::Reply::Json(v) => {
-            json_response(StatusCode::OK, serde_json::to_vec(&v).unwrap_or_default())
-        }
+        jsonrpc::Reply::Json(bytes) => json_response(StatusCode::OK, bytes),
     }
 }
 
@@ -206,6 +253,19 @@ async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
         Body::from(shared.metrics.render()),
     )
         .into_response()
+}
+
+/// The runtime the server is meant to run on: async workers for the
+/// sockets, and a blocking pool of twice as many threads as cores (at least
+/// four) for the calls. Calls are short and CPU-bound, so a small pool keeps
+/// them from crowding the cores with context switches.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+    tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads((2 * cores).max(4))
+        .thread_name("marketplace")
+        .enable_all()
+        .build()
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then finish the

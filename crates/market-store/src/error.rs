@@ -21,6 +21,11 @@ pub enum StoreError {
         field: &'static str,
         value: String,
     },
+    /// A record with secret fields was read or written without a secret key.
+    #[error(
+        "this data has secret fields, and no secret key is configured (set MARKETPLACE_SECRET_KEY)"
+    )]
+    NoSecretKey,
     /// A list cursor that this store did not hand out.
     #[error("invalid cursor")]
     BadCursor,

@@ -9,7 +9,9 @@
 //! outside its transaction. Returning an error rolls everything back.
 
 mod backend;
+mod crypto;
 mod error;
+mod idempotency;
 mod record;
 mod redb_backend;
 mod tx;
@@ -18,7 +20,9 @@ mod types;
 use std::sync::Arc;
 
 pub use backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
+pub use crypto::{KeyError, SecretCipher};
 pub use error::{Result, StoreError};
+pub use idempotency::{IdempotencyReads, IdempotencyRecord};
 pub use record::{IndexSpec, IndexValue, Meta, Record};
 pub use redb_backend::RedbBackend;
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};
@@ -47,6 +51,7 @@ pub struct Db {
     backend: Arc<dyn Backend>,
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
+    cipher: Option<SecretCipher>,
 }
 
 impl Db {
@@ -63,7 +68,18 @@ impl Db {
             backend,
             clock,
             ids: IdGenerator::default(),
+            cipher: None,
         }
+    }
+
+    /// Encrypt `@secret` fields with this cipher.
+    pub fn with_cipher(mut self, cipher: SecretCipher) -> Db {
+        self.cipher = Some(cipher);
+        self
+    }
+
+    pub fn cipher(&self) -> Option<&SecretCipher> {
+        self.cipher.as_ref()
     }
 
     pub fn now(&self) -> Timestamp {
@@ -92,7 +108,7 @@ impl Db {
         let mut out = None;
         self.backend.read(&mut |raw| {
             if let Some(f) = f.take() {
-                out = Some(f(&ReadTx { raw }));
+                out = Some(f(&ReadTx { raw, db: self }));
             }
             Ok(())
         })?;

@@ -32,6 +32,8 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     const KIND: &'static str;
     /// Its indexed fields.
     const INDEXES: &'static [IndexSpec];
+    /// Top-level fields encrypted at rest (`@secret`).
+    const SECRET_FIELDS: &'static [&'static str] = &[];
 
     fn meta(&self) -> Meta;
     fn set_meta(&mut self, meta: Meta);
@@ -57,6 +59,16 @@ macro_rules! index_by_display {
 index_by_display!(
     String, bool, u8, u16, u32, u64, i8, i16, i32, i64, Id, Timestamp, Decimal
 );
+
+/// A list is indexed under each of its items.
+impl<T: IndexValue> IndexValue for Vec<T> {
+    fn index_values(&self) -> Vec<String> {
+        let mut values: Vec<String> = self.iter().flat_map(IndexValue::index_values).collect();
+        values.sort();
+        values.dedup();
+        values
+    }
+}
 
 impl<T: IndexValue> IndexValue for Option<T> {
     fn index_values(&self) -> Vec<String> {

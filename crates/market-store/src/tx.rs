@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Db;
 use crate::backend::{KeyRange, Order, RawRead, RawWrite};
+use crate::crypto::{self, SecretCipher};
 use crate::error::{Result, StoreError};
 use crate::record::{IndexSpec, Meta, Record};
 use crate::types::{Id, Timestamp};
@@ -100,6 +101,67 @@ fn index_key(value: &str, id: Id) -> Vec<u8> {
     key
 }
 
+/// Decode a stored record, opening its sealed secret fields.
+fn decode_record<T: Record>(cipher: Option<&SecretCipher>, table: &str, bytes: &[u8]) -> Result<T> {
+    if T::SECRET_FIELDS.is_empty() {
+        return decode(table, bytes);
+    }
+    let mut value: serde_json::Value = decode(table, bytes)?;
+    let id = value
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    for field in T::SECRET_FIELDS {
+        let Some(slot) = value.get_mut(*field) else {
+            continue;
+        };
+        let Some(sealed) = slot.as_str().filter(|s| crypto::is_sealed(s)) else {
+            continue;
+        };
+        let cipher = cipher.ok_or(StoreError::NoSecretKey)?;
+        let plain = cipher.open(sealed, &secret_aad(T::KIND, &id, field))?;
+        *slot = decode(table, &plain)?;
+    }
+    serde_json::from_value(value).map_err(|e| StoreError::Corrupt {
+        table: table.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+/// Encode a record for storage, sealing its secret fields.
+fn encode_record<T: Record>(
+    cipher: Option<&SecretCipher>,
+    table: &str,
+    obj: &T,
+) -> Result<Vec<u8>> {
+    if T::SECRET_FIELDS.is_empty() {
+        return encode(table, obj);
+    }
+    let mut value = serde_json::to_value(obj).map_err(|e| StoreError::Corrupt {
+        table: table.to_string(),
+        reason: e.to_string(),
+    })?;
+    let id = obj.meta().id.to_string();
+    for field in T::SECRET_FIELDS {
+        let Some(slot) = value.get_mut(*field) else {
+            continue;
+        };
+        if slot.is_null() {
+            continue;
+        }
+        let cipher = cipher.ok_or(StoreError::NoSecretKey)?;
+        let plain = encode(table, slot)?;
+        *slot = serde_json::Value::String(cipher.seal(&plain, &secret_aad(T::KIND, &id, field))?);
+    }
+    encode(table, &value)
+}
+
+/// Associated data of a sealed field: the place it belongs to.
+fn secret_aad(kind: &str, id: &str, field: &str) -> String {
+    format!("{kind}/{id}/{field}")
+}
+
 fn decode<T: serde::de::DeserializeOwned>(table: &str, bytes: &[u8]) -> Result<T> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         table: table.to_string(),
@@ -137,12 +199,14 @@ fn cursor_id(cursor: &Option<String>) -> Result<Option<Id>> {
 pub trait Reads {
     #[doc(hidden)]
     fn raw(&self) -> &dyn RawRead;
+    #[doc(hidden)]
+    fn cipher(&self) -> Option<&SecretCipher>;
 
     /// The object with this id, if it exists.
     fn get<T: Record>(&self, id: Id) -> Result<Option<T>> {
         let table = primary(T::KIND);
         match self.raw().get(&table, &id.to_key())? {
-            Some(bytes) => decode(&table, &bytes).map(Some),
+            Some(bytes) => decode_record(self.cipher(), &table, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -170,7 +234,7 @@ pub trait Reads {
         )?;
         let mut items = Vec::with_capacity(rows.len());
         for (_, bytes) in &rows {
-            items.push(decode::<T>(&table, bytes)?);
+            items.push(decode_record::<T>(self.cipher(), &table, bytes)?);
         }
         Ok(paginate(items, page.limit, |t| t.meta().id))
     }
@@ -287,11 +351,16 @@ fn paginate<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> Id) -> Page<T
 /// A read-only transaction: a consistent snapshot.
 pub struct ReadTx<'a> {
     pub(crate) raw: &'a dyn RawRead,
+    pub(crate) db: &'a Db,
 }
 
 impl Reads for ReadTx<'_> {
     fn raw(&self) -> &dyn RawRead {
         self.raw
+    }
+
+    fn cipher(&self) -> Option<&SecretCipher> {
+        self.db.cipher()
     }
 }
 
@@ -307,6 +376,10 @@ pub struct WriteTx<'a> {
 impl Reads for WriteTx<'_> {
     fn raw(&self) -> &dyn RawRead {
         &*self.raw
+    }
+
+    fn cipher(&self) -> Option<&SecretCipher> {
+        self.db.cipher()
     }
 }
 
@@ -347,7 +420,8 @@ impl WriteTx<'_> {
             });
         }
         self.write_indexes(None, obj)?;
-        self.raw.put(&table, &id.to_key(), &encode(&table, obj)?)?;
+        let bytes = encode_record(self.db.cipher(), &table, obj)?;
+        self.raw.put(&table, &id.to_key(), &bytes)?;
         self.record_audit(T::KIND, id, "create")
     }
 
@@ -374,7 +448,8 @@ impl WriteTx<'_> {
         });
         self.write_indexes(Some(&old), obj)?;
         let table = primary(T::KIND);
-        self.raw.put(&table, &id.to_key(), &encode(&table, obj)?)?;
+        let bytes = encode_record(self.db.cipher(), &table, obj)?;
+        self.raw.put(&table, &id.to_key(), &bytes)?;
         self.record_audit(T::KIND, id, "update")
     }
 

@@ -19,6 +19,20 @@ pub struct Config {
     pub body_limit: usize,
     /// Origins allowed to call from a browser (`*` for any).
     pub cors_origins: Vec<String>,
+    /// `auth.login` plus `auth.register` calls per minute per client address.
+    pub auth_rate_per_min: u32,
+    /// Calls per minute per user (or address, when anonymous); 0 turns it off.
+    pub rate_per_min: u32,
+    /// Proxies whose `X-Forwarded-For` entry names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Value of 1 TFC in US dollars, until `system.set_config` stores one.
+    pub usd_rate: rust_decimal::Decimal,
+    /// Platform commission in percent, until `system.set_config` stores one.
+    pub commission_percent: rust_decimal::Decimal,
+    /// Whether `wallet.topup` hands out credits (demo mode).
+    pub test_payments: bool,
+    /// Lifetime of a sign-in token, in hours.
+    pub token_ttl_hours: u32,
 }
 
 impl Default for Config {
@@ -29,6 +43,13 @@ impl Default for Config {
             batch_limit: 100,
             body_limit: 1024 * 1024,
             cors_origins: vec!["*".into()],
+            auth_rate_per_min: 30,
+            rate_per_min: 6000,
+            trusted_proxies: Vec::new(),
+            usd_rate: rust_decimal::Decimal::ONE,
+            commission_percent: rust_decimal::Decimal::TEN,
+            test_payments: false,
+            token_ttl_hours: 24 * 7,
         }
     }
 }

@@ -231,10 +231,7 @@ fn serve(listen: Option<String>, db: Option<String>, config_file: Option<PathBuf
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match market_server::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -275,6 +272,9 @@ async fn run_server(config: &Config, db: Arc<Db>) -> Result<(), String> {
         batch_limit: config.batch_limit,
         body_limit: config.body_limit,
         cors_origins: config.cors_origins.clone(),
+        auth_rate_per_min: config.auth_rate_per_min,
+        rate_per_min: config.rate_per_min,
+        trusted_proxies: config.trusted_proxies.clone(),
     };
     let router = market_server::app(api, &server_config);
     let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -141,7 +141,11 @@ impl Gen<'_> {
             props.insert("version".into(), json!({ "type": "integer", "minimum": 1 }));
             required.extend(["id", "created_at", "updated_at", "version"].map(String::from));
         }
-        for f in s.fields.iter().filter(|f| !f.attrs.secret) {
+        for f in s
+            .fields
+            .iter()
+            .filter(|f| !f.attrs.secret && !f.attrs.hidden)
+        {
             let mut fs = self.type_schema(&f.ty, &f.attrs);
             describe(&mut fs, f.doc.as_deref());
             if f.attrs.server
@@ -175,15 +179,19 @@ impl Gen<'_> {
     }
 
     fn method(&self, svc: &Service, m: &Method) -> Value {
-        let params: Vec<Value> = m
+        let mut params: Vec<Value> = m
             .params
             .iter()
+            .filter(|p| p.name != "idempotency_key")
             .map(|p| {
                 let mut d = json!({ "name": p.name, "required": !defaults_when_absent(&p.ty, p.optional), "schema": self.type_schema(&p.ty, &p.attrs) });
                 describe(&mut d, p.doc.as_deref());
                 d
             })
             .collect();
+        if m.mutates && m.access != Access::Public {
+            params.push(idempotency_param());
+        }
         let mut kinds: Vec<ErrorKind> = m
             .errors
             .iter()
@@ -192,6 +200,9 @@ impl Gen<'_> {
         kinds.extend(access_errors(&m.access));
         if !m.params.is_empty() {
             kinds.push(ErrorKind::InvalidInput);
+        }
+        if m.mutates && m.access != Access::Public {
+            kinds.push(ErrorKind::IdempotencyMismatch);
         }
         let example_params: Vec<Value> = m
             .params
@@ -278,6 +289,14 @@ impl Gen<'_> {
                         format!("Delete a {}", s.name),
                     ),
                 };
+                let mut params = params;
+                if matches!(
+                    op,
+                    oschema::CrudOp::Create | oschema::CrudOp::Update | oschema::CrudOp::Delete
+                ) && *access != Access::Public
+                {
+                    params.push(idempotency_param());
+                }
                 let mut kinds = access_errors(access);
                 kinds.push(ErrorKind::InvalidInput);
                 if matches!(
@@ -341,7 +360,11 @@ impl Gen<'_> {
                     m.insert("version".into(), json!(1));
                 }
                 if depth < 4 {
-                    for f in s.fields.iter().filter(|f| !f.optional && !f.attrs.secret) {
+                    for f in s
+                        .fields
+                        .iter()
+                        .filter(|f| !f.optional && !f.attrs.secret && !f.attrs.hidden)
+                    {
                         m.insert(f.name.clone(), self.example(&f.ty, &f.name, depth + 1));
                     }
                 }
@@ -354,6 +377,16 @@ impl Gen<'_> {
 /// Params a caller may leave out: optional ones, and lists and maps (empty when absent).
 pub(crate) fn defaults_when_absent(ty: &Type, optional: bool) -> bool {
     optional || matches!(ty, Type::List(_) | Type::Map(..))
+}
+
+/// The optional key every mutating, non-public method accepts.
+fn idempotency_param() -> Value {
+    json!({
+        "name": "idempotency_key",
+        "required": false,
+        "description": "Repeat-safe key: the first successful response is stored for 24 hours and replayed for a repeat with the same params; other params with the same key are `idempotency_mismatch` (4091).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+    })
 }
 
 fn page_schema(item: Value) -> Value {

@@ -13,8 +13,8 @@ use crate::names::{did_you_mean, is_snake, to_snake};
 
 /// Annotations of fields and parameters.
 const FIELD: &[&str] = &[
-    "index", "unique", "search", "secret", "server", "owner", "min", "max", "minlen", "maxlen",
-    "email",
+    "index", "unique", "search", "secret", "hidden", "server", "owner", "min", "max", "minlen",
+    "maxlen", "email",
 ];
 /// Annotations of methods.
 const METHOD: &[&str] = &["access", "mutates"];
@@ -125,6 +125,8 @@ pub(crate) struct Target<'a> {
     pub name: &'a str,
     pub ty: &'a Type,
     pub is_enum: bool,
+    /// A list whose items are an enum.
+    pub item_is_enum: bool,
     pub span: Span,
 }
 
@@ -153,11 +155,16 @@ impl Target<'_> {
     }
 
     fn is_indexable(&self) -> bool {
-        self.is_enum
-            || matches!(
-                self.ty,
-                Type::Str | Type::Bool | Type::Int(_) | Type::Ulid | Type::Time | Type::Decimal
-            )
+        self.is_enum || is_scalar(self.ty)
+    }
+
+    /// `@index` also takes lists of single values: each item is indexed.
+    fn is_multi_indexable(&self) -> bool {
+        self.is_indexable()
+            || match self.ty {
+                Type::List(item) => self.item_is_enum || is_scalar(item),
+                _ => false,
+            }
     }
 
     /// Reports `annotation` unless `ok`.
@@ -190,7 +197,12 @@ pub(crate) fn field_attrs(
         match name {
             "index" => {
                 no_args(annotation, rep);
-                target.require(target.is_indexable(), annotation, INDEXABLE, rep);
+                target.require(
+                    target.is_multi_indexable(),
+                    annotation,
+                    MULTI_INDEXABLE,
+                    rep,
+                );
                 attrs.index = true;
             }
             "unique" => {
@@ -207,6 +219,10 @@ pub(crate) fn field_attrs(
             "secret" => {
                 no_args(annotation, rep);
                 attrs.secret = true;
+            }
+            "hidden" => {
+                no_args(annotation, rep);
+                attrs.hidden = true;
             }
             "server" => {
                 no_args(annotation, rep);
@@ -248,6 +264,13 @@ pub(crate) fn field_attrs(
             _ => {}
         }
     }
+    if attrs.secret && attrs.index {
+        rep.error(
+            target.span,
+            format!("'{}' cannot be both @secret and indexed", target.name),
+        )
+        .with_hint("encrypted values cannot be looked up; use @hidden for one-way hashes that must stay searchable");
+    }
     if let (Some(min), Some(max)) = (attrs.min, attrs.max)
         && min > max
     {
@@ -271,6 +294,15 @@ pub(crate) fn field_attrs(
 }
 
 const INDEXABLE: &str = "single values: str, bool, integers, ulid, otime, decimal and enums";
+const MULTI_INDEXABLE: &str =
+    "single values (str, bool, integers, ulid, otime, decimal, enums) and lists of them";
+
+fn is_scalar(ty: &Type) -> bool {
+    matches!(
+        ty,
+        Type::Str | Type::Bool | Type::Int(_) | Type::Ulid | Type::Time | Type::Decimal
+    )
+}
 
 fn no_args(annotation: &Annot, rep: &mut Reporter) {
     if let Some(first) = annotation.args.first() {

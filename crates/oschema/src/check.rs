@@ -444,6 +444,16 @@ impl Checker<'_> {
             }
             fields.push(self.lower_field(field));
         }
+        if !root {
+            for f in fields.iter().filter(|f| f.attrs.secret) {
+                self.rep
+                    .error(
+                        f.span,
+                        format!("'@secret' field '{}' must belong to a root object", f.name),
+                    )
+                    .with_hint("secret fields are encrypted where their root object is stored; use @hidden to only keep a field out of answers");
+            }
+        }
         let owners: Vec<&Field> = fields.iter().filter(|f| f.attrs.owner).collect();
         if let [_, second, ..] = owners.as_slice() {
             self.rep.error(
@@ -540,6 +550,7 @@ impl Checker<'_> {
             name: &member.name.text,
             ty: &ty,
             is_enum: self.is_enum(&ty),
+            item_is_enum: matches!(&ty, Type::List(item) if self.is_enum(item)),
             span: member.name.span,
         };
         let attrs = annotations::field_attrs(&ours, &target, self.rep);

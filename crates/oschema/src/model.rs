@@ -77,6 +77,9 @@ pub struct FieldAttrs {
     pub search: bool,
     /// `@secret`: encrypted at rest, never returned.
     pub secret: bool,
+    /// `@hidden`: stored as is (e.g. a one-way hash that must stay
+    /// searchable), never returned.
+    pub hidden: bool,
     /// `@server`: set by the server only; clients can never write it.
     pub server: bool,
     /// `@owner`: the field holds the id of the user owning the object.

@@ -768,14 +768,15 @@ service S {
             f.oschema:9:11: '@email' cannot be used on field 'f' of type 'u8' ('@email' applies to str)
             f.oschema:10:13: '@search' cannot be used on field 'g' of type '[u8]' ('@search' applies to str and [str])
             f.oschema:11:12: '@owner' cannot be used on field 'h' of type 'u64' ('@owner' applies to the user id field: 'ulid' or 'str')
-            f.oschema:12:14: '@index' cannot be used on field 'i' of type '[str]' ('@index' applies to single values: str, bool, integers, ulid, otime, decimal and enums)
             f.oschema:13:14: '@unique' cannot be used on field 'j' of type 'Inner' ('@unique' applies to single values: str, bool, integers, ulid, otime, decimal and enums)
-            f.oschema:15:12: '@index' cannot be used on field 'l' of type 'f64' ('@index' applies to single values: str, bool, integers, ulid, otime, decimal and enums)
+            f.oschema:15:12: '@index' cannot be used on field 'l' of type 'f64' ('@index' applies to single values (str, bool, integers, ulid, otime, decimal, enums) and lists of them)
             f.oschema:16:19: 'nocase' applies to str fields only
             f.oschema:17:20: '@unique' accepts only 'nocase', found 'always'
             f.oschema:18:5: 'o' has @min(5) greater than @max(1)
             f.oschema:19:20: '@minlen' expects a non-negative integer, found 1.5
             f.oschema:19:25: '@maxlen' takes one value, e.g. '@maxlen(1)'
+            f.oschema:20:5: 'q' cannot be both @secret and indexed (encrypted values cannot be looked up; use @hidden for one-way hashes that must stay searchable)
+            f.oschema:20:5: '@secret' field 'q' must belong to a root object (secret fields are encrypted where their root object is stored; use @hidden to only keep a field out of answers)
             f.oschema:21:19: duplicate annotation '@index'
             f.oschema:22:20: '@access' cannot be used on a field ('@access' applies to methods)
             f.oschema:23:12: '@crud' cannot be used on a field ('@crud' applies to structs)

@@ -128,9 +128,10 @@ impl Validate for Gadget {
 }
 
 impl Redact for Gadget {
+    const HAS_SECRETS: bool = true;
+
     fn redact(value: &mut serde_json::Value) {
         market_rpc::redact::remove_fields(value, &["pin"]);
-        market_rpc::redact::redact_field::<Option<Shelf>>(value, "shelf");
     }
 }
 
@@ -141,6 +142,7 @@ impl Record for Gadget {
         IndexSpec { field: "color", unique: false, nocase: false },
         IndexSpec { field: "owner_id", unique: false, nocase: false },
     ];
+    const SECRET_FIELDS: &'static [&'static str] = &["pin"];
 
     fn meta(&self) -> Meta {
         Meta { id: self.id, created_at: self.created_at, updated_at: self.updated_at, version: self.version }

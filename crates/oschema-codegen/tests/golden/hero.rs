@@ -203,11 +203,7 @@ impl Validate for User {
     }
 }
 
-impl Redact for User {
-    fn redact(value: &mut serde_json::Value) {
-        market_rpc::redact::redact_field::<Vec<Contact>>(value, "contacts");
-    }
-}
+impl Redact for User {}
 
 impl Record for User {
     const KIND: &'static str = "user";
@@ -362,12 +358,7 @@ impl Validate for Order {
     }
 }
 
-impl Redact for Order {
-    fn redact(value: &mut serde_json::Value) {
-        market_rpc::redact::redact_field::<Vec<OrderLine>>(value, "lines");
-        market_rpc::redact::redact_field::<Vec<OrderEvent>>(value, "history");
-    }
-}
+impl Redact for Order {}
 
 impl Record for Order {
     const KIND: &'static str = "order";
@@ -462,13 +453,7 @@ impl Validate for Category {
     }
 }
 
-impl Redact for Category {
-    fn redact(value: &mut serde_json::Value) {
-        market_rpc::redact::redact_field::<Vec<Category>>(value, "children");
-        market_rpc::redact::redact_field::<Option<Box<Category>>>(value, "parent");
-        market_rpc::redact::redact_field::<std::collections::BTreeMap<String, Category>>(value, "by_name");
-    }
-}
+impl Redact for Category {}
 
 /// The wallet cannot pay for it
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -506,16 +491,13 @@ pub fn register_crud(_methods: &mut Methods, _db: std::sync::Arc<market_store::D
 /// Params of `order.checkout`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrderCheckoutParams {
-    pub idempotency_key: Option<String>,
 }
 
 impl FromParams for OrderCheckoutParams {
-    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
-        let p_idempotency_key = reader.optional("idempotency_key", Shape::String);
+    fn from_params(_reader: &mut ParamReader) -> Result<Self, RpcError> {
         let parsed = Self {
-            idempotency_key: p_idempotency_key?,
         };
-        parsed.validate_at("", reader.fields());
+        
         Ok(parsed)
     }
 }
