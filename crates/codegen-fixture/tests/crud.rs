@@ -23,6 +23,7 @@ fn principal(id: &str, role: &str) -> Result<Caller, RpcError> {
     Ok(Caller::User(Principal {
         user_id,
         roles: vec![role.to_string()],
+        token_id: None,
     }))
 }
 

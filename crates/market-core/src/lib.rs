@@ -11,15 +11,25 @@ pub mod generated {
     include!(concat!(env!("OUT_DIR"), "/marketplace.rs"));
 }
 
+mod admin;
+mod auth;
 mod catalog;
+pub mod ledger;
+mod money;
+mod sshkey;
+mod sshkeys;
 mod system;
+mod users;
+mod wallet;
 
 use std::sync::Arc;
 
 use market_rpc::{Caller, Methods, RpcError};
-use market_store::Db;
+use market_store::{Db, Id, PageRequest};
+use rust_decimal::Decimal;
 
 pub use generated::*;
+pub use users::{Added, AdminUser, parse_seed_users};
 
 /// The OpenRPC document generated from the schema.
 pub fn openrpc() -> serde_json::Value {
@@ -33,18 +43,54 @@ pub const DOC_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/doc.html"));
 /// The server's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// Settings the business rules read; `usd_rate` and `commission_percent`
+/// are defaults that values stored by `system.set_config` override.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppConfig {
+    pub usd_rate: Decimal,
+    pub commission_percent: Decimal,
+    /// `wallet.topup` hands out credits (demo mode).
+    pub test_payments: bool,
+    /// Lifetime of a sign-in token, in seconds.
+    pub token_ttl_secs: i64,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            usd_rate: Decimal::ONE,
+            commission_percent: Decimal::TEN,
+            test_payments: false,
+            token_ttl_secs: 7 * 24 * 3600,
+        }
+    }
+}
+
 /// The business layer: one instance per process, shared by every caller.
 pub struct App {
     db: Arc<Db>,
+    config: AppConfig,
+    hashing: auth::HashGate,
 }
 
 impl App {
-    pub fn new(db: Arc<Db>) -> Arc<App> {
-        Arc::new(App { db })
+    /// The business layer on `db`; creates the ledger's system accounts if
+    /// this is a new database.
+    pub fn new(db: Arc<Db>, config: AppConfig) -> Result<Arc<App>, RpcError> {
+        ledger::ensure_system_accounts(&db)?;
+        Ok(Arc::new(App {
+            db,
+            config,
+            hashing: auth::HashGate::new(),
+        }))
     }
 
     pub fn db(&self) -> &Arc<Db> {
         &self.db
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.config
     }
 
     /// Every method of the schema, with its declared access.
@@ -55,12 +101,23 @@ impl App {
         methods
     }
 
-    /// Resolve a bearer token. No token is an anonymous caller; a token that
-    /// no session or API key holds is `unauthenticated`.
+    /// Resolve a bearer token to its caller. No token is an anonymous caller;
+    /// an unknown, expired or revoked token is `unauthenticated`; a suspended
+    /// user's token is `forbidden`.
     pub fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
         match token {
             None => Ok(Caller::Anonymous),
-            Some(_) => Err(RpcError::unauthenticated("unknown or expired token")),
+            Some(token) => auth::authenticate(self, token),
         }
     }
+}
+
+/// `limit`/`cursor` of a list method, checked.
+fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, RpcError> {
+    market_rpc::crud::page_request(limit, cursor)
+}
+
+/// The caller's user id, or `unauthenticated`.
+fn me(ctx: &market_rpc::Ctx) -> Result<Id, RpcError> {
+    Ok(ctx.require_user()?.user_id)
 }

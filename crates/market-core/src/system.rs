@@ -1,10 +1,58 @@
-//! `system.*`: health and version.
+//! `system.*`: health, version and the marketplace configuration.
 
 use market_rpc::{Ctx, RpcError};
+use market_store::{Reads, WriteTx};
+use rust_decimal::Decimal;
 
 use crate::{
-    App, Health, SystemHealthParams, SystemService, SystemVersionParams, VERSION, VersionInfo,
+    App, Currency, Health, Setting, SystemConfig, SystemConfigParams, SystemHealthParams,
+    SystemService, SystemSetConfigParams, SystemVersionParams, VERSION, VersionInfo, ledger,
 };
+
+const USD_RATE: &str = "usd_rate";
+const COMMISSION: &str = "commission_percent";
+
+/// A decimal setting: the stored value, else `default`.
+fn setting<R: Reads>(tx: &R, key: &str, default: Decimal) -> Result<Decimal, RpcError> {
+    match tx.find_unique::<Setting>("key", key)? {
+        Some(s) => s.value.parse().map_err(|_| {
+            tracing::error!(key, value = %s.value, "stored setting is not a decimal");
+            RpcError::internal()
+        }),
+        None => Ok(default),
+    }
+}
+
+fn store_setting(tx: &mut WriteTx<'_>, key: &str, value: Decimal) -> Result<(), RpcError> {
+    match tx.find_unique::<Setting>("key", key)? {
+        Some(mut s) => {
+            s.value = value.to_string();
+            tx.update(&mut s, None)?;
+        }
+        None => tx.insert(&mut Setting {
+            key: key.to_string(),
+            value: value.to_string(),
+            ..Default::default()
+        })?,
+    }
+    Ok(())
+}
+
+impl App {
+    /// The effective configuration: stored settings win over this process's defaults.
+    pub fn system_config<R: Reads>(&self, tx: &R) -> Result<SystemConfig, RpcError> {
+        Ok(SystemConfig {
+            currency: Currency {
+                code: ledger::CURRENCY.into(),
+                name: "ThreeFold Credits".into(),
+                symbol: "TFC".into(),
+                usd_rate: setting(tx, USD_RATE, self.config.usd_rate)?,
+            },
+            commission_percent: setting(tx, COMMISSION, self.config.commission_percent)?,
+            test_payments: self.config.test_payments,
+        })
+    }
+}
 
 impl SystemService for App {
     fn health(&self, _ctx: &Ctx, _p: SystemHealthParams) -> Result<Health, RpcError> {
@@ -26,6 +74,22 @@ impl SystemService for App {
         Ok(VersionInfo {
             name: "marketplace".to_string(),
             version: VERSION.to_string(),
+        })
+    }
+
+    fn config(&self, _ctx: &Ctx, _p: SystemConfigParams) -> Result<SystemConfig, RpcError> {
+        self.db.read(|tx| self.system_config(tx))
+    }
+
+    fn set_config(&self, ctx: &Ctx, p: SystemSetConfigParams) -> Result<SystemConfig, RpcError> {
+        ctx.write(&self.db, |tx| {
+            if let Some(rate) = p.usd_rate {
+                store_setting(tx, USD_RATE, crate::money::positive("usd_rate", rate)?)?;
+            }
+            if let Some(pct) = p.commission_percent {
+                store_setting(tx, COMMISSION, pct.normalize())?;
+            }
+            self.system_config(tx)
         })
     }
 }

@@ -19,6 +19,8 @@ pub const ADMIN_ROLE: &str = "admin";
 pub struct Principal {
     pub user_id: Id,
     pub roles: Vec<String>,
+    /// The session or API key the request was made with.
+    pub token_id: Option<Id>,
 }
 
 impl Principal {
@@ -215,6 +217,7 @@ mod tests {
         Caller::User(Principal {
             user_id: Id(ulid::Ulid::nil()),
             roles: roles.iter().map(|r| r.to_string()).collect(),
+            token_id: None,
         })
     }
 

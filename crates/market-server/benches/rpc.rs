@@ -30,9 +30,9 @@ use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use market_core::{App, Product, ProductStatus};
-use market_rpc::{Caller, Redact, RpcError};
-use market_server::{Api, Authenticator, ServerConfig};
+use market_core::{Product, ProductStatus};
+use market_rpc::Redact;
+use market_server::ServerConfig;
 use market_store::{Actor, Db, StoreError};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -112,7 +112,7 @@ fn main() -> ExitCode {
     };
 
     let marketplace = {
-        let api = marketplace_api(db.clone());
+        let api = market_testkit::marketplace(db.clone(), market_core::AppConfig::default()).1;
         let server = Server::start("bench-market", move |listener, stop| async move {
             // No rate limit: every request comes from one address here.
             let config = ServerConfig {
@@ -186,26 +186,6 @@ fn seed(db: &Db) -> Vec<(String, Value)> {
         }
     }
     out
-}
-
-struct Auth(Arc<App>);
-
-impl Authenticator for Auth {
-    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
-        self.0.authenticate(token)
-    }
-}
-
-/// The real marketplace API, built as the integration tests build it.
-fn marketplace_api(db: Arc<Db>) -> Api {
-    let app = App::new(db.clone());
-    Api {
-        methods: app.methods(),
-        openrpc: market_core::openrpc(),
-        doc_html: market_core::DOC_HTML.to_string(),
-        authenticator: Arc::new(Auth(app)),
-        ready: Arc::new(move || db.ping().is_ok()),
-    }
 }
 
 // ---------------------------------------------------------------------------

@@ -3,20 +3,10 @@
 
 use std::sync::Arc;
 
-use market_core::App;
-use market_rpc::{Caller, RpcError};
-use market_server::{Api, Authenticator, ServerConfig};
+use market_server::ServerConfig;
 use market_store::{Actor, Db, ManualClock, RedbBackend};
 use market_testkit::{TestServer, get};
 use serde_json::{Value, json};
-
-struct Auth(Arc<App>);
-
-impl Authenticator for Auth {
-    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
-        self.0.authenticate(token)
-    }
-}
 
 struct Env {
     server: TestServer,
@@ -29,15 +19,7 @@ fn start(config: ServerConfig) -> Env {
     let backend = RedbBackend::open(&dir.path().join("t.redb")).unwrap();
     let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
     let db = Arc::new(Db::new(Arc::new(backend), clock));
-    let app = App::new(db.clone());
-    let ready = db.clone();
-    let api = Api {
-        methods: app.methods(),
-        openrpc: market_core::openrpc(),
-        doc_html: market_core::DOC_HTML.to_string(),
-        authenticator: Arc::new(Auth(app)),
-        ready: Arc::new(move || ready.ping().is_ok()),
-    };
+    let (_, api) = market_testkit::marketplace(db.clone(), market_core::AppConfig::default());
     Env {
         server: TestServer::start(api, config),
         db,

@@ -3,10 +3,36 @@
 //! to it over a real socket.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use market_server::{Api, ServerConfig};
+use market_core::{App, AppConfig};
+use market_rpc::{Caller, RpcError};
+use market_server::{Api, Authenticator, ServerConfig};
+use market_store::Db;
 use serde_json::{Value, json};
+
+struct CoreAuth(Arc<App>);
+
+impl Authenticator for CoreAuth {
+    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
+        self.0.authenticate(token)
+    }
+}
+
+/// The marketplace's business layer on `db` and the API serving it, wired
+/// as `marketplace serve` wires them.
+pub fn marketplace(db: Arc<Db>, config: AppConfig) -> (Arc<App>, Api) {
+    let app = App::new(db.clone(), config).expect("start the business layer");
+    let api = Api {
+        methods: app.methods(),
+        openrpc: market_core::openrpc(),
+        doc_html: market_core::DOC_HTML.to_string(),
+        authenticator: Arc::new(CoreAuth(app.clone())),
+        ready: Arc::new(move || db.ping().is_ok()),
+    };
+    (app, api)
+}
 
 /// A server on `127.0.0.1:<free port>`, stopped when dropped.
 pub struct TestServer {

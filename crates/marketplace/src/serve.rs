@@ -1,0 +1,141 @@
+//! `marketplace serve`: the configured server, from start-up checks to a
+//! clean shutdown.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use market_core::{App, AppConfig};
+use market_rpc::{Caller, RpcError};
+use market_server::{Api, Authenticator, ServerConfig};
+use market_store::Db;
+
+use crate::config::Config;
+use crate::secrets;
+
+/// How long idempotency records are kept.
+const IDEMPOTENCY_RETENTION_SECS: i64 = 24 * 3600;
+
+struct CoreAuth(Arc<App>);
+
+impl Authenticator for CoreAuth {
+    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
+        self.0.authenticate(token)
+    }
+}
+
+/// The business settings of a server configuration.
+pub fn app_config(config: &Config) -> AppConfig {
+    AppConfig {
+        usd_rate: config.usd_rate,
+        commission_percent: config.commission_percent,
+        test_payments: config.test_payments,
+        token_ttl_secs: i64::from(config.token_ttl_hours) * 3600,
+    }
+}
+
+/// Open the database a URL names with its secret key (env or key file).
+pub fn open_db(url: &str) -> Result<Db, String> {
+    let cipher = secrets::cipher_for(url, std::env::var("MARKETPLACE_SECRET_KEY").ok().as_deref())?;
+    Ok(Db::open(url)
+        .map_err(|e| e.to_string())?
+        .with_cipher(cipher))
+}
+
+pub fn run(listen: Option<String>, db: Option<String>, config_file: Option<PathBuf>) -> ExitCode {
+    crate::init_tracing();
+    match start(listen, db, config_file) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(
+    listen: Option<String>,
+    db: Option<String>,
+    config_file: Option<PathBuf>,
+) -> Result<(), String> {
+    let mut config = Config::load(config_file.as_deref(), |k| std::env::var(k).ok())
+        .map_err(|e| e.to_string())?;
+    config.listen = listen.unwrap_or(config.listen);
+    config.db = db.unwrap_or(config.db);
+    let seed = match std::env::var("ADMIN_SEED_USERS") {
+        Ok(text) => {
+            market_core::parse_seed_users(&text).map_err(|e| format!("ADMIN_SEED_USERS: {e}"))?
+        }
+        Err(_) => Vec::new(),
+    };
+    let db = Arc::new(open_db(&config.db)?);
+    let app = App::new(db.clone(), app_config(&config)).map_err(|e| e.to_string())?;
+    app.seed_admins(&seed)
+        .map_err(|e| format!("ADMIN_SEED_USERS: {e}"))?;
+    let runtime = market_server::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let result = runtime.block_on(serve(&config, app));
+    // Dropping the runtime waits for the blocking pool, so no call is left
+    // holding the database when it closes.
+    drop(runtime);
+    match Arc::try_unwrap(db) {
+        Ok(db) => {
+            drop(db);
+            tracing::info!("database closed");
+        }
+        Err(_) => tracing::warn!("database still in use at exit; it closes with the process"),
+    }
+    result
+}
+
+async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
+    let db = app.db().clone();
+    let ready_db = db.clone();
+    let api = Api {
+        methods: app.methods(),
+        openrpc: market_core::openrpc(),
+        doc_html: market_core::DOC_HTML.to_string(),
+        authenticator: Arc::new(CoreAuth(app.clone())),
+        ready: Arc::new(move || ready_db.ping().is_ok()),
+    };
+    let server_config = ServerConfig {
+        batch_limit: config.batch_limit,
+        body_limit: config.body_limit,
+        cors_origins: config.cors_origins.clone(),
+        auth_rate_per_min: config.auth_rate_per_min,
+        rate_per_min: config.rate_per_min,
+        trusted_proxies: config.trusted_proxies.clone(),
+    };
+    let router = market_server::app(api, &server_config);
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let sweeper = tokio::spawn(purge_idempotency(db.clone()));
+    tracing::info!(listen = %config.listen, db = %db.describe(), "serving JSON-RPC at /rpc");
+    let served = market_server::serve(listener, router, market_server::shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"));
+    sweeper.abort();
+    drop(sweeper.await);
+    served
+}
+
+/// Forget idempotency records older than the retention, every hour.
+async fn purge_idempotency(db: Arc<Db>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        let db = db.clone();
+        let purged = tokio::task::spawn_blocking(move || {
+            let cutoff = db.now().add_seconds(-IDEMPOTENCY_RETENTION_SECS);
+            db.purge_idempotency(cutoff)
+        })
+        .await;
+        match purged {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(purged = n, "expired idempotency records removed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot purge idempotency records"),
+            Err(e) => tracing::warn!(error = %e, "idempotency purge task failed"),
+        }
+    }
+}
