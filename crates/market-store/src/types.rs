@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An object id: a ULID, a 26-character string on the wire.
@@ -154,8 +154,13 @@ pub trait Clock: Send + Sync {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// Now, to the microsecond (the precision timestamps keep on the wire).
     fn now(&self) -> Timestamp {
-        Timestamp(Utc::now())
+        let now = Utc::now();
+        Timestamp(
+            now.with_nanosecond(now.nanosecond() / 1000 * 1000)
+                .unwrap_or(now),
+        )
     }
 }
 

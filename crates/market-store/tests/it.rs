@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use market_store::{
     Actor, AuditFilter, Db, Id, IndexSpec, IndexValue, ManualClock, Meta, PageRequest, Reads,
-    Record, RedbBackend, StoreError, Timestamp,
+    Record, RedbBackend, SecretCipher, StoreError, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -330,4 +330,122 @@ fn urls_parse() {
     let db = Db::open(&url).unwrap();
     db.ping().unwrap();
     assert!(db.describe().ends_with("a.redb"));
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Vault {
+    id: Id,
+    created_at: Timestamp,
+    updated_at: Timestamp,
+    version: u64,
+    label: String,
+    code: String,
+    spare: Option<String>,
+}
+
+impl Record for Vault {
+    const KIND: &'static str = "vault";
+    const INDEXES: &'static [IndexSpec] = &[];
+    const SECRET_FIELDS: &'static [&'static str] = &["code", "spare"];
+    fn meta(&self) -> Meta {
+        Meta {
+            id: self.id,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            version: self.version,
+        }
+    }
+    fn set_meta(&mut self, m: Meta) {
+        (self.id, self.created_at, self.updated_at, self.version) =
+            (m.id, m.created_at, m.updated_at, m.version);
+    }
+    fn index_values(&self, _field: &str) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn secret_fields_are_sealed_at_rest_and_need_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v.redb");
+    let key = "3c".repeat(32);
+    let id = {
+        let db = Db::new(
+            Arc::new(RedbBackend::open(&path).unwrap()),
+            Arc::new(market_store::SystemClock),
+        )
+        .with_cipher(SecretCipher::from_text(&key).unwrap());
+        let v = db
+            .write(&actor(), |tx| {
+                let mut v = Vault {
+                    id: Id::NIL,
+                    created_at: Timestamp::EPOCH,
+                    updated_at: Timestamp::EPOCH,
+                    version: 0,
+                    label: "visible-label".into(),
+                    code: "very-secret-code".into(),
+                    spare: None,
+                };
+                tx.insert(&mut v)?;
+                Ok::<_, StoreError>(v)
+            })
+            .unwrap();
+        let back: Vault = db.read(|tx| tx.load(v.id)).unwrap();
+        assert_eq!(back.code, "very-secret-code");
+        assert_eq!(back.spare, None);
+        v.id
+    };
+    let bytes = std::fs::read(&path).unwrap();
+    let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        contains(b"visible-label"),
+        "plain fields are stored as they are"
+    );
+    assert!(
+        !contains(b"very-secret-code"),
+        "secret fields are not stored in clear"
+    );
+    // without the key, or with another one: a clear error, never the plaintext
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    assert!(matches!(
+        db.read(|tx| tx.load::<Vault>(id)),
+        Err(StoreError::NoSecretKey)
+    ));
+    drop(db);
+    let other = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    )
+    .with_cipher(SecretCipher::from_text(&"4d".repeat(32)).unwrap());
+    assert!(matches!(
+        other.read(|tx| tx.load::<Vault>(id)),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[test]
+fn idempotency_records_are_kept_then_purged_by_age() {
+    use market_store::IdempotencyReads;
+    let f = fixture();
+    f.db.write(&actor(), |tx| {
+        tx.put_idempotency("u1/m/k1", "h1", "{\"ok\":true}")
+    })
+    .unwrap();
+    f.clock.advance_seconds(3600);
+    f.db.write(&actor(), |tx| tx.put_idempotency("u1/m/k2", "h2", "42"))
+        .unwrap();
+    let r = f.db.read(|tx| tx.idempotency("u1/m/k1")).unwrap().unwrap();
+    assert_eq!(
+        (r.params_hash.as_str(), r.response.as_str()),
+        ("h1", "{\"ok\":true}")
+    );
+    // cut off between the two: only the older goes
+    let cutoff = f.db.now().add_seconds(-1800);
+    assert_eq!(f.db.purge_idempotency(cutoff).unwrap(), 1);
+    assert!(f.db.read(|tx| tx.idempotency("u1/m/k1")).unwrap().is_none());
+    assert!(f.db.read(|tx| tx.idempotency("u1/m/k2")).unwrap().is_some());
+    assert_eq!(f.db.purge_idempotency(cutoff).unwrap(), 0);
 }

@@ -100,20 +100,57 @@ impl Config {
             config.body_limit = parse_env("MARKETPLACE_BODY_LIMIT", &v)?;
         }
         if let Some(v) = env("MARKETPLACE_CORS_ORIGINS") {
-            config.cors_origins = v
-                .split(',')
-                .map(|s| s.trim().to_string())
-                .filter(|s| !s.is_empty())
-                .collect();
+            config.cors_origins = list(&v);
+        }
+        if let Some(v) = env("MARKETPLACE_AUTH_RATE_PER_MIN") {
+            config.auth_rate_per_min = parse_env("MARKETPLACE_AUTH_RATE_PER_MIN", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_RATE_PER_MIN") {
+            config.rate_per_min = parse_env("MARKETPLACE_RATE_PER_MIN", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_TRUSTED_PROXIES") {
+            config.trusted_proxies = list(&v)
+                .iter()
+                .map(|ip| parse_env("MARKETPLACE_TRUSTED_PROXIES", ip))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(v) = env("MARKETPLACE_TFC_USD_RATE") {
+            config.usd_rate = parse_env("MARKETPLACE_TFC_USD_RATE", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_COMMISSION_PERCENT") {
+            config.commission_percent = parse_env("MARKETPLACE_COMMISSION_PERCENT", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_TEST_PAYMENTS") {
+            config.test_payments = match v.trim() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "MARKETPLACE_TEST_PAYMENTS".into(),
+                        message: format!("expected 1 or 0, got '{v}'"),
+                    });
+                }
+            };
+        }
+        if let Some(v) = env("MARKETPLACE_TOKEN_TTL_HOURS") {
+            config.token_ttl_hours = parse_env("MARKETPLACE_TOKEN_TTL_HOURS", &v)?;
         }
         Ok(config)
     }
 }
 
-fn parse_env(name: &str, value: &str) -> Result<usize, ConfigError> {
+fn list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Env {
         name: name.to_string(),
-        message: format!("expected a positive whole number, got '{value}'"),
+        message: format!("cannot read '{value}'"),
     })
 }
 
@@ -126,10 +163,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.toml");
         std::fs::write(&path, "listen = \"0.0.0.0:9000\"\nbatch_limit = 10\n").unwrap();
-        let env = |k: &str| (k == "MARKETPLACE_BATCH_LIMIT").then(|| "20".to_string());
+        let env = |k: &str| match k {
+            "MARKETPLACE_BATCH_LIMIT" => Some("20".to_string()),
+            "MARKETPLACE_TEST_PAYMENTS" => Some("1".to_string()),
+            "MARKETPLACE_TFC_USD_RATE" => Some("0.25".to_string()),
+            "MARKETPLACE_TRUSTED_PROXIES" => Some("10.0.0.1, ::1".to_string()),
+            _ => None,
+        };
         let c = Config::load(Some(&path), env).unwrap();
         assert_eq!(c.listen, "0.0.0.0:9000");
         assert_eq!(c.batch_limit, 20);
+        assert!(c.test_payments);
+        assert_eq!(c.usd_rate.to_string(), "0.25");
+        assert_eq!(c.trusted_proxies.len(), 2);
         assert_eq!(c.db, "redb://./data/marketplace.redb");
 
         std::fs::write(&path, "lisen = \"x\"\n").unwrap();

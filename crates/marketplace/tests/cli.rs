@@ -172,6 +172,9 @@ fn serve_answers_and_shuts_down_cleanly_on_sigterm() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    let out = admin(&db, &["list-users"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
 
     let pid = child.id().to_string();
     assert!(
@@ -193,4 +196,152 @@ fn serve_answers_and_shuts_down_cleanly_on_sigterm() {
     assert!(logs.contains("database closed"), "{logs}");
     // the file was closed cleanly: it opens again at once
     market_store::Db::open(&db).unwrap().ping().unwrap();
+}
+
+fn admin(db: &str, args: &[&str]) -> std::process::Output {
+    bin()
+        .arg("admin")
+        .args(args)
+        .args(["--db", db])
+        .env_remove("MARKETPLACE_SECRET_KEY")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn admin_commands_manage_users_on_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("redb://{}/m.redb", dir.path().display());
+    let out = admin(
+        &db,
+        &[
+            "add-user",
+            "--email",
+            "Root@Example.com",
+            "--password",
+            "a-long-password",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("with roles customer, admin"));
+    // the key file was created beside the database, private
+    assert!(dir.path().join("m.redb.key").exists());
+    // a second add of the same email (any case) changes nothing and says so
+    let out = admin(
+        &db,
+        &[
+            "add-user",
+            "--email",
+            "root@example.com",
+            "--password",
+            "another-password",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("exists already"));
+    let out = admin(
+        &db,
+        &[
+            "add-user",
+            "--email",
+            "seller@example.com",
+            "--password",
+            "a-long-password",
+            "--role",
+            "app_provider",
+        ],
+    );
+    assert!(out.status.success());
+    // bad input is a clear error
+    let out = admin(
+        &db,
+        &[
+            "add-user",
+            "--email",
+            "x@example.com",
+            "--password",
+            "short",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = admin(&db, &["list-users"]);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("Root@Example.com") && listing.contains("seller@example.com"),
+        "{listing}"
+    );
+    assert!(listing.contains("customer,app_provider"));
+    assert!(listing.contains("2 user(s)"));
+
+    let out = admin(&db, &["remove-user", "--email", "SELLER@example.com"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&admin(&db, &["list-users"]).stdout).to_string();
+    assert!(
+        !listing.contains("seller@example.com") && listing.contains("1 user(s)"),
+        "{listing}"
+    );
+    let out = admin(&db, &["remove-user", "--email", "seller@example.com"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
+}
+
+#[test]
+fn seeded_admins_are_created_once_and_can_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("redb://{}/m.redb", dir.path().display());
+    for _ in 0..2 {
+        let port = free_port();
+        let mut child = bin()
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--db",
+                &db,
+            ])
+            .env("ADMIN_SEED_USERS", "ops@example.com:ops-password-1")
+            .env_remove("MARKETPLACE_SECRET_KEY")
+            .stderr(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let reply = post(
+            port,
+            r#"{"jsonrpc":"2.0","id":1,"method":"auth.login","params":{"email":"ops@example.com","password":"ops-password-1"}}"#,
+        );
+        assert!(reply.contains(r#""roles":["customer","admin"]"#), "{reply}");
+        assert!(!reply.contains("password_hash"));
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(child.wait().unwrap().success());
+    }
+    let listing = String::from_utf8_lossy(&admin(&db, &["list-users"]).stdout).to_string();
+    assert_eq!(listing.matches("ops@example.com").count(), 1, "{listing}");
 }
