@@ -7,9 +7,9 @@ OPENRPC_TOOL := tools/openrpc-validate
 
 .PHONY: run build test test-rust test-openrpc lint fmt bench generate clean
 
-## Build and serve on the embedded database at $(LISTEN).
+## Build and serve on the embedded database at $(LISTEN), with demo top-ups on.
 run:
-	$(CARGO) run --release -p marketplace -- serve --listen $(LISTEN) --db $(DB)
+	MARKETPLACE_TEST_PAYMENTS=1 $(CARGO) run --release -p marketplace -- serve --listen $(LISTEN) --db $(DB)
 
 build:
 	$(CARGO) build --release -p marketplace
