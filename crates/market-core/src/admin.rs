@@ -3,9 +3,43 @@
 use market_rpc::{Ctx, RpcError};
 use market_store::{AuditFilter, Page, Reads};
 
-use crate::{AdminAuditParams, AdminService, App, AuditEntry, page};
+use rust_decimal::Decimal;
+
+use crate::listing::all_of_value;
+use crate::{
+    AdminAuditParams, AdminService, AdminStats, AdminStatsParams, App, AuditEntry, Node, Order,
+    OrderStatus, Product, Provider, Rental, RentalStatus, User, UserStatus, page,
+};
 
 impl AdminService for App {
+    fn stats(&self, _ctx: &Ctx, _p: AdminStatsParams) -> Result<AdminStats, RpcError> {
+        self.db.read(|tx| {
+            let users = tx.count::<User>()?;
+            let deleted =
+                all_of_value::<User, _>(tx, "status", UserStatus::Deleted.as_str())?.len() as u64;
+            let mut gross_volume = Decimal::ZERO;
+            for status in [OrderStatus::Paid, OrderStatus::Completed] {
+                for order in all_of_value::<Order, _>(tx, "status", status.as_str())? {
+                    gross_volume += order.total;
+                }
+            }
+            Ok(AdminStats {
+                users: users.saturating_sub(deleted),
+                providers: tx.count::<Provider>()?,
+                products: tx.count::<Product>()?,
+                orders: tx.count::<Order>()?,
+                nodes: tx.count::<Node>()?,
+                active_rentals: all_of_value::<Rental, _>(
+                    tx,
+                    "status",
+                    RentalStatus::Active.as_str(),
+                )?
+                .len() as u64,
+                gross_volume,
+            })
+        })
+    }
+
     fn audit(&self, _ctx: &Ctx, p: AdminAuditParams) -> Result<Page<AuditEntry>, RpcError> {
         let page = page(p.limit, p.cursor)?;
         let object = p.object_id.map(|id| id.to_string());

@@ -283,6 +283,7 @@ pub(crate) fn create_user(
     };
     tx.insert(&mut user)?;
     ledger::open_wallet(tx, user.id)?;
+    crate::commerce::open_cart(tx, user.id)?;
     Ok(user)
 }
 

@@ -1,20 +1,282 @@
-//! `product.*`: the catalog.
+//! `provider.*` and `product.*`: provider profiles and the catalog.
+
+use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::Reads;
+use market_store::{Page, Reads, WriteTx};
 
-use crate::{App, Product, ProductGetParams, ProductService, ProductStatus};
+use crate::listing::{self, Source};
+use crate::{
+    App, Product, ProductArchiveParams, ProductCategory, ProductCreateParams, ProductGetParams,
+    ProductListParams, ProductSearchParams, ProductService, ProductStatus, ProductUpdateParams,
+    Provider, ProviderGetParams, ProviderKind, ProviderListParams, ProviderRegisterParams,
+    ProviderService, ProviderUpdateParams, Role, User, me, money, page,
+};
+
+/// The provider kind that may sell a category.
+pub fn kind_for(category: ProductCategory) -> ProviderKind {
+    match category {
+        ProductCategory::ComputeSlice
+        | ProductCategory::Node
+        | ProductCategory::Gateway
+        | ProductCategory::Name => ProviderKind::Resource,
+        ProductCategory::App
+        | ProductCategory::Worker
+        | ProductCategory::Model
+        | ProductCategory::Module => ProviderKind::App,
+        ProductCategory::Service => ProviderKind::Service,
+    }
+}
+
+fn role_for(kind: ProviderKind) -> Role {
+    match kind {
+        ProviderKind::Service => Role::ServiceProvider,
+        ProviderKind::App => Role::AppProvider,
+        ProviderKind::Resource => Role::ResourceProvider,
+    }
+}
+
+/// The caller's provider profile of `kind`, if any.
+pub fn profile_of<R: Reads>(
+    tx: &R,
+    owner: market_store::Id,
+    kind: ProviderKind,
+) -> Result<Option<Provider>, RpcError> {
+    Ok(listing::all_of::<Provider, R>(tx, "owner_id", owner)?
+        .into_iter()
+        .find(|p| p.kind == kind))
+}
+
+fn field(name: &str, reason: &str) -> RpcError {
+    RpcError::invalid_fields(BTreeMap::from([(name.to_string(), reason.to_string())]))
+}
+
+fn product_not_found() -> RpcError {
+    RpcError::not_found("product not found")
+}
+
+/// A product the caller may change: their own (or any, for an admin).
+fn owned_product(tx: &WriteTx<'_>, ctx: &Ctx, id: market_store::Id) -> Result<Product, RpcError> {
+    tx.get::<Product>(id)?
+        .filter(|p| ctx.owns(p.owner_id))
+        .ok_or_else(product_not_found)
+}
+
+fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, RpcError> {
+    let mut out: Vec<String> = tags
+        .into_iter()
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if out.iter().any(|t| t.chars().count() > 50) {
+        return Err(field("tags", "each tag must be at most 50 long"));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+impl ProviderService for App {
+    fn register(&self, ctx: &Ctx, p: ProviderRegisterParams) -> Result<Provider, RpcError> {
+        let owner = me(ctx)?;
+        ctx.write(&self.db, |tx| {
+            if profile_of(tx, owner, p.kind)?.is_some() {
+                return Err(RpcError::conflict(format!(
+                    "you are a {} provider already",
+                    p.kind
+                )));
+            }
+            let mut provider = Provider {
+                owner_id: owner,
+                kind: p.kind,
+                name: p.name.trim().to_string(),
+                description: p.description.clone(),
+                ..Default::default()
+            };
+            tx.insert(&mut provider)?;
+            let mut user: User = tx.load(owner)?;
+            let role = role_for(p.kind);
+            if !user.roles.contains(&role) {
+                user.roles.push(role);
+                user.roles.sort();
+                tx.update(&mut user, None)?;
+            }
+            Ok(provider)
+        })
+    }
+
+    fn get(&self, _ctx: &Ctx, p: ProviderGetParams) -> Result<Provider, RpcError> {
+        self.db
+            .read(|tx| tx.get::<Provider>(p.id))?
+            .ok_or_else(|| RpcError::not_found("provider not found"))
+    }
+
+    fn list(&self, _ctx: &Ctx, p: ProviderListParams) -> Result<Page<Provider>, RpcError> {
+        let page = page(p.limit, p.cursor)?;
+        Ok(self.db.read(|tx| match p.kind {
+            Some(kind) => tx.find("kind", kind.as_str(), &page),
+            None => tx.list(&page),
+        })?)
+    }
+
+    fn update(&self, ctx: &Ctx, p: ProviderUpdateParams) -> Result<Provider, RpcError> {
+        ctx.write(&self.db, |tx| {
+            let mut provider = tx
+                .get::<Provider>(p.id)?
+                .filter(|v| ctx.owns(v.owner_id))
+                .ok_or_else(|| RpcError::not_found("provider not found"))?;
+            if let Some(name) = &p.name {
+                provider.name = name.trim().to_string();
+            }
+            if let Some(description) = &p.description {
+                provider.description = description.clone();
+            }
+            tx.update(&mut provider, p.expected_version)?;
+            Ok(provider)
+        })
+    }
+}
 
 impl ProductService for App {
+    fn create(&self, ctx: &Ctx, p: ProductCreateParams) -> Result<Product, RpcError> {
+        let owner = me(ctx)?;
+        let price = money::positive("price", p.price)?;
+        let tags = clean_tags(p.tags.clone().unwrap_or_default())?;
+        ctx.write(&self.db, |tx| {
+            let kind = kind_for(p.category);
+            let provider = profile_of(tx, owner, kind)?.ok_or_else(|| {
+                RpcError::forbidden(format!(
+                    "selling {} needs a {kind} provider profile: register with provider.register first",
+                    p.category
+                ))
+            })?;
+            let mut product = Product {
+                provider_id: provider.id,
+                owner_id: owner,
+                category: p.category,
+                name: p.name.trim().to_string(),
+                description: p.description.clone(),
+                price,
+                pricing_unit: p.pricing_unit,
+                tags: tags.clone(),
+                attributes: p.attributes.clone().unwrap_or_default(),
+                stock: p.stock,
+                status: if p.draft == Some(true) { ProductStatus::Draft } else { ProductStatus::Active },
+                ..Default::default()
+            };
+            tx.insert(&mut product)?;
+            Ok(product)
+        })
+    }
+
+    fn update(&self, ctx: &Ctx, p: ProductUpdateParams) -> Result<Product, RpcError> {
+        let price = p.price.map(|v| money::positive("price", v)).transpose()?;
+        let tags = p.tags.clone().map(clean_tags).transpose()?;
+        if p.status == Some(ProductStatus::Archived) {
+            return Err(field("status", "use product.archive to archive a product"));
+        }
+        ctx.write(&self.db, |tx| {
+            let mut product = owned_product(tx, ctx, p.id)?;
+            if product.status == ProductStatus::Archived {
+                return Err(RpcError::invalid_state("an archived product cannot change"));
+            }
+            if let Some(name) = &p.name {
+                product.name = name.trim().to_string();
+            }
+            if let Some(d) = &p.description {
+                product.description = d.clone();
+            }
+            if let Some(price) = price {
+                product.price = price;
+            }
+            if let Some(unit) = p.pricing_unit {
+                product.pricing_unit = unit;
+            }
+            if let Some(tags) = &tags {
+                product.tags = tags.clone();
+            }
+            if let Some(attributes) = &p.attributes {
+                product.attributes = attributes.clone();
+            }
+            if let Some(stock) = p.stock {
+                product.stock = Some(stock);
+            }
+            if let Some(status) = p.status {
+                product.status = status;
+            }
+            tx.update(&mut product, p.expected_version)?;
+            Ok(product)
+        })
+    }
+
+    fn archive(&self, ctx: &Ctx, p: ProductArchiveParams) -> Result<Product, RpcError> {
+        ctx.write(&self.db, |tx| {
+            let mut product = owned_product(tx, ctx, p.id)?;
+            if product.status == ProductStatus::Archived {
+                return Err(RpcError::invalid_state("the product is archived already"));
+            }
+            product.status = ProductStatus::Archived;
+            tx.update(&mut product, None)?;
+            Ok(product)
+        })
+    }
+
     fn get(&self, ctx: &Ctx, p: ProductGetParams) -> Result<Product, RpcError> {
         let product: Option<Product> = self.db.read(|tx| tx.get(p.id))?;
-        match product {
-            Some(product)
-                if product.status == ProductStatus::Active || ctx.owns(product.owner_id) =>
-            {
-                Ok(product)
+        product
+            .filter(|product| product.status == ProductStatus::Active || ctx.owns(product.owner_id))
+            .ok_or_else(product_not_found)
+    }
+
+    fn list(&self, ctx: &Ctx, p: ProductListParams) -> Result<Page<Product>, RpcError> {
+        let page = page(p.limit, p.cursor)?;
+        let provider = p.provider_id.map(|id| id.to_string());
+        let visible = |x: &Product| x.status == ProductStatus::Active || ctx.owns(x.owner_id);
+        let matches = |x: &Product| {
+            p.category.is_none_or(|c| x.category == c)
+                && p.provider_id.is_none_or(|id| x.provider_id == id)
+                && p.tag
+                    .as_ref()
+                    .is_none_or(|t| x.tags.iter().any(|own| own == &t.trim().to_lowercase()))
+        };
+        let tag = p.tag.as_ref().map(|t| t.trim().to_lowercase());
+        let source = match (&provider, &tag, p.category) {
+            (Some(id), _, _) => Source::Index("provider_id", id),
+            (None, Some(tag), _) => Source::Index("tags", tag),
+            (None, None, Some(c)) => Source::Index("category", c.as_str()),
+            (None, None, None) if ctx.is_admin() => Source::All,
+            (None, None, None) => Source::Index("status", ProductStatus::Active.as_str()),
+        };
+        self.db
+            .read(|tx| listing::filtered(tx, source, &page, |x| visible(x) && matches(x)))
+    }
+
+    fn search(&self, _ctx: &Ctx, p: ProductSearchParams) -> Result<Page<Product>, RpcError> {
+        let page = page(p.limit, None)?;
+        let offset: usize = match &p.cursor {
+            None => 0,
+            Some(c) => c
+                .parse()
+                .map_err(|_| field("cursor", "not a cursor returned by this search"))?,
+        };
+        self.search.sync(&self.db)?;
+        let ids = self.search.query(&p.query, offset + page.limit + 1)?;
+        let more = ids.len() > offset + page.limit;
+        let items = self.db.read(|tx| {
+            let mut items = Vec::with_capacity(page.limit);
+            for id in ids.iter().skip(offset).take(page.limit) {
+                if let Some(product) = tx
+                    .get::<Product>(*id)?
+                    .filter(|x| x.status == ProductStatus::Active)
+                {
+                    items.push(product);
+                }
             }
-            _ => Err(RpcError::not_found("product not found")),
-        }
+            Ok::<_, RpcError>(items)
+        })?;
+        Ok(Page {
+            items,
+            next_cursor: more.then(|| (offset + page.limit).to_string()),
+        })
     }
 }

@@ -13,9 +13,15 @@ pub mod generated {
 
 mod admin;
 mod auth;
+mod capacity;
 mod catalog;
+mod commerce;
+mod escrow;
 pub mod ledger;
+mod listing;
+mod messages;
 mod money;
+pub mod search;
 mod sshkey;
 mod sshkeys;
 mod system;
@@ -53,6 +59,8 @@ pub struct AppConfig {
     pub test_payments: bool,
     /// Lifetime of a sign-in token, in seconds.
     pub token_ttl_secs: i64,
+    /// Where the product search index lives; in memory when `None`.
+    pub search_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for AppConfig {
@@ -62,6 +70,7 @@ impl Default for AppConfig {
             commission_percent: Decimal::TEN,
             test_payments: false,
             token_ttl_secs: 7 * 24 * 3600,
+            search_dir: None,
         }
     }
 }
@@ -71,17 +80,20 @@ pub struct App {
     db: Arc<Db>,
     config: AppConfig,
     hashing: auth::HashGate,
+    search: search::SearchIndex,
 }
 
 impl App {
-    /// The business layer on `db`; creates the ledger's system accounts if
-    /// this is a new database.
+    /// The business layer on `db`: creates the ledger's system accounts if
+    /// this is a new database, and opens (or rebuilds) the search index.
     pub fn new(db: Arc<Db>, config: AppConfig) -> Result<Arc<App>, RpcError> {
         ledger::ensure_system_accounts(&db)?;
+        let search = search::SearchIndex::open(config.search_dir.as_deref(), &db)?;
         Ok(Arc::new(App {
             db,
             config,
             hashing: auth::HashGate::new(),
+            search,
         }))
     }
 

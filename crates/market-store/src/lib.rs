@@ -9,6 +9,7 @@
 //! outside its transaction. Returning an error rolls everything back.
 
 mod backend;
+mod changes;
 mod crypto;
 mod error;
 mod idempotency;
@@ -20,6 +21,7 @@ mod types;
 use std::sync::Arc;
 
 pub use backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
+pub use changes::{Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
 pub use error::{Result, StoreError};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};

@@ -34,6 +34,8 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     const INDEXES: &'static [IndexSpec];
     /// Top-level fields encrypted at rest (`@secret`).
     const SECRET_FIELDS: &'static [&'static str] = &[];
+    /// Writes are recorded in the change log (types with `@search` fields).
+    const LOGGED: bool = false;
 
     fn meta(&self) -> Meta;
     fn set_meta(&mut self, meta: Meta);

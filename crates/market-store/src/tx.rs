@@ -61,6 +61,8 @@ pub struct Page<T> {
 }
 
 pub(crate) const AUDIT: &str = "audit";
+/// Number of records of each type.
+const COUNTS: &str = "count";
 const AUDIT_BY_ACTOR: &str = "audit:actor";
 const AUDIT_BY_OBJECT: &str = "audit:object";
 
@@ -283,6 +285,11 @@ pub trait Reads {
         }
     }
 
+    /// How many records of a type there are.
+    fn count<T: Record>(&self) -> Result<u64> {
+        read_count(self.raw(), T::KIND)
+    }
+
     /// The audit trail, newest first, optionally only one actor's or one object's entries.
     fn audit(&self, filter: AuditFilter<'_>, page: &PageRequest) -> Result<Page<AuditEntry>> {
         let cursor = cursor_id(&page.cursor)?;
@@ -325,6 +332,22 @@ pub enum AuditFilter<'a> {
     All,
     Actor(&'a str),
     Object(&'a str),
+}
+
+fn read_count(raw: &dyn RawRead, kind: &str) -> Result<u64> {
+    match raw.get(COUNTS, kind.as_bytes())? {
+        Some(bytes) => {
+            let arr: [u8; 8] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt {
+                    table: COUNTS.into(),
+                    reason: "bad count".into(),
+                })?;
+            Ok(u64::from_be_bytes(arr))
+        }
+        None => Ok(0),
+    }
 }
 
 fn index_spec<T: Record>(field: &str) -> Result<&'static IndexSpec> {
@@ -422,6 +445,10 @@ impl WriteTx<'_> {
         self.write_indexes(None, obj)?;
         let bytes = encode_record(self.db.cipher(), &table, obj)?;
         self.raw.put(&table, &id.to_key(), &bytes)?;
+        if T::LOGGED {
+            self.log_change(T::KIND, id)?;
+        }
+        self.add_to_count(T::KIND, 1)?;
         self.record_audit(T::KIND, id, "create")
     }
 
@@ -450,6 +477,9 @@ impl WriteTx<'_> {
         let table = primary(T::KIND);
         let bytes = encode_record(self.db.cipher(), &table, obj)?;
         self.raw.put(&table, &id.to_key(), &bytes)?;
+        if T::LOGGED {
+            self.log_change(T::KIND, id)?;
+        }
         self.record_audit(T::KIND, id, "update")
     }
 
@@ -462,6 +492,10 @@ impl WriteTx<'_> {
             }
         }
         self.raw.delete(&primary(T::KIND), &id.to_key())?;
+        if T::LOGGED {
+            self.log_change(T::KIND, id)?;
+        }
+        self.add_to_count(T::KIND, -1)?;
         self.record_audit(T::KIND, id, "delete")?;
         Ok(old)
     }
@@ -523,6 +557,11 @@ impl WriteTx<'_> {
                 .delete(&index_table(kind, spec.field), &index_key(value, id))?;
         }
         Ok(())
+    }
+
+    fn add_to_count(&mut self, kind: &str, delta: i64) -> Result<()> {
+        let count = read_count(&*self.raw, kind)?.saturating_add_signed(delta);
+        self.raw.put(COUNTS, kind.as_bytes(), &count.to_be_bytes())
     }
 
     fn record_audit(&mut self, kind: &str, object_id: Id, action: &str) -> Result<()> {

@@ -32,6 +32,10 @@ pub fn app_config(config: &Config) -> AppConfig {
         commission_percent: config.commission_percent,
         test_payments: config.test_payments,
         token_ttl_secs: i64::from(config.token_ttl_hours) * 3600,
+        search_dir: match config.db.parse::<market_store::DbUrl>() {
+            Ok(market_store::DbUrl::Redb(path)) => Some(market_core::search::index_dir(&path)),
+            Err(_) => None,
+        },
     }
 }
 
@@ -111,13 +115,35 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let sweeper = tokio::spawn(purge_idempotency(db.clone()));
+    let expiry = tokio::spawn(expire_rentals(app.clone()));
     tracing::info!(listen = %config.listen, db = %db.describe(), "serving JSON-RPC at /rpc");
     let served = market_server::serve(listener, router, market_server::shutdown_signal())
         .await
         .map_err(|e| format!("server failed: {e}"));
-    sweeper.abort();
-    drop(sweeper.await);
+    for task in [sweeper, expiry] {
+        task.abort();
+        drop(task.await);
+    }
     served
+}
+
+/// How often rentals past their end are expired.
+const EXPIRY_INTERVAL: Duration = Duration::from_secs(30);
+
+/// Expire rentals past their end: at start-up (catching up after a
+/// restart), then every [`EXPIRY_INTERVAL`].
+async fn expire_rentals(app: Arc<App>) {
+    let mut tick = tokio::time::interval(EXPIRY_INTERVAL);
+    loop {
+        tick.tick().await;
+        let app = app.clone();
+        match tokio::task::spawn_blocking(move || app.expire_rentals()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(expired = n, "rentals expired"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot expire rentals"),
+            Err(e) => tracing::warn!(error = %e, "rental expiry task failed"),
+        }
+    }
 }
 
 /// Forget idempotency records older than the retention, every hour.

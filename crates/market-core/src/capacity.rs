@@ -1,0 +1,533 @@
+//! `node.*`, `slice.*` and `rental.*`: grid capacity, rented up front.
+//!
+//! Renting reserves units on the node, charges the buyer into escrow and
+//! records an order and the rental in one transaction, so concurrent renters
+//! can never over-book a node. A rental's money is released to the node's
+//! owner (minus commission) when it ends: by expiry (the sweeper) or by
+//! cancellation (the unused whole hours go back to the buyer).
+
+use std::collections::BTreeMap;
+
+use market_rpc::{Ctx, RpcError};
+use market_store::{Actor, Id, Page, Reads, WriteTx};
+use rust_decimal::Decimal;
+
+use crate::escrow;
+use crate::listing::{self, Source};
+use crate::{
+    App, LedgerEntryKind, Node, NodeGetParams, NodeListParams, NodeRegisterParams, NodeService,
+    NodeSetStatusParams, NodeStatus, Order, OrderItem, OrderStatus, PricingUnit, ProductCategory,
+    ProviderKind, Rental, RentalCancelParams, RentalExtendParams, RentalGetParams, RentalKind,
+    RentalListParams, RentalNodeParams, RentalService, RentalSliceParams, RentalStatus, Sale,
+    SliceAssignParams, SliceAssignment, SliceAvailability, SliceListAvailableParams, SliceService,
+    SliceUnassignParams, SshKey, TransferKind, me, money, page,
+};
+
+/// One slice unit: 1 vCPU, 4 GB memory, 200 GB storage.
+pub fn units_of(cpu_cores: u32, memory_gb: u32, storage_gb: u32) -> u32 {
+    cpu_cores.min(memory_gb / 4).min(storage_gb / 200)
+}
+
+fn node_not_found() -> RpcError {
+    RpcError::not_found("node not found")
+}
+
+fn rental_not_found() -> RpcError {
+    RpcError::not_found("rental not found")
+}
+
+fn field(name: &str, reason: &str) -> RpcError {
+    RpcError::invalid_fields(BTreeMap::from([(name.to_string(), reason.to_string())]))
+}
+
+/// The price of one unit for one hour on `node`.
+fn unit_hour_price(node: &Node) -> Decimal {
+    money::round(node.price_per_hour / Decimal::from(node.total_units.max(1)))
+}
+
+/// `ids` if they are all the user's keys; when none are given, the user's default key.
+fn own_keys(tx: &WriteTx<'_>, user: Id, ids: &[Id]) -> Result<Vec<Id>, RpcError> {
+    let keys: Vec<SshKey> = listing::all_of(tx, "user_id", user)?;
+    if ids.is_empty() {
+        return Ok(keys.iter().filter(|k| k.is_default).map(|k| k.id).collect());
+    }
+    if let Some(missing) = ids.iter().find(|id| !keys.iter().any(|k| k.id == **id)) {
+        return Err(field(
+            "ssh_key_ids",
+            &format!("{missing} is not one of your SSH keys"),
+        ));
+    }
+    let mut out = ids.to_vec();
+    out.dedup();
+    Ok(out)
+}
+
+impl NodeService for App {
+    fn register(&self, ctx: &Ctx, p: NodeRegisterParams) -> Result<Node, RpcError> {
+        let owner = me(ctx)?;
+        let price = money::positive("price_per_hour", p.price_per_hour)?;
+        let units = units_of(
+            p.capacity.cpu_cores,
+            p.capacity.memory_gb,
+            p.capacity.storage_gb,
+        );
+        if units == 0 {
+            return Err(field(
+                "capacity",
+                "a node needs at least 1 vCPU, 4 GB memory and 200 GB storage",
+            ));
+        }
+        ctx.write(&self.db, |tx| {
+            let provider = crate::catalog::profile_of(tx, owner, ProviderKind::Resource)?;
+            let mut node = Node {
+                owner_id: owner,
+                provider_id: provider.map(|p| p.id),
+                name: p.name.trim().to_string(),
+                country: p.location.country.trim().to_uppercase(),
+                location: p.location.clone(),
+                capacity: p.capacity.clone(),
+                price_per_hour: price,
+                status: NodeStatus::Online,
+                total_units: units,
+                used_units: 0,
+                ..Default::default()
+            };
+            tx.insert(&mut node)?;
+            Ok(node)
+        })
+    }
+
+    fn set_status(&self, ctx: &Ctx, p: NodeSetStatusParams) -> Result<Node, RpcError> {
+        ctx.write(&self.db, |tx| {
+            let mut node = tx
+                .get::<Node>(p.id)?
+                .filter(|n| ctx.owns(n.owner_id))
+                .ok_or_else(node_not_found)?;
+            node.status = p.status;
+            tx.update(&mut node, None)?;
+            Ok(node)
+        })
+    }
+
+    fn get(&self, _ctx: &Ctx, p: NodeGetParams) -> Result<Node, RpcError> {
+        self.db
+            .read(|tx| tx.get::<Node>(p.id))?
+            .ok_or_else(node_not_found)
+    }
+
+    fn list(&self, _ctx: &Ctx, p: NodeListParams) -> Result<Page<Node>, RpcError> {
+        let page = page(p.limit, p.cursor)?;
+        let country = p.country.as_ref().map(|c| c.trim().to_uppercase());
+        let source = match (p.status, &country) {
+            (_, Some(c)) => Source::Index("country", c),
+            (Some(s), None) => Source::Index("status", s.as_str()),
+            (None, None) => Source::All,
+        };
+        self.db.read(|tx| {
+            listing::filtered(tx, source, &page, |n: &Node| {
+                p.status.is_none_or(|s| n.status == s)
+            })
+        })
+    }
+}
+
+impl SliceService for App {
+    fn list_available(
+        &self,
+        _ctx: &Ctx,
+        p: SliceListAvailableParams,
+    ) -> Result<Page<SliceAvailability>, RpcError> {
+        let page = page(p.limit, p.cursor)?;
+        let country = p.country.as_ref().map(|c| c.trim().to_uppercase());
+        let need_units = p
+            .min_cpu
+            .unwrap_or(1)
+            .max(p.min_memory_gb.unwrap_or(0).div_ceil(4))
+            .max(1);
+        let nodes: Page<Node> = self.db.read(|tx| {
+            listing::filtered(
+                tx,
+                Source::Index("status", NodeStatus::Online.as_str()),
+                &page,
+                |n: &Node| {
+                    n.total_units.saturating_sub(n.used_units) >= need_units
+                        && country.as_ref().is_none_or(|c| &n.country == c)
+                },
+            )
+        })?;
+        Ok(Page {
+            items: nodes
+                .items
+                .iter()
+                .map(|n| SliceAvailability {
+                    node_id: n.id,
+                    node_name: n.name.clone(),
+                    country: n.location.country.clone(),
+                    city: n.location.city.clone(),
+                    total_units: n.total_units,
+                    free_units: n.total_units.saturating_sub(n.used_units),
+                    price_per_unit_hour: unit_hour_price(n),
+                    price_per_hour: n.price_per_hour,
+                })
+                .collect(),
+            next_cursor: nodes.next_cursor,
+        })
+    }
+
+    fn assign(&self, ctx: &Ctx, p: SliceAssignParams) -> Result<SliceAssignment, RpcError> {
+        let owner = me(ctx)?;
+        ctx.write(&self.db, |tx| {
+            let rental = tx
+                .get::<Rental>(p.rental_id)?
+                .filter(|r| r.buyer_id == owner)
+                .ok_or_else(rental_not_found)?;
+            if rental.status != RentalStatus::Active {
+                return Err(RpcError::invalid_state(format!(
+                    "the rental is {}",
+                    rental.status
+                )));
+            }
+            let keys = match &p.ssh_key_ids {
+                Some(ids) if !ids.is_empty() => own_keys(tx, owner, ids)?,
+                _ => rental.ssh_key_ids.clone(),
+            };
+            let mut assignment = SliceAssignment {
+                owner_id: owner,
+                rental_id: rental.id,
+                node_id: rental.node_id,
+                workload: p.workload.trim().to_string(),
+                ssh_key_ids: keys,
+                ..Default::default()
+            };
+            tx.insert(&mut assignment)?;
+            Ok(assignment)
+        })
+    }
+
+    fn unassign(&self, ctx: &Ctx, p: SliceUnassignParams) -> Result<market_rpc::Ok, RpcError> {
+        ctx.write(&self.db, |tx| {
+            tx.get::<SliceAssignment>(p.assignment_id)?
+                .filter(|a| ctx.owns(a.owner_id))
+                .ok_or_else(|| RpcError::not_found("assignment not found"))?;
+            tx.delete::<SliceAssignment>(p.assignment_id)?;
+            Ok(market_rpc::Ok::TRUE)
+        })
+    }
+}
+
+/// What a new rental asks for.
+struct RentRequest<'a> {
+    node_id: Id,
+    units: Option<u32>,
+    hours: u32,
+    ssh_key_ids: &'a [Id],
+}
+
+impl App {
+    fn rent(&self, ctx: &Ctx, req: RentRequest<'_>) -> Result<Rental, RpcError> {
+        let buyer = me(ctx)?;
+        ctx.write(&self.db, |tx| {
+            let mut node = tx.get::<Node>(req.node_id)?.ok_or_else(node_not_found)?;
+            if node.status != NodeStatus::Online {
+                return Err(RpcError::invalid_state(format!(
+                    "the node is {}",
+                    node.status
+                )));
+            }
+            if node.owner_id == buyer {
+                return Err(field("node_id", "you cannot rent your own node"));
+            }
+            let free = node.total_units.saturating_sub(node.used_units);
+            let (kind, units) = match req.units {
+                Some(units) if units > free => {
+                    return Err(RpcError::conflict(format!(
+                        "the node has {free} free units, not {units}"
+                    ))
+                    .with_data("free_units", serde_json::json!(free)));
+                }
+                Some(units) => (RentalKind::Slice, units),
+                None if node.used_units > 0 => {
+                    return Err(RpcError::conflict(
+                        "part of the node is rented; a whole-node rental needs it free",
+                    ));
+                }
+                None => (RentalKind::Node, node.total_units),
+            };
+            let keys = own_keys(tx, buyer, req.ssh_key_ids)?;
+            let price = unit_hour_price(&node);
+            let amount = money::round(price * Decimal::from(units) * Decimal::from(req.hours));
+            let pct = self.system_config(tx)?.commission_percent;
+            let now = tx.now();
+            let order_id = tx.new_id();
+            let rental_id = tx.new_id();
+            let reference = format!("order:{order_id}");
+            escrow::hold(
+                tx,
+                buyer,
+                amount,
+                TransferKind::Rental,
+                LedgerEntryKind::Rental,
+                &reference,
+            )?;
+            let (name, category) = match kind {
+                RentalKind::Slice => (
+                    format!("{units} slice units of {}", node.name),
+                    ProductCategory::ComputeSlice,
+                ),
+                RentalKind::Node => (
+                    format!("the whole node {}", node.name),
+                    ProductCategory::Node,
+                ),
+            };
+            tx.insert(&mut Order {
+                id: order_id,
+                buyer_id: buyer,
+                items: vec![OrderItem {
+                    product_id: None,
+                    seller_id: node.owner_id,
+                    name,
+                    category,
+                    unit_price: price,
+                    quantity: units * req.hours,
+                    pricing_unit: PricingUnit::Hour,
+                    line_total: amount,
+                    commission_percent: pct,
+                    fulfilled: false,
+                    fulfilled_at: None,
+                }],
+                total: amount,
+                status: OrderStatus::Paid,
+                rental_id: Some(rental_id),
+                ..Default::default()
+            })?;
+            tx.insert(&mut Sale {
+                seller_id: node.owner_id,
+                order_id,
+                buyer_id: buyer,
+                amount,
+                ..Default::default()
+            })?;
+            let mut rental = Rental {
+                id: rental_id,
+                buyer_id: buyer,
+                node_id: node.id,
+                seller_id: node.owner_id,
+                order_id,
+                kind,
+                units,
+                hours: req.hours,
+                starts_at: now,
+                ends_at: now.add_seconds(i64::from(req.hours) * 3600),
+                price_per_unit_hour: price,
+                amount,
+                ssh_key_ids: keys,
+                status: RentalStatus::Active,
+                ..Default::default()
+            };
+            tx.insert(&mut rental)?;
+            node.used_units += units;
+            tx.update(&mut node, None)?;
+            Ok(rental)
+        })
+    }
+
+    /// End an active rental: refund `refund` to the buyer, release the rest
+    /// to the node's owner, free the units and complete the order.
+    fn end_rental(
+        tx: &mut WriteTx<'_>,
+        rental: &mut Rental,
+        status: RentalStatus,
+        refund: Decimal,
+    ) -> Result<(), RpcError> {
+        let mut order: Order = tx.load(rental.order_id)?;
+        let reference = format!("order:{}", order.id);
+        escrow::give_back(tx, rental.buyer_id, refund, &reference)?;
+        let pct = order
+            .items
+            .first()
+            .map_or(Decimal::ZERO, |i| i.commission_percent);
+        escrow::release(
+            tx,
+            rental.seller_id,
+            rental.amount - refund,
+            pct,
+            &reference,
+        )?;
+        if let Some(mut node) = tx.get::<Node>(rental.node_id)? {
+            node.used_units = node.used_units.saturating_sub(rental.units);
+            tx.update(&mut node, None)?;
+        }
+        let now = tx.now();
+        rental.status = status;
+        rental.ended_at = Some(now);
+        rental.refunded_amount = (refund > Decimal::ZERO).then_some(refund);
+        tx.update(rental, None)?;
+        for item in &mut order.items {
+            item.fulfilled = true;
+            item.fulfilled_at = Some(now);
+        }
+        order.status = OrderStatus::Completed;
+        order.completed_at = Some(now);
+        tx.update(&mut order, None)?;
+        Ok(())
+    }
+
+    /// Expire every active rental past its end: the sweeper's work, also run
+    /// at start-up. Returns how many ended.
+    pub fn expire_rentals(&self) -> Result<usize, RpcError> {
+        let now = self.db.now();
+        let due: Vec<Id> = self.db.read(|tx| {
+            let active: Vec<Rental> =
+                listing::all_of_value(tx, "status", RentalStatus::Active.as_str())?;
+            Ok::<_, RpcError>(
+                active
+                    .into_iter()
+                    .filter(|r| r.ends_at <= now)
+                    .map(|r| r.id)
+                    .collect(),
+            )
+        })?;
+        let actor = Actor::system("rental.expire");
+        let mut ended = 0;
+        for id in due {
+            let done = self.db.write(&actor, |tx| {
+                let mut rental: Rental = tx.load(id)?;
+                if rental.status != RentalStatus::Active || rental.ends_at > tx.now() {
+                    return Ok(false);
+                }
+                Self::end_rental(tx, &mut rental, RentalStatus::Expired, Decimal::ZERO)?;
+                Ok::<_, RpcError>(true)
+            })?;
+            ended += usize::from(done);
+        }
+        Ok(ended)
+    }
+}
+
+impl RentalService for App {
+    fn slice(&self, ctx: &Ctx, p: RentalSliceParams) -> Result<Rental, RpcError> {
+        let keys = p.ssh_key_ids.clone().unwrap_or_default();
+        self.rent(
+            ctx,
+            RentRequest {
+                node_id: p.node_id,
+                units: Some(p.units),
+                hours: p.hours,
+                ssh_key_ids: &keys,
+            },
+        )
+    }
+
+    fn node(&self, ctx: &Ctx, p: RentalNodeParams) -> Result<Rental, RpcError> {
+        let keys = p.ssh_key_ids.clone().unwrap_or_default();
+        self.rent(
+            ctx,
+            RentRequest {
+                node_id: p.node_id,
+                units: None,
+                hours: p.hours,
+                ssh_key_ids: &keys,
+            },
+        )
+    }
+
+    fn list(&self, ctx: &Ctx, p: RentalListParams) -> Result<Page<Rental>, RpcError> {
+        let buyer = me(ctx)?;
+        let page = page(p.limit, p.cursor)?;
+        Ok(self
+            .db
+            .read(|tx| tx.find("buyer_id", &buyer.to_string(), &page))?)
+    }
+
+    fn get(&self, ctx: &Ctx, p: RentalGetParams) -> Result<Rental, RpcError> {
+        self.db
+            .read(|tx| tx.get::<Rental>(p.id))?
+            .filter(|r| ctx.owns(r.buyer_id) || ctx.user_id() == Some(r.seller_id))
+            .ok_or_else(rental_not_found)
+    }
+
+    fn extend(&self, ctx: &Ctx, p: RentalExtendParams) -> Result<Rental, RpcError> {
+        let buyer = me(ctx)?;
+        ctx.write(&self.db, |tx| {
+            let mut rental = tx
+                .get::<Rental>(p.id)?
+                .filter(|r| r.buyer_id == buyer)
+                .ok_or_else(rental_not_found)?;
+            if rental.status != RentalStatus::Active {
+                return Err(RpcError::invalid_state(format!(
+                    "the rental is {}",
+                    rental.status
+                )));
+            }
+            let charge = money::round(
+                rental.price_per_unit_hour * Decimal::from(rental.units) * Decimal::from(p.hours),
+            );
+            let mut order: Order = tx.load(rental.order_id)?;
+            escrow::hold(
+                tx,
+                buyer,
+                charge,
+                TransferKind::Rental,
+                LedgerEntryKind::Rental,
+                &format!("order:{}", order.id),
+            )?;
+            for item in &mut order.items {
+                item.quantity += rental.units * p.hours;
+                item.line_total += charge;
+            }
+            order.total += charge;
+            tx.update(&mut order, None)?;
+            let sales: Vec<Sale> = listing::all_of(tx, "order_id", order.id)?;
+            for mut sale in sales {
+                sale.amount += charge;
+                tx.update(&mut sale, None)?;
+            }
+            rental.hours += p.hours;
+            rental.ends_at = rental.ends_at.add_seconds(i64::from(p.hours) * 3600);
+            rental.amount += charge;
+            tx.update(&mut rental, None)?;
+            Ok(rental)
+        })
+    }
+
+    fn cancel(&self, ctx: &Ctx, p: RentalCancelParams) -> Result<Rental, RpcError> {
+        ctx.write(&self.db, |tx| {
+            let mut rental = tx
+                .get::<Rental>(p.id)?
+                .filter(|r| ctx.owns(r.buyer_id))
+                .ok_or_else(rental_not_found)?;
+            if rental.status != RentalStatus::Active {
+                return Err(RpcError::invalid_state(format!(
+                    "the rental is {}",
+                    rental.status
+                )));
+            }
+            let left = (rental.ends_at.unix_millis() - tx.now().unix_millis()).max(0);
+            let unused_hours = u32::try_from(left / 3_600_000)
+                .unwrap_or(u32::MAX)
+                .min(rental.hours);
+            let refund = money::round(
+                rental.price_per_unit_hour
+                    * Decimal::from(rental.units)
+                    * Decimal::from(unused_hours),
+            )
+            .min(rental.amount);
+            App::end_rental(tx, &mut rental, RentalStatus::Cancelled, refund)?;
+            Ok(rental)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slice_units_follow_the_scarcest_resource() {
+        assert_eq!(units_of(8, 32, 1000), 5);
+        assert_eq!(units_of(8, 64, 4000), 8);
+        assert_eq!(units_of(2, 64, 4000), 2);
+        assert_eq!(units_of(16, 15, 4000), 3);
+        assert_eq!(units_of(1, 3, 200), 0);
+    }
+}

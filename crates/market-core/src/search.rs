@@ -1,0 +1,248 @@
+//! Full-text search over active products with tantivy.
+//!
+//! The index follows the store's change log: every product write logs a
+//! change in its own transaction, and [`SearchIndex::sync`] applies the
+//! changes after the last one it applied (kept in the index's commit
+//! payload) before each query, so a search always sees the writes before
+//! it. A missing, unreadable or stale index is rebuilt from the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use market_rpc::RpcError;
+use market_store::{Actor, ChangeReads, Db, Id, Page, PageRequest, Reads};
+use tantivy::collector::TopDocs;
+use tantivy::query::QueryParser;
+use tantivy::schema::{Field, STORED, STRING, Schema, TEXT, Value};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term, doc};
+
+use crate::{Product, ProductStatus};
+
+/// Memory budget of the index writer while it applies changes.
+const WRITER_MEMORY: usize = 20_000_000;
+/// Changes applied per commit.
+const BATCH: usize = 10_000;
+
+struct Fields {
+    id: Field,
+    name: Field,
+    description: Field,
+    tags: Field,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let fields = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        name: b.add_text_field("name", TEXT),
+        description: b.add_text_field("description", TEXT),
+        tags: b.add_text_field("tags", TEXT),
+    };
+    (b.build(), fields)
+}
+
+fn failed(what: &str, e: impl std::fmt::Display) -> RpcError {
+    tracing::error!(error = %e, "search index: {what}");
+    RpcError::internal()
+}
+
+/// The product search index, on disk beside the database or in memory.
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    fields: Fields,
+    /// The last change applied; also serialises syncs.
+    applied: Mutex<u64>,
+}
+
+impl SearchIndex {
+    /// Open the index in `dir` (or in memory), rebuilding it when it is
+    /// missing, unreadable or out of step with `db`.
+    pub fn open(dir: Option<&Path>, db: &Db) -> Result<SearchIndex, RpcError> {
+        let (schema, fields) = schema();
+        let index = match dir {
+            None => Index::create_in_ram(schema),
+            Some(dir) => open_dir(dir, schema)?,
+        };
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()
+            .map_err(|e| failed("reader", e))?;
+        let applied = index
+            .load_metas()
+            .ok()
+            .and_then(|m| m.payload)
+            .and_then(|p| p.strip_prefix("seq:").and_then(|n| n.parse::<u64>().ok()));
+        let search = SearchIndex {
+            index,
+            reader,
+            fields,
+            applied: Mutex::new(0),
+        };
+        let last = db.read(|tx| tx.last_change())?;
+        match applied {
+            Some(seq) if seq <= last => *search.lock() = seq,
+            found => {
+                tracing::info!(applied = ?found, last, "search index missing or stale; rebuilding from the store");
+                search.rebuild(db)?;
+            }
+        }
+        Ok(search)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
+        self.applied.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn writer(&self) -> Result<IndexWriter, RpcError> {
+        self.index
+            .writer_with_num_threads(1, WRITER_MEMORY)
+            .map_err(|e| failed("writer", e))
+    }
+
+    fn add(&self, writer: &IndexWriter, p: &Product) -> Result<(), RpcError> {
+        writer.delete_term(Term::from_field_text(self.fields.id, &p.id.to_string()));
+        if p.status == ProductStatus::Active {
+            writer
+                .add_document(doc!(
+                    self.fields.id => p.id.to_string(),
+                    self.fields.name => p.name.clone(),
+                    self.fields.description => p.description.clone(),
+                    self.fields.tags => p.tags.join(" "),
+                ))
+                .map_err(|e| failed("add", e))?;
+        }
+        Ok(())
+    }
+
+    fn commit(&self, mut writer: IndexWriter, seq: u64) -> Result<(), RpcError> {
+        let mut prepared = writer.prepare_commit().map_err(|e| failed("commit", e))?;
+        prepared.set_payload(&format!("seq:{seq}"));
+        prepared.commit().map_err(|e| failed("commit", e))?;
+        self.reader.reload().map_err(|e| failed("reload", e))
+    }
+
+    /// Index every product again from the store.
+    pub fn rebuild(&self, db: &Db) -> Result<(), RpcError> {
+        let mut applied = self.lock();
+        let writer = self.writer()?;
+        writer
+            .delete_all_documents()
+            .map_err(|e| failed("clear", e))?;
+        let (last, count) = db.read(|tx| {
+            let last = tx.last_change()?;
+            let mut cursor = None;
+            let mut count = 0usize;
+            loop {
+                let page: Page<Product> = tx.find(
+                    "status",
+                    ProductStatus::Active.as_str(),
+                    &PageRequest {
+                        limit: 1000,
+                        cursor,
+                    },
+                )?;
+                for p in &page.items {
+                    self.add(&writer, p)?;
+                    count += 1;
+                }
+                match page.next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => return Ok::<_, RpcError>((last, count)),
+                }
+            }
+        })?;
+        self.commit(writer, last)?;
+        tracing::info!(products = count, "search index rebuilt");
+        *applied = last;
+        Ok(())
+    }
+
+    /// Apply the changes logged since the last sync.
+    pub fn sync(&self, db: &Db) -> Result<(), RpcError> {
+        let mut applied = self.lock();
+        loop {
+            let (changes, products) = db.read(|tx| {
+                let changes = tx.changes_after(*applied, BATCH)?;
+                let mut products = Vec::with_capacity(changes.len());
+                for c in changes.iter().filter(|c| c.kind == "product") {
+                    products.push((c.id, tx.get::<Product>(c.id)?));
+                }
+                Ok::<_, RpcError>((changes, products))
+            })?;
+            let Some(last) = changes.last().map(|c| c.seq) else {
+                return Ok(());
+            };
+            let writer = self.writer()?;
+            for (id, product) in &products {
+                match product {
+                    Some(p) => self.add(&writer, p)?,
+                    None => {
+                        writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+                    }
+                }
+            }
+            self.commit(writer, last)?;
+            *applied = last;
+            db.write(&Actor::system("search.index"), |tx| tx.prune_changes(last))?;
+            if changes.len() < BATCH {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Ids of the best matches, best first.
+    pub fn query(&self, text: &str, limit: usize) -> Result<Vec<Id>, RpcError> {
+        let mut parser = QueryParser::for_index(
+            &self.index,
+            vec![self.fields.name, self.fields.tags, self.fields.description],
+        );
+        parser.set_field_boost(self.fields.name, 4.0);
+        parser.set_field_boost(self.fields.tags, 2.0);
+        let (query, _) = parser.parse_query_lenient(text);
+        let searcher = self.reader.searcher();
+        let hits = searcher
+            .search(&query, &TopDocs::with_limit(limit).order_by_score())
+            .map_err(|e| failed("search", e))?;
+        let mut ids = Vec::with_capacity(hits.len());
+        for (_, address) in hits {
+            let doc: TantivyDocument = searcher.doc(address).map_err(|e| failed("fetch", e))?;
+            if let Some(id) = doc
+                .get_first(self.fields.id)
+                .and_then(|v| v.as_str())
+                .and_then(|s| s.parse().ok())
+            {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+}
+
+/// Open the index in `dir`, or start a fresh one when it is missing or unreadable.
+fn open_dir(dir: &Path, schema: Schema) -> Result<Index, RpcError> {
+    if dir.join("meta.json").exists() {
+        match Index::open_in_dir(dir) {
+            Ok(index) if index.schema() == schema => return Ok(index),
+            Ok(_) => {
+                tracing::warn!(dir = %dir.display(), "search index has another layout; starting a new one")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "search index unreadable; starting a new one")
+            }
+        }
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(|e| failed("remove old index", e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| failed("create index folder", e))?;
+    Index::create_in_dir(dir, schema).map_err(|e| failed("create index", e))
+}
+
+/// Where the index of a database file lives: beside it.
+pub fn index_dir(db_path: &Path) -> PathBuf {
+    let mut name = db_path.as_os_str().to_os_string();
+    name.push(".search");
+    PathBuf::from(name)
+}
