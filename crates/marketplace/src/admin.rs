@@ -10,9 +10,11 @@ use crate::config::Config;
 use crate::serve::{app_config, open_db};
 
 fn open_app(db: Option<String>) -> Result<Arc<App>, String> {
-    let config = Config::load(None, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
-    let url = db.unwrap_or(config.db.clone());
-    let db = Arc::new(open_db(&url)?);
+    let mut config = Config::load(None, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
+    if let Some(url) = db {
+        config.db = url;
+    }
+    let db = Arc::new(open_db(&config.db)?);
     App::new(db, app_config(&config)).map_err(|e| e.to_string())
 }
 
