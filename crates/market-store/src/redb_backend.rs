@@ -1,9 +1,19 @@
 //! The embedded default backend: one redb file, zero setup.
+//!
+//! Writes use group commit: each write transaction commits without waiting
+//! for the disk, then waits until a durable commit covers it. One waiting
+//! writer (the leader) makes that durable commit for everyone who committed
+//! before it, so under load one fsync serves many transactions, and no
+//! caller returns before its changes are on disk.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
 
-use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable, TableDefinition, TableError};
+use redb::{
+    Database, DatabaseError, Durability, ReadableDatabase, ReadableTable, TableDefinition,
+    TableError,
+};
 
 use crate::backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
 use crate::error::{Result, StoreError};
@@ -14,6 +24,16 @@ type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 pub struct RedbBackend {
     db: Database,
     path: PathBuf,
+    group: Mutex<GroupState>,
+    flushed: Condvar,
+}
+
+/// Commits made, commits made durable, and whether a leader is flushing.
+#[derive(Default)]
+struct GroupState {
+    committed: u64,
+    durable: u64,
+    flushing: bool,
 }
 
 impl RedbBackend {
@@ -33,7 +53,49 @@ impl RedbBackend {
         Ok(RedbBackend {
             db,
             path: path.to_path_buf(),
+            group: Mutex::new(GroupState::default()),
+            flushed: Condvar::new(),
         })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, GroupState> {
+        self.group.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Return once commit number `mine` is durable, flushing as the leader
+    /// when nobody else is.
+    fn wait_durable(&self, mine: u64) -> Result<()> {
+        let mut state = self.state();
+        loop {
+            if state.durable >= mine {
+                return Ok(());
+            }
+            if state.flushing {
+                state = self.flushed.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            state.flushing = true;
+            let target = state.committed;
+            drop(state);
+            let flushed = self.flush();
+            state = self.state();
+            state.flushing = false;
+            if flushed.is_ok() {
+                state.durable = state.durable.max(target);
+            }
+            self.flushed.notify_all();
+            flushed?;
+        }
+    }
+
+    /// A durable commit, which makes every earlier commit durable too.
+    fn flush(&self) -> Result<()> {
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::Immediate)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        tx.set_quick_repair(true);
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -154,14 +216,22 @@ impl Backend for RedbBackend {
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<()> {
         let mut tx = self.db.begin_write()?;
-        tx.set_quick_repair(true);
+        tx.set_durability(Durability::None)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         let commit = f(&mut Writer(&tx))?;
-        if commit {
-            tx.commit()?;
-        } else {
+        if !commit {
             tx.abort()?;
+            return Ok(());
         }
-        Ok(())
+        // Numbered under the group lock right after the commit, so a leader
+        // that read `committed` covers exactly the commits before its flush.
+        let mine = {
+            let mut state = self.state();
+            tx.commit()?;
+            state.committed += 1;
+            state.committed
+        };
+        self.wait_durable(mine)
     }
 
     fn ping(&self) -> Result<()> {

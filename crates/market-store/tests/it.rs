@@ -449,3 +449,47 @@ fn idempotency_records_are_kept_then_purged_by_age() {
     assert!(f.db.read(|tx| tx.idempotency("u1/m/k2")).unwrap().is_some());
     assert_eq!(f.db.purge_idempotency(cutoff).unwrap(), 0);
 }
+
+#[test]
+fn concurrent_writers_share_durable_commits_and_nothing_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g.redb");
+    {
+        let db = Arc::new(Db::new(
+            Arc::new(RedbBackend::open(&path).unwrap()),
+            Arc::new(market_store::SystemClock),
+        ));
+        std::thread::scope(|s| {
+            for t in 0..16 {
+                let db = db.clone();
+                s.spawn(move || {
+                    for i in 0..25 {
+                        insert(
+                            &db,
+                            gadget(&format!("t{t}-{i}"), &format!("{t}-{i}@x.io"), Some("red")),
+                        )
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        // a failing closure in the middle of the crowd leaves no trace
+        let failed: Result<(), StoreError> = db.write(&actor(), |tx| {
+            tx.insert(&mut gadget("ghost", "ghost@x.io", Some("red")))?;
+            Err(StoreError::Backend("no".into()))
+        });
+        assert!(failed.is_err());
+        assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 400);
+    }
+    // everything a writer was told is committed is there after reopening
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    let all = db
+        .read(|tx| tx.find::<Gadget>("color", "red", &page(500, None)))
+        .unwrap();
+    assert_eq!(all.items.len(), 400);
+    assert!(all.items.iter().all(|g| g.name != "ghost"));
+    assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 400);
+}
