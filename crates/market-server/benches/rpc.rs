@@ -80,7 +80,12 @@ fn main() -> ExitCode {
     let load = Load::from_env();
     let dir = tempfile::tempdir().expect("create a temporary folder for the database");
     let url = format!("redb://{}", dir.path().join("bench.redb").display());
-    let db = Arc::new(Db::open(&url).expect("open the benchmark database"));
+    let cipher = market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key");
+    let db = Arc::new(
+        Db::open(&url)
+            .expect("open the benchmark database")
+            .with_cipher(cipher),
+    );
 
     let started = Instant::now();
     let products = seed(&db);
@@ -108,15 +113,20 @@ fn main() -> ExitCode {
                 .await
         });
         eprintln!("baseline on {}", server.addr);
-        client.block_on(drive(server.addr, load, ids.clone()))
+        client.block_on(drive(server.addr, load, product_gets(ids.clone())))
     };
 
-    let marketplace = {
-        let api = market_testkit::marketplace(db.clone(), market_core::AppConfig::default()).1;
+    let (marketplace, transfers) = {
+        let config = market_core::AppConfig {
+            test_payments: true,
+            ..market_core::AppConfig::default()
+        };
+        let api = market_testkit::marketplace(db.clone(), config).1;
         let server = Server::start("bench-market", move |listener, stop| async move {
-            // No rate limit: every request comes from one address here.
+            // No rate limits: every request comes from one address here.
             let config = ServerConfig {
                 rate_per_min: 0,
+                auth_rate_per_min: 0,
                 ..ServerConfig::default()
             };
             let router = market_server::app(api, &config);
@@ -126,7 +136,13 @@ fn main() -> ExitCode {
             .await
         });
         eprintln!("marketplace on {}", server.addr);
-        client.block_on(drive(server.addr, load, ids.clone()))
+        let gets = client.block_on(drive(server.addr, load, product_gets(ids.clone())));
+        let senders = Arc::new(wallets(
+            &format!("http://{}/rpc", server.addr),
+            load.connections,
+        ));
+        let moves = client.block_on(drive(server.addr, load, transfers(senders)));
+        (gets, moves)
     };
     drop(client);
 
@@ -134,13 +150,14 @@ fn main() -> ExitCode {
         load,
         baseline,
         marketplace,
+        transfers,
     };
     report.print();
     match report.write_json() {
         Ok(path) => eprintln!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write the JSON report: {e}"),
     }
-    let errors = report.baseline.errors + report.marketplace.errors;
+    let errors = report.baseline.errors + report.marketplace.errors + report.transfers.errors;
     if errors > 0 {
         eprintln!("FAILED: {errors} request(s) failed");
         return ExitCode::FAILURE;
@@ -186,6 +203,29 @@ fn seed(db: &Db) -> Vec<(String, Value)> {
         }
     }
     out
+}
+
+/// `n` funded senders, each with a token and the email of its recipient.
+fn wallets(url: &str, n: usize) -> Vec<(String, String)> {
+    let client = market_testkit::Client::new(url);
+    let register = |email: &str| {
+        let params =
+            json!({"email": email, "password": "bench-password-1", "display_name": "Bench"});
+        let result = client.ok("auth.register", params);
+        result["token"].as_str().expect("a token").to_string()
+    };
+    (0..n)
+        .map(|i| {
+            let token = register(&format!("sender{i}@bench.example"));
+            let to = format!("recipient{i}@bench.example");
+            register(&to);
+            client
+                .clone()
+                .with_token(&token)
+                .ok("wallet.topup", json!({"amount": "1000"}));
+            (token, to)
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------
@@ -347,11 +387,36 @@ impl Outcome {
 }
 
 /// Run `load` against `addr`: every connection warms up, then measures.
-async fn drive(addr: SocketAddr, load: Load, ids: Arc<Vec<String>>) -> Outcome {
+/// Makes the body and bearer token of call `id` on connection `n`.
+type Workload = Arc<dyn Fn(usize, u64, &mut SplitMix64) -> (String, Option<String>) + Send + Sync>;
+
+/// `product.get` of random seeded products, without a token.
+fn product_gets(ids: Arc<Vec<String>>) -> Workload {
+    Arc::new(move |_, call_id, rng| {
+        let product = &ids[(rng.next() % ids.len() as u64) as usize];
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{call_id},"method":"product.get","params":{{"id":"{product}"}}}}"#
+        );
+        (body, None)
+    })
+}
+
+/// `wallet.transfer` of one micro-TFC from sender `n` to recipient `n`.
+fn transfers(senders: Arc<Vec<(String, String)>>) -> Workload {
+    Arc::new(move |n, call_id, _| {
+        let (token, to) = &senders[n % senders.len()];
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{call_id},"method":"wallet.transfer","params":{{"to_email":"{to}","amount":"0.000001"}}}}"#
+        );
+        (body, Some(token.clone()))
+    })
+}
+
+async fn drive(addr: SocketAddr, load: Load, work: Workload) -> Outcome {
     let measure_from = Instant::now() + load.warmup;
     let until = measure_from + load.measure;
     let tasks: Vec<_> = (0..load.connections)
-        .map(|n| tokio::spawn(connection(addr, n, measure_from, until, ids.clone())))
+        .map(|n| tokio::spawn(connection(addr, n, measure_from, until, work.clone())))
         .collect();
     let mut total = Outcome::new();
     for task in tasks {
@@ -364,14 +429,14 @@ async fn drive(addr: SocketAddr, load: Load, ids: Arc<Vec<String>>) -> Outcome {
     total
 }
 
-/// One keep-alive connection sending `product.get` calls back to back until
-/// `until`; only the calls started at or after `measure_from` count.
+/// One keep-alive connection sending calls back to back until `until`;
+/// only the calls started at or after `measure_from` count.
 async fn connection(
     addr: SocketAddr,
     n: usize,
     measure_from: Instant,
     until: Instant,
-    ids: Arc<Vec<String>>,
+    work: Workload,
 ) -> Outcome {
     let mut outcome = Outcome::new();
     let mut rng = SplitMix64(0x5eed_0000 + n as u64);
@@ -393,13 +458,14 @@ async fn connection(
             },
         };
         call_id += 1;
-        let product = &ids[(rng.next() % ids.len() as u64) as usize];
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":{call_id},"method":"product.get","params":{{"id":"{product}"}}}}"#
-        );
-        let request = hyper::Request::post("/rpc")
+        let (body, token) = work(n, call_id, &mut rng);
+        let mut request = hyper::Request::post("/rpc")
             .header(header::HOST, addr.to_string())
-            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = request
             .body(Full::new(Bytes::from(body)))
             .expect("a well-formed request");
         let started = Instant::now();
@@ -504,7 +570,12 @@ struct Report {
     load: Load,
     baseline: Outcome,
     marketplace: Outcome,
+    /// Durable `wallet.transfer` calls (group commit).
+    transfers: Outcome,
 }
+
+/// Durable transfers per second the contract aims at.
+const TARGET_TRANSFERS: f64 = 10_000.0;
 
 impl Report {
     fn ratio(&self) -> f64 {
@@ -538,9 +609,26 @@ impl Report {
             "ratio (marketplace / baseline throughput): {:.2}   target >= {TARGET_RATIO:.2}; p99 target < {TARGET_P99_MS} ms",
             self.ratio()
         );
+        let t = &self.transfers;
+        println!();
+        println!(
+            "wallet.transfer (durable, group commit), {} connections, {} s",
+            self.load.connections,
+            self.load.measure.as_secs_f64()
+        );
+        println!(
+            "{:<12} {:>12.1} {:>8.2} {:>8.2} {:>8.2} {:>8}   target >= {TARGET_TRANSFERS} transfers/s",
+            "marketplace",
+            t.throughput(),
+            t.ms(0.5),
+            t.ms(0.99),
+            t.max_ms(),
+            t.errors
+        );
         for (name, o) in [
             ("bare axum", &self.baseline),
             ("marketplace", &self.marketplace),
+            ("transfers", &self.transfers),
         ] {
             for s in &o.samples {
                 println!("{name} failure: {s}");
@@ -572,6 +660,8 @@ impl Report {
             "targets": {"ratio_min": TARGET_RATIO, "p99_ms_max": TARGET_P99_MS},
             "ratio_met": self.ratio() >= TARGET_RATIO,
             "p99_met": self.marketplace.ms(0.99) < TARGET_P99_MS,
+            "wallet_transfer": side(&self.transfers),
+            "wallet_transfer_target_per_s": TARGET_TRANSFERS,
         })
     }
 

@@ -131,6 +131,15 @@ pub struct Client {
 }
 
 impl Client {
+    /// A client for any JSON-RPC endpoint URL.
+    pub fn new(url: &str) -> Client {
+        Client {
+            url: url.to_string(),
+            token: None,
+            agent: agent(),
+        }
+    }
+
     pub fn with_token(mut self, token: &str) -> Client {
         self.token = Some(token.to_string());
         self

@@ -1,0 +1,17 @@
+//! End-to-end tests of identity, access control and the TFC ledger: every
+//! test starts a real server on a temporary redb file and drives it over a
+//! socket the way a frontend would.
+
+mod support;
+
+mod access;
+mod apikeys;
+mod audit;
+mod auth;
+mod idempotency;
+mod ledger_props;
+mod limits;
+mod secrets;
+mod sshkeys;
+mod users;
+mod wallet;
