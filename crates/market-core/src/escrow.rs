@@ -36,6 +36,7 @@ pub fn hold(
             from_entry: entry,
             to_entry: entry,
             reference: reference.to_string(),
+            entry_references: None,
             memo: None,
         },
     )?;
@@ -66,6 +67,7 @@ pub fn release(
                 from_entry: LedgerEntryKind::Sale,
                 to_entry: LedgerEntryKind::Sale,
                 reference: reference.to_string(),
+                entry_references: None,
                 memo: None,
             },
         )?;
@@ -82,6 +84,7 @@ pub fn release(
                 from_entry: LedgerEntryKind::Commission,
                 to_entry: LedgerEntryKind::Commission,
                 reference: reference.to_string(),
+                entry_references: None,
                 memo: None,
             },
         )?;
@@ -111,6 +114,7 @@ pub fn give_back(
             from_entry: LedgerEntryKind::Refund,
             to_entry: LedgerEntryKind::Refund,
             reference: reference.to_string(),
+            entry_references: None,
             memo: None,
         },
     )?;
@@ -143,6 +147,7 @@ pub fn reverse(
                 from_entry: LedgerEntryKind::Refund,
                 to_entry: LedgerEntryKind::Refund,
                 reference: reference.to_string(),
+                entry_references: None,
                 memo: None,
             },
         )?;
@@ -159,6 +164,7 @@ pub fn reverse(
                 from_entry: LedgerEntryKind::Refund,
                 to_entry: LedgerEntryKind::Refund,
                 reference: reference.to_string(),
+                entry_references: None,
                 memo: None,
             },
         )?;

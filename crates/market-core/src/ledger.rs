@@ -35,6 +35,9 @@ pub struct Leg {
     pub to_entry: LedgerEntryKind,
     /// What the money is about, as `type:id`.
     pub reference: String,
+    /// What each side's history shows as the reference, when it differs from
+    /// `reference` (a peer transfer shows each side the other user).
+    pub entry_references: Option<(String, String)>,
     pub memo: Option<String>,
 }
 
@@ -117,8 +120,17 @@ pub fn apply(tx: &mut WriteTx<'_>, leg: Leg) -> Result<Transfer, RpcError> {
                 .with_data("available", json!(from.balance.to_string())),
         );
     }
-    from.balance -= amount;
-    to.balance += amount;
+    let overflow = || RpcError::invalid_input("the amount is too large for the ledger");
+    from.balance = from
+        .balance
+        .checked_sub(amount)
+        .ok_or_else(overflow)?
+        .normalize();
+    to.balance = to
+        .balance
+        .checked_add(amount)
+        .ok_or_else(overflow)?
+        .normalize();
     tx.update(&mut from, None)?;
     tx.update(&mut to, None)?;
     let mut transfer = Transfer {
@@ -132,16 +144,19 @@ pub fn apply(tx: &mut WriteTx<'_>, leg: Leg) -> Result<Transfer, RpcError> {
         ..Default::default()
     };
     tx.insert(&mut transfer)?;
-    for (account, signed, kind) in [
-        (&from, -amount, leg.from_entry),
-        (&to, amount, leg.to_entry),
+    let (from_ref, to_ref) = leg
+        .entry_references
+        .unwrap_or_else(|| (transfer.reference.clone(), transfer.reference.clone()));
+    for (account, signed, kind, reference) in [
+        (&from, -amount, leg.from_entry, from_ref),
+        (&to, amount, leg.to_entry, to_ref),
     ] {
         tx.insert(&mut LedgerEntry {
             account_id: account.id,
             transfer_id: transfer.id,
             amount: signed,
             kind,
-            reference: transfer.reference.clone(),
+            reference,
             balance_after: account.balance,
             memo: transfer.memo.clone(),
             ..Default::default()

@@ -18,6 +18,8 @@ pub fn round(amount: Decimal) -> Decimal {
 pub fn positive(field: &str, amount: Decimal) -> Result<Decimal, RpcError> {
     let reason = if amount <= Decimal::ZERO {
         Some("must be positive")
+    } else if amount >= Decimal::from(market_rpc::rules::DECIMAL_LIMIT) {
+        Some("too large")
     } else if amount.normalize().scale() > SCALE {
         Some("at most 6 decimal places")
     } else {

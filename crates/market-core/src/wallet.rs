@@ -20,7 +20,7 @@ impl WalletService for App {
             Ok(WalletInfo {
                 balance: wallet.balance,
                 currency: wallet.currency,
-                usd_value: money::round(wallet.balance * rate),
+                usd_value: money::round(wallet.balance * rate).normalize(),
             })
         })
     }
@@ -57,6 +57,10 @@ impl WalletService for App {
                     from_entry: LedgerEntryKind::TransferOut,
                     to_entry: LedgerEntryKind::TransferIn,
                     reference: format!("user:{}", recipient.id),
+                    entry_references: Some((
+                        format!("user:{}", recipient.id),
+                        format!("user:{user_id}"),
+                    )),
                     memo: p.memo.clone(),
                 },
             )
@@ -82,6 +86,7 @@ impl WalletService for App {
                     from_entry: LedgerEntryKind::Grant,
                     to_entry: LedgerEntryKind::Grant,
                     reference: format!("user:{admin}"),
+                    entry_references: None,
                     memo: Some(p.reason.trim().to_string()),
                 },
             )
@@ -109,6 +114,7 @@ impl WalletService for App {
                     from_entry: LedgerEntryKind::Topup,
                     to_entry: LedgerEntryKind::Topup,
                     reference: format!("user:{user_id}"),
+                    entry_references: None,
                     memo: None,
                 },
             )

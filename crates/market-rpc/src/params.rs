@@ -19,12 +19,25 @@ pub enum Shape {
     Array,
     Object,
     Any,
+    /// A string holding a plain decimal number (`12.50`, `-3`).
+    Decimal,
+}
+
+/// `-?digits(.digits)?`: how money and other decimals are written on the wire.
+pub fn is_plain_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let all_digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    all_digits(int) && frac.is_none_or(all_digits)
 }
 
 impl Shape {
     fn accepts(self, v: &Value) -> bool {
         match self {
-            Shape::String => v.is_string(),
+            Shape::String | Shape::Decimal => v.is_string(),
             Shape::Integer => v.is_i64() || v.is_u64(),
             Shape::Number => v.is_number(),
             Shape::Bool => v.is_boolean(),
@@ -43,6 +56,7 @@ impl Shape {
             Shape::Array => "an array",
             Shape::Object => "an object",
             Shape::Any => "any value",
+            Shape::Decimal => "a decimal string such as \"12.50\"",
         }
     }
 }
@@ -97,6 +111,11 @@ impl ParamReader {
         };
         if !shape.accepts(&value) {
             return Err(self.structural(format!("param '{name}' must be {}", shape.name())));
+        }
+        if shape == Shape::Decimal && !value.as_str().is_some_and(is_plain_decimal) {
+            self.fields
+                .add(name, "must be a decimal number such as 12.50");
+            return Err(RpcError::invalid_input(format!("invalid value for {name}")));
         }
         match serde_json::from_value(value) {
             Ok(v) => Ok(Some(v)),
@@ -225,7 +244,11 @@ pub mod rules {
         }
     }
 
-    /// Decimals: `@min`/`@max` and at most six decimal places.
+    /// Largest decimal accepted anywhere: far above any real amount, far
+    /// below where sums could overflow.
+    pub const DECIMAL_LIMIT: i64 = 1_000_000_000_000_000;
+
+    /// Decimals: `@min`/`@max`, at most six decimal places, and a sane size.
     pub fn decimal(
         errs: &mut FieldErrors,
         field: &str,
@@ -235,6 +258,9 @@ pub mod rules {
     ) {
         if value.normalize().scale() > 6 {
             errs.add(field, "at most 6 decimal places");
+        }
+        if value.abs() >= Decimal::from(DECIMAL_LIMIT) {
+            errs.add(field, "too large");
         }
         let as_f64 = value.to_string().parse::<f64>().unwrap_or(f64::NAN);
         range(errs, field, as_f64, min, max);
@@ -259,6 +285,19 @@ pub mod rules {
         if let Some(max) = max.filter(|m| len > *m) {
             errs.add(field, format!("must be at most {max} long"));
         }
+    }
+
+    /// Text lengths: `@minlen` counts the characters that are not leading or
+    /// trailing whitespace (so "   " is empty), `@maxlen` all of them.
+    pub fn text(
+        errs: &mut FieldErrors,
+        field: &str,
+        value: &str,
+        min: Option<u64>,
+        max: Option<u64>,
+    ) {
+        length(errs, field, value.trim().chars().count(), min, None);
+        length(errs, field, value.chars().count(), None, max);
     }
 
     /// `@email`: one `@` with text on both sides and a dot in the domain.
@@ -358,6 +397,39 @@ mod tests {
             (ok.name.as_str(), ok.count, ok.price.map(|p| p.to_string())),
             ("ok", None, Some("2.50".into()))
         );
+    }
+
+    #[test]
+    fn decimals_are_plain_and_text_is_trimmed_for_minimums() {
+        for (v, ok) in [
+            ("12.50", true),
+            ("-3", true),
+            ("0.000001", true),
+            ("1e3", false),
+            ("1_000", false),
+            ("+3", false),
+            ("3.", false),
+            (".5", false),
+            ("", false),
+            ("-", false),
+        ] {
+            assert_eq!(is_plain_decimal(v), ok, "{v}");
+        }
+        let mut e = FieldErrors::default();
+        rules::text(&mut e, "name", "   ", Some(1), Some(10));
+        assert!(!e.is_empty());
+        let mut e = FieldErrors::default();
+        rules::text(&mut e, "name", " ok ", Some(1), Some(4));
+        assert!(e.is_empty());
+        let mut e = FieldErrors::default();
+        rules::decimal(
+            &mut e,
+            "amount",
+            &Decimal::from(rules::DECIMAL_LIMIT),
+            None,
+            None,
+        );
+        assert!(!e.is_empty());
     }
 
     #[test]

@@ -113,7 +113,8 @@ impl Gen<'_> {
 
     fn shape(&self, ty: &Type) -> &'static str {
         match ty {
-            Type::Str | Type::Time | Type::Decimal | Type::Ulid => "Shape::String",
+            Type::Decimal => "Shape::Decimal",
+            Type::Str | Type::Time | Type::Ulid => "Shape::String",
             Type::Bool => "Shape::Bool",
             Type::Int(_) => "Shape::Integer",
             Type::F32 | Type::F64 => "Shape::Number",
@@ -247,7 +248,7 @@ impl Gen<'_> {
                 if a.min_len.is_some() || a.max_len.is_some() {
                     let _ = writeln!(
                         r,
-                        "{ind}market_rpc::rules::length(errs, {path}, {v}.chars().count(), {}, {});",
+                        "{ind}market_rpc::rules::text(errs, {path}, {v}, {}, {});",
                         opt_u(a.min_len),
                         opt_u(a.max_len)
                     );

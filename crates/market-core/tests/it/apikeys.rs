@@ -163,7 +163,6 @@ fn the_keys_and_sessions_of_a_removed_user_stop_working() {
 }
 
 #[test]
-#[ignore = "BUG: apikey.create accepts a whitespace-only name and stores it as \"\" (breaks @minlen(1))"]
 fn a_blank_key_name_is_invalid_input() {
     let e = start();
     let (c, _) = e.register("blank@example.com");

@@ -288,7 +288,6 @@ fn tokens_expire_after_seven_days() {
 }
 
 #[test]
-#[ignore = "BUG: auth.register accepts a whitespace-only display_name and stores it as \"\" (breaks @minlen(1); user.update_profile refuses the same value)"]
 fn a_blank_display_name_is_invalid_input() {
     let e = start();
     fails_on_field(

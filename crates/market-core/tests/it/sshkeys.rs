@@ -174,7 +174,6 @@ fn removing_the_default_passes_it_to_the_newest_remaining_key() {
 }
 
 #[test]
-#[ignore = "BUG: sshkey.add accepts a whitespace-only name and stores it as \"\" (breaks @minlen(1))"]
 fn a_blank_key_name_is_invalid_input() {
     let e = start();
     let (c, _) = e.register("blank@example.com");

@@ -376,7 +376,6 @@ fn a_limit_over_500_is_invalid_input() {
 }
 
 #[test]
-#[ignore = "BUG: user.suspend accepts a whitespace-only reason and stores suspended_reason \"\" (breaks @minlen(1))"]
 fn a_blank_suspension_reason_is_invalid_input() {
     let e = start();
     let (admin, _) = e.admin();

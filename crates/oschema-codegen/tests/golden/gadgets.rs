@@ -66,7 +66,7 @@ impl Validate for Shelf {
     fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
         {
             let v = &self.room;
-            market_rpc::rules::length(errs, &market_rpc::path(at, "room"), v.chars().count(), Some(1), Some(40));
+            market_rpc::rules::text(errs, &market_rpc::path(at, "room"), v, Some(1), Some(40));
         }
         {
             let v = &self.level;
@@ -115,7 +115,7 @@ impl Validate for Gadget {
     fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
         {
             let v = &self.name;
-            market_rpc::rules::length(errs, &market_rpc::path(at, "name"), v.chars().count(), Some(1), Some(50));
+            market_rpc::rules::text(errs, &market_rpc::path(at, "name"), v, Some(1), Some(50));
         }
         {
             let v = &self.price;
@@ -271,7 +271,7 @@ impl FromParams for GadgetCreate {
         let p_name = reader.required("name", Shape::String);
         let p_serial = reader.required("serial", Shape::String);
         let p_color = reader.required("color", Shape::String);
-        let p_price = reader.required("price", Shape::String);
+        let p_price = reader.required("price", Shape::Decimal);
         let p_shelf = reader.optional("shelf", Shape::Object);
         let p_tags = reader.optional("tags", Shape::Array).map(Option::unwrap_or_default);
         let p_pin = reader.optional("pin", Shape::String);
@@ -293,7 +293,7 @@ impl Validate for GadgetCreate {
     fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
         {
             let v = &self.name;
-            market_rpc::rules::length(errs, &market_rpc::path(at, "name"), v.chars().count(), Some(1), Some(50));
+            market_rpc::rules::text(errs, &market_rpc::path(at, "name"), v, Some(1), Some(50));
         }
         {
             let v = &self.price;
@@ -335,7 +335,7 @@ impl FromParams for GadgetUpdate {
         let p_name = reader.optional("name", Shape::String);
         let p_serial = reader.optional("serial", Shape::String);
         let p_color = reader.optional("color", Shape::String);
-        let p_price = reader.optional("price", Shape::String);
+        let p_price = reader.optional("price", Shape::Decimal);
         let p_shelf = reader.optional("shelf", Shape::Object);
         let p_tags = reader.optional("tags", Shape::Array);
         let p_pin = reader.optional("pin", Shape::String);
@@ -358,7 +358,7 @@ impl FromParams for GadgetUpdate {
 impl Validate for GadgetUpdate {
     fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
         if let Some(v) = &self.name {
-            market_rpc::rules::length(errs, &market_rpc::path(at, "name"), v.chars().count(), Some(1), Some(50));
+            market_rpc::rules::text(errs, &market_rpc::path(at, "name"), v, Some(1), Some(50));
         }
         if let Some(v) = &self.price {
             market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(0.0), None);
@@ -578,7 +578,7 @@ impl FromParams for InventoryReserveParams {
 impl Validate for InventoryReserveParams {
     fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
         if let Some(v) = &self.note {
-            market_rpc::rules::length(errs, &market_rpc::path(at, "note"), v.chars().count(), None, Some(20));
+            market_rpc::rules::text(errs, &market_rpc::path(at, "note"), v, None, Some(20));
         }
     }
 }
