@@ -6,7 +6,10 @@
 //! (413, decided before this module); a batch over the limit is answered by
 //! one `-32600` error object. One HTTP request is one task on the blocking
 //! pool: parsing, authentication, every call of a batch (in order) and the
-//! encoding of the reply all run there, never on the async workers.
+//! encoding of the reply all run there, never on the async workers. Calls
+//! run a few at a time (see [`crate::Gate`]); a task then waits for its
+//! writes to be durable outside the gate, so the CPU serves the next call
+//! while the disk catches up, and one flush covers many writes.
 
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
@@ -140,7 +143,20 @@ pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origi
     })
 }
 
+/// Answer the body; writes made by its calls are durable before the reply
+/// leaves (a failure to make them durable answers an internal error instead).
 fn answer_body(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
+    let (reply, pending) = market_store::deferred(|| answer_calls(shared, body, origin));
+    match pending.wait() {
+        Ok(()) => reply,
+        Err(e) => {
+            tracing::error!(error = %e, "writes could not be made durable");
+            Reply::Json(error_response(&Value::Null, &RpcError::internal()))
+        }
+    }
+}
+
+fn answer_calls(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
     let parsed: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
         Err(e) => return Reply::Json(error_response(&Value::Null, &RpcError::parse_error(e))),
@@ -238,6 +254,7 @@ fn run(
     let mut ctx = Ctx::new(request_id, method, caller);
     ctx.peer = peer;
     let result = shared.limits.check(&ctx).and_then(|()| {
+        let _cpu = shared.cpu.enter();
         std::panic::catch_unwind(AssertUnwindSafe(|| shared.methods.call(&ctx, params)))
             .unwrap_or_else(|_| {
                 tracing::error!("handler panicked");

@@ -5,6 +5,7 @@
 //! a bearer token and a readiness probe. [`app`] builds the router without a
 //! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
 
+mod gate;
 mod jsonrpc;
 mod limits;
 mod metrics;
@@ -22,6 +23,7 @@ use market_rpc::{Caller, Methods, RpcError};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
+pub use gate::Gate;
 pub use limits::Limits;
 pub use metrics::Metrics;
 
@@ -82,6 +84,8 @@ pub(crate) struct Shared {
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
     metrics: Metrics,
     limits: Limits,
+    /// Calls running at once.
+    cpu: Gate,
     batch_limit: usize,
     body_limit: usize,
     trusted_proxies: Vec<IpAddr>,
@@ -104,6 +108,7 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         ready: api.ready,
         metrics: Metrics::default(),
         limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
+        cpu: Gate::new(2 * cores()),
         batch_limit: config.batch_limit,
         body_limit: config.body_limit,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -255,14 +260,18 @@ async fn metrics_page(State(shared): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get)
+}
+
 /// The runtime the server is meant to run on: async workers for the
-/// sockets, and a blocking pool of twice as many threads as cores (at least
-/// four) for the calls. Calls are short and CPU-bound, so a small pool keeps
-/// them from crowding the cores with context switches.
+/// sockets, and a blocking pool for the requests. Only twice as many calls
+/// as cores run at once (the [`Gate`]); the other pool threads wait, mostly
+/// for their writes to reach the disk, which is what lets group commit
+/// gather many writes into one flush.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
-    let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
     tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads((2 * cores).max(4))
+        .max_blocking_threads(128)
         .thread_name("marketplace")
         .enable_all()
         .build()

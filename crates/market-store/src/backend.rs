@@ -82,10 +82,15 @@ pub trait RawWrite: RawRead {
 /// `write` commits when the closure returns `Ok(true)`, and rolls back when it
 /// returns `Ok(false)` or an error. Backends may run a closure more than once
 /// (serialization retries), so closures must not have effects outside the
-/// transaction.
+/// transaction. A commit may not be durable yet when `write` returns: it
+/// answers the commit's number, and [`Backend::wait_durable`] returns once
+/// that commit is on disk.
 pub trait Backend: Send + Sync {
     fn read(&self, f: &mut dyn FnMut(&dyn RawRead) -> Result<()>) -> Result<()>;
-    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<()>;
+    /// The commit number, or `None` when the closure rolled back.
+    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>>;
+    /// Block until commit `commit` (and every earlier one) is durable.
+    fn wait_durable(&self, commit: u64) -> Result<()>;
     /// A cheap round trip proving the database answers.
     fn ping(&self) -> Result<()>;
     /// A short description for logs, e.g. `redb:./data/marketplace.redb`.

@@ -7,10 +7,14 @@
 //!
 //! The write closure may run more than once (retries) and must have no effects
 //! outside its transaction. Returning an error rolls everything back.
+//! [`Db::write`] returns once its commit is durable, unless it runs inside
+//! [`deferred`], which collects the commits for the caller to wait on later
+//! (the server answers only then; bulk loads wait once at the end).
 
 mod backend;
 mod changes;
 mod crypto;
+mod durability;
 mod error;
 mod idempotency;
 mod record;
@@ -23,6 +27,7 @@ use std::sync::Arc;
 pub use backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
 pub use changes::{Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
+pub use durability::{Pending, deferred};
 pub use error::{Result, StoreError};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};
 pub use record::{IndexSpec, IndexValue, Meta, Record};
@@ -127,7 +132,7 @@ impl Db {
         mut f: impl FnMut(&mut WriteTx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut out = None;
-        self.backend.write(&mut |raw| {
+        let commit = self.backend.write(&mut |raw| {
             let mut tx = WriteTx {
                 raw,
                 db: self,
@@ -139,6 +144,11 @@ impl Db {
             out = Some(result);
             Ok(commit)
         })?;
+        if let Some(commit) = commit
+            && !durability::defer(&self.backend, commit)
+        {
+            self.backend.wait_durable(commit)?;
+        }
         out.unwrap_or_else(|| {
             Err(StoreError::Backend("write transaction did not run".into()).into())
         })

@@ -1,10 +1,9 @@
 //! The embedded default backend: one redb file, zero setup.
 //!
 //! Writes use group commit: each write transaction commits without waiting
-//! for the disk, then waits until a durable commit covers it. One waiting
-//! writer (the leader) makes that durable commit for everyone who committed
-//! before it, so under load one fsync serves many transactions, and no
-//! caller returns before its changes are on disk.
+//! for the disk; its caller then waits until a durable commit covers it. One
+//! waiting caller (the leader) makes that durable commit for everyone who
+//! committed before it, so under load one fsync serves many transactions.
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -64,7 +63,7 @@ impl RedbBackend {
 
     /// Return once commit number `mine` is durable, flushing as the leader
     /// when nobody else is.
-    fn wait_durable(&self, mine: u64) -> Result<()> {
+    fn wait_until(&self, mine: u64) -> Result<()> {
         let mut state = self.state();
         loop {
             if state.durable >= mine {
@@ -214,24 +213,25 @@ impl Backend for RedbBackend {
         f(&Reader(tx))
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<()> {
+    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>> {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::None)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let commit = f(&mut Writer(&tx))?;
         if !commit {
             tx.abort()?;
-            return Ok(());
+            return Ok(None);
         }
         // Numbered under the group lock right after the commit, so a leader
         // that read `committed` covers exactly the commits before its flush.
-        let mine = {
-            let mut state = self.state();
-            tx.commit()?;
-            state.committed += 1;
-            state.committed
-        };
-        self.wait_durable(mine)
+        let mut state = self.state();
+        tx.commit()?;
+        state.committed += 1;
+        Ok(Some(state.committed))
+    }
+
+    fn wait_durable(&self, commit: u64) -> Result<()> {
+        self.wait_until(commit)
     }
 
     fn ping(&self) -> Result<()> {
