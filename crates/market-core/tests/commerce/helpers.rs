@@ -108,10 +108,12 @@ pub fn assert_money(v: &Value, expected: &str) {
     );
 }
 
-/// Assert the caller's wallet balance.
+/// Assert the caller's wallet balance, as the exact string `wallet.get`
+/// returns (balances come back normalised: "988", "10.8", "878.000015").
 #[track_caller]
 pub fn assert_balance(c: &Client, expected: &str) {
-    assert_money(&c.ok("wallet.get", json!({}))["balance"], expected);
+    let w = c.ok("wallet.get", json!({}));
+    assert_eq!(w["balance"], expected, "balance: {w}");
 }
 
 /// The items of a list reply.
