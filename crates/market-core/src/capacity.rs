@@ -40,9 +40,17 @@ fn field(name: &str, reason: &str) -> RpcError {
     RpcError::invalid_fields(BTreeMap::from([(name.to_string(), reason.to_string())]))
 }
 
-/// The price of one unit for one hour on `node`.
+/// The price of one unit for one hour on `node` (rounded, for display).
 fn unit_hour_price(node: &Node) -> Decimal {
     money::round(node.price_per_hour / Decimal::from(node.total_units.max(1)))
+}
+
+/// What `units` for `hours` cost at a node price, rounded once.
+fn charge(price_per_hour: Decimal, node_units: u32, units: u32, hours: u32) -> Decimal {
+    money::round(
+        price_per_hour * Decimal::from(units) * Decimal::from(hours)
+            / Decimal::from(node_units.max(1)),
+    )
 }
 
 /// `ids` if they are all the user's keys; when none are given, the user's default key.
@@ -255,7 +263,7 @@ impl App {
             };
             let keys = own_keys(tx, buyer, req.ssh_key_ids)?;
             let price = unit_hour_price(&node);
-            let amount = money::round(price * Decimal::from(units) * Decimal::from(req.hours));
+            let amount = charge(node.price_per_hour, node.total_units, units, req.hours);
             let pct = self.system_config(tx)?.commission_percent;
             let now = tx.now();
             let order_id = tx.new_id();
@@ -319,6 +327,8 @@ impl App {
                 starts_at: now,
                 ends_at: now.add_seconds(i64::from(req.hours) * 3600),
                 price_per_unit_hour: price,
+                node_price_per_hour: node.price_per_hour,
+                node_units: node.total_units,
                 amount,
                 ssh_key_ids: keys,
                 status: RentalStatus::Active,
@@ -459,32 +469,35 @@ impl RentalService for App {
                     rental.status
                 )));
             }
-            let charge = money::round(
-                rental.price_per_unit_hour * Decimal::from(rental.units) * Decimal::from(p.hours),
+            let cost = charge(
+                rental.node_price_per_hour,
+                rental.node_units,
+                rental.units,
+                p.hours,
             );
             let mut order: Order = tx.load(rental.order_id)?;
             escrow::hold(
                 tx,
                 buyer,
-                charge,
+                cost,
                 TransferKind::Rental,
                 LedgerEntryKind::Rental,
                 &format!("order:{}", order.id),
             )?;
             for item in &mut order.items {
                 item.quantity += rental.units * p.hours;
-                item.line_total += charge;
+                item.line_total += cost;
             }
-            order.total += charge;
+            order.total += cost;
             tx.update(&mut order, None)?;
             let sales: Vec<Sale> = listing::all_of(tx, "order_id", order.id)?;
             for mut sale in sales {
-                sale.amount += charge;
+                sale.amount += cost;
                 tx.update(&mut sale, None)?;
             }
             rental.hours += p.hours;
             rental.ends_at = rental.ends_at.add_seconds(i64::from(p.hours) * 3600);
-            rental.amount += charge;
+            rental.amount += cost;
             tx.update(&mut rental, None)?;
             Ok(rental)
         })
@@ -506,10 +519,11 @@ impl RentalService for App {
             let unused_hours = u32::try_from(left / 3_600_000)
                 .unwrap_or(u32::MAX)
                 .min(rental.hours);
-            let refund = money::round(
-                rental.price_per_unit_hour
-                    * Decimal::from(rental.units)
-                    * Decimal::from(unused_hours),
+            let refund = charge(
+                rental.node_price_per_hour,
+                rental.node_units,
+                rental.units,
+                unused_hours,
             )
             .min(rental.amount);
             App::end_rental(tx, &mut rental, RentalStatus::Cancelled, refund)?;

@@ -247,6 +247,18 @@ impl ProductService for App {
             (None, None, None) if ctx.is_admin() => Source::All,
             (None, None, None) => Source::Index("status", ProductStatus::Active.as_str()),
         };
+        // A signed-in user's own drafts and archived products join the public ones.
+        if let (Source::Index("status", _), Some(me)) = (source, ctx.user_id()) {
+            let me = me.to_string();
+            return self.db.read(|tx| {
+                listing::union(
+                    tx,
+                    ("status", ProductStatus::Active.as_str()),
+                    ("owner_id", &me),
+                    &page,
+                )
+            });
+        }
         self.db
             .read(|tx| listing::filtered(tx, source, &page, |x| visible(x) && matches(x)))
     }

@@ -17,7 +17,7 @@ use crate::{
     DeploymentStatus, LedgerEntryKind, Order, OrderBuyNowParams, OrderCancelParams,
     OrderCheckoutParams, OrderFulfilParams, OrderGetParams, OrderItem, OrderListParams,
     OrderListSalesParams, OrderRefundParams, OrderService, OrderStatus, OrderTransitionsParams,
-    Product, ProductCategory, ProductStatus, Sale, TransferKind, me, money, page,
+    Product, ProductCategory, ProductStatus, Rental, Sale, TransferKind, me, money, page,
 };
 
 fn order_not_found() -> RpcError {
@@ -53,6 +53,7 @@ fn buyable<R: Reads>(
 ) -> Result<Product, RpcError> {
     let product = tx
         .get::<Product>(product_id)?
+        .filter(|p| p.status != ProductStatus::Draft || p.owner_id == buyer)
         .ok_or_else(product_not_found)?;
     if product.status != ProductStatus::Active {
         return Err(
@@ -451,11 +452,19 @@ impl OrderService for App {
                 )));
             }
             let reference = format!("order:{}", order.id);
+            // A cancelled rental gave part of its order back already.
+            let given_back = match order.rental_id {
+                Some(id) => tx.load::<Rental>(id)?.refunded_amount.unwrap_or_default(),
+                None => Decimal::ZERO,
+            };
             let mut shares: BTreeMap<Id, (Decimal, Decimal)> = BTreeMap::new();
             for item in &order.items {
                 let entry = shares.entry(item.seller_id).or_default();
                 entry.0 += item.line_total;
                 entry.1 = item.commission_percent;
+            }
+            if let Some(entry) = shares.values_mut().next() {
+                entry.0 -= given_back;
             }
             for (seller, (share, pct)) in shares {
                 escrow::reverse(tx, order.buyer_id, seller, share, pct, &reference)?;

@@ -80,9 +80,17 @@ impl SearchIndex {
             fields,
             applied: Mutex::new(0),
         };
-        let last = db.read(|tx| tx.last_change())?;
+        // Usable only if every change after its position is still in the log.
+        let (last, next) = db.read(|tx| {
+            let next = match applied {
+                Some(seq) => tx.changes_after(seq, 1)?.first().map(|c| c.seq),
+                None => None,
+            };
+            Ok::<_, RpcError>((tx.last_change()?, next))
+        })?;
+        let continuous = |seq: u64| seq == last || next == Some(seq + 1);
         match applied {
-            Some(seq) if seq <= last => *search.lock() = seq,
+            Some(seq) if seq <= last && continuous(seq) => *search.lock() = seq,
             found => {
                 tracing::info!(applied = ?found, last, "search index missing or stale; rebuilding from the store");
                 search.rebuild(db)?;

@@ -218,7 +218,6 @@ fn drafts_are_hidden_from_the_public_but_not_from_the_owner_or_admins() {
 /// The schema: "owners also see their drafts and archived products" in
 /// `product.list`; without a filter the owner gets the public view only.
 #[test]
-#[ignore = "BUG: product.list without filters hides the caller's own drafts from their owner"]
 fn an_owner_sees_their_drafts_in_an_unfiltered_product_list() {
     let e = start();
     let (owner, _, _) = provider(&e, "o@example.com", "service");

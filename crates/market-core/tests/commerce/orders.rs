@@ -170,7 +170,6 @@ fn the_cart_refuses_what_cannot_be_bought() {
 /// (SPEC 7: `not_found` for objects the caller may not see), so the cart
 /// must not answer `conflict` with the unpublished product's name.
 #[test]
-#[ignore = "BUG: cart.add_item/order.buy_now of someone else's draft answer 4090 with its name instead of 4040"]
 fn a_draft_cannot_be_bought_and_does_not_show() {
     let s = shop();
     let draft = product(

@@ -561,7 +561,6 @@ fn expiry_survives_a_restart() {
 /// only what was released (the owner's net and the commission), not the
 /// whole original charge.
 #[test]
-#[ignore = "BUG: order.refund of a cancelled rental's order reverses the whole charge, not what was released: the buyer is refunded the unused hours twice"]
 fn refunding_a_cancelled_rentals_order_returns_only_what_was_paid_out() {
     let g = grid();
     let owner_id = id_of(&g.owner.ok("auth.me", json!({})));

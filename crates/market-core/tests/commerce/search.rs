@@ -233,7 +233,6 @@ fn an_index_older_than_the_store_catches_up_at_start() {
 /// change log) the later change before the old files came back: the store
 /// alone knows it.
 #[test]
-#[ignore = "BUG: an index restored from before already-pruned changes is not seen as stale and misses them"]
 fn an_index_older_than_pruned_changes_is_rebuilt() {
     let root = tempfile::tempdir().expect("temp dir");
     let (search_dir, config) = on_disk(root.path());
