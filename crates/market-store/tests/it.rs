@@ -493,3 +493,37 @@ fn concurrent_writers_share_durable_commits_and_nothing_is_lost() {
     assert!(all.items.iter().all(|g| g.name != "ghost"));
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 400);
 }
+
+#[test]
+fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.redb");
+    {
+        let db = Db::new(
+            Arc::new(RedbBackend::open(&path).unwrap()),
+            Arc::new(market_store::SystemClock),
+        );
+        let (ids, pending) = market_store::deferred(|| {
+            (0..3)
+                .map(|i| {
+                    insert(&db, gadget(&format!("g{i}"), &format!("{i}@x.io"), None))
+                        .unwrap()
+                        .id
+                })
+                .collect::<Vec<_>>()
+        });
+        assert!(!pending.is_empty());
+        // committed: readable before the wait
+        assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
+        pending.wait().unwrap();
+        // outside a scope nothing is pending
+        let (_, none) = market_store::deferred(|| ());
+        assert!(none.is_empty());
+        assert_eq!(ids.len(), 3);
+    }
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
+}
