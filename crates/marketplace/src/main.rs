@@ -1,9 +1,10 @@
-//! `marketplace`: the one binary. Serves the API, manages users on the
-//! database and works with schemas.
+//! `marketplace`: the one binary. Serves the API, runs Rhai scripts and the
+//! admin REPL, manages users on the database and works with schemas.
 
 mod admin;
 mod config;
 mod schema;
+mod script;
 mod secrets;
 mod serve;
 
@@ -36,6 +37,24 @@ enum Command {
         /// Configuration file (TOML); the environment overrides it
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+    /// Run a Rhai script on the database (--db) or against a server (--url)
+    Run {
+        /// The script file
+        script: PathBuf,
+        #[command(flatten)]
+        target: script::Target,
+        /// A script variable: --set name=value (numbers and true/false are typed)
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Stop the script after this many seconds (0: no limit)
+        #[arg(long, default_value_t = 3600)]
+        timeout: u64,
+    },
+    /// Interactive Rhai shell with the marketplace API (stdin not a terminal: run it as a script)
+    Repl {
+        #[command(flatten)]
+        target: script::Target,
     },
     /// Manage users directly on the database (stop the server first)
     Admin {
@@ -119,6 +138,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { listen, db, config } => serve::run(listen, db, config),
+        Command::Run {
+            script,
+            target,
+            set,
+            timeout,
+        } => script::run(&script, target, &set, timeout),
+        Command::Repl { target } => script::repl(target),
         Command::Admin { db, command } => match command {
             AdminCommand::AddUser {
                 email,

@@ -1,6 +1,6 @@
 //! Turns a checked oschema [`Schema`] into source: Rust (types, records,
-//! validation, CRUD wiring, service traits and their registration), the
-//! OpenRPC document and the HTML API reference.
+//! validation, CRUD wiring, service traits and their registration), Rhai
+//! bindings for every type, the OpenRPC document and the HTML API reference.
 //!
 //! Pure functions returning strings; `build.rs` scripts write them to
 //! `OUT_DIR`, and `make generate` writes them to a folder for reading.
@@ -8,12 +8,14 @@
 mod html;
 mod names;
 mod openrpc;
+mod rhai;
 mod rust;
 
 use oschema::{Method, Service};
 
 pub use html::generate as html;
 pub use openrpc::{Info, generate as openrpc};
+pub use rhai::generate as rhai;
 pub use rust::generate as rust;
 
 /// A method returns a page (`{items, next_cursor}`) when its result is a list

@@ -1,7 +1,7 @@
 //! Golden tests: the generated outputs of each fixture schema are checked in
 //! under `tests/golden/` (refresh with `UPDATE_EXPECT=1 cargo test -p oschema-codegen`).
 //! The Rust output of `gadgets` is compiled and exercised by the
-//! `codegen-fixture` crate.
+//! `codegen-fixture` crate, its Rhai output by `market-script`'s tests.
 
 use expect_test::expect_file;
 
@@ -36,6 +36,11 @@ fn info() -> oschema_codegen::Info {
 #[test]
 fn gadgets_rust() {
     expect_file!["golden/gadgets.rs"].assert_eq(&oschema_codegen::rust(&schema("gadgets")));
+}
+
+#[test]
+fn gadgets_rhai() {
+    expect_file!["golden/gadgets.rhai.rs"].assert_eq(&oschema_codegen::rhai(&schema("gadgets")));
 }
 
 #[test]
