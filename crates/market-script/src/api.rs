@@ -193,6 +193,18 @@ fn register_helpers(engine: &mut Engine, session: &Arc<Session>) {
     let s = session.clone();
     engine.register_fn("as_operator", move || s.transport.reset_identity());
     let s = session.clone();
+    engine.register_fn(
+        "batch",
+        move |ctx: NativeCallContext, f: FnPtr| -> Result<Dynamic> {
+            s.transport
+                .batch(|| f.call_raw(&ctx, None, []))
+                .map_err(|e| match e {
+                    crate::transport::BatchError::Inner(e) => e,
+                    crate::transport::BatchError::Store(e) => script_error(format!("batch: {e}")),
+                })
+        },
+    );
+    let s = session.clone();
     engine.register_fn("whoami", move || {
         s.transport
             .whoami()

@@ -136,6 +136,15 @@ impl Transport {
     }
 
     /// Call `method` with named `params` as the current identity.
+    /// Run `f` as one batch: locally its writes share one transaction,
+    /// kept together or not at all; remotely each call stands alone.
+    pub fn batch<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, BatchError<E>> {
+        match &self.kind {
+            Kind::Local { app, .. } => app.db().batch(|| f().map_err(BatchError::Inner)),
+            Kind::Remote { .. } => f().map_err(BatchError::Inner),
+        }
+    }
+
     pub fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
         match &self.kind {
             Kind::Local { app, methods } => {
@@ -327,5 +336,18 @@ fn post(
         None => Err(transport_error(format!(
             "{url} answered neither a result nor an error"
         ))),
+    }
+}
+
+/// Why a batch failed: its closure's own error, or the store's.
+#[derive(Debug)]
+pub enum BatchError<E> {
+    Inner(E),
+    Store(market_store::StoreError),
+}
+
+impl<E> From<market_store::StoreError> for BatchError<E> {
+    fn from(e: market_store::StoreError) -> Self {
+        BatchError::Store(e)
     }
 }

@@ -91,6 +91,17 @@ pub trait Backend: Send + Sync {
     fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>>;
     /// Block until commit `commit` (and every earlier one) is durable.
     fn wait_durable(&self, commit: u64) -> Result<()>;
+    /// Open a batch on this thread: the thread's next writes share one
+    /// transaction until [`Backend::end_batch`]. `false` when a batch is
+    /// open already (the caller then joins it) or batches are unsupported.
+    fn begin_batch(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Commit (or roll back) the thread's batch; the commit's number. A batch
+    /// in which a write failed rolls back and answers `BatchFailed`.
+    fn end_batch(&self, _commit: bool) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// A cheap round trip proving the database answers.
     fn ping(&self) -> Result<()>;
     /// A short description for logs, e.g. `redb:./data/marketplace.redb`.

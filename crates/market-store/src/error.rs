@@ -21,6 +21,9 @@ pub enum StoreError {
         field: &'static str,
         value: String,
     },
+    /// A write inside a batch failed, so the whole batch was rolled back.
+    #[error("a change in the batch failed, so none of the batch was kept")]
+    BatchFailed,
     /// A record with secret fields was read or written without a secret key.
     #[error(
         "this data has secret fields, and no secret key is configured (set MARKETPLACE_SECRET_KEY)"

@@ -35,6 +35,20 @@ pub use redb_backend::RedbBackend;
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};
 pub use types::{BadId, BadTimestamp, Clock, Id, IdGenerator, ManualClock, SystemClock, Timestamp};
 
+/// Rolls an open batch back if its closure unwinds.
+struct BatchGuard<'a> {
+    backend: &'a dyn Backend,
+    open: bool,
+}
+
+impl Drop for BatchGuard<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.backend.end_batch(false);
+        }
+    }
+}
+
 /// Where the data lives, parsed from a database URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DbUrl {
@@ -104,6 +118,33 @@ impl Db {
     /// Does the database answer?
     pub fn ping(&self) -> Result<()> {
         self.backend.ping()
+    }
+
+    /// Run `f` with the writes this thread makes through this database in
+    /// one transaction: committed together when `f` succeeds, rolled back
+    /// together when it fails or any write inside failed (`BatchFailed`).
+    /// Reads inside see the batch's writes. Inside an open batch, `f` joins
+    /// it. For bulk work: one commit instead of one per write.
+    pub fn batch<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce() -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        if !self.backend.begin_batch()? {
+            return f();
+        }
+        let mut guard = BatchGuard {
+            backend: &*self.backend,
+            open: true,
+        };
+        let result = f();
+        guard.open = false;
+        let commit = self.backend.end_batch(result.is_ok())?;
+        if let Some(commit) = commit
+            && !durability::defer(&self.backend, commit)
+        {
+            self.backend.wait_durable(commit)?;
+        }
+        result
     }
 
     /// Run `f` on a consistent snapshot.

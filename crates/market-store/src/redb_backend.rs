@@ -5,6 +5,8 @@
 //! waiting caller (the leader) makes that durable commit for everyone who
 //! committed before it, so under load one fsync serves many transactions.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
@@ -174,12 +176,37 @@ impl RawRead for Reader {
     }
 }
 
-struct Writer<'a>(&'a redb::WriteTransaction);
+type Table<'a> = redb::Table<'a, &'static [u8], &'static [u8]>;
+
+/// Writes in one transaction, keeping each table open once it was used.
+struct Writer<'a> {
+    tx: &'a redb::WriteTransaction,
+    tables: RefCell<HashMap<String, Table<'a>>>,
+}
+
+impl<'a> Writer<'a> {
+    fn new(tx: &'a redb::WriteTransaction) -> Writer<'a> {
+        Writer {
+            tx,
+            tables: RefCell::new(HashMap::new()),
+        }
+    }
+
+    fn with_table<R>(&self, name: &str, f: impl FnOnce(&mut Table<'a>) -> Result<R>) -> Result<R> {
+        let mut tables = self.tables.borrow_mut();
+        if let Some(table) = tables.get_mut(name) {
+            return f(table);
+        }
+        let mut table = self.tx.open_table(Def::new(name))?;
+        let out = f(&mut table);
+        tables.insert(name.to_string(), table);
+        out
+    }
+}
 
 impl RawRead for Writer<'_> {
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let t = self.0.open_table(Def::new(table))?;
-        Ok(t.get(key)?.map(|v| v.value().to_vec()))
+        self.with_table(table, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
     }
 
     fn scan(
@@ -189,45 +216,126 @@ impl RawRead for Writer<'_> {
         order: Order,
         limit: usize,
     ) -> Result<Vec<Entry>> {
-        let t = self.0.open_table(Def::new(table))?;
-        collect(&t, range, order, limit)
+        self.with_table(table, |t| collect(&*t, range, order, limit))
     }
 }
 
 impl RawWrite for Writer<'_> {
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        let mut t = self.0.open_table(Def::new(table))?;
-        t.insert(key, value)?;
-        Ok(())
+        self.with_table(table, |t| {
+            t.insert(key, value)?;
+            Ok(())
+        })
     }
 
     fn delete(&mut self, table: &str, key: &[u8]) -> Result<bool> {
-        let mut t = self.0.open_table(Def::new(table))?;
-        Ok(t.remove(key)?.is_some())
+        self.with_table(table, |t| Ok(t.remove(key)?.is_some()))
     }
 }
 
-impl Backend for RedbBackend {
-    fn read(&self, f: &mut dyn FnMut(&dyn RawRead) -> Result<()>) -> Result<()> {
-        let tx = self.db.begin_read()?;
-        f(&Reader(tx))
+/// A batch open on this thread: one write transaction that the writes of
+/// several calls share, committed or rolled back as a whole.
+struct OpenBatch {
+    /// The backend it belongs to (its address).
+    owner: usize,
+    tx: redb::WriteTransaction,
+    /// A write inside failed: the batch can only roll back.
+    failed: bool,
+}
+
+thread_local! {
+    static BATCH: RefCell<Option<OpenBatch>> = const { RefCell::new(None) };
+}
+
+impl RedbBackend {
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>> {
-        let mut tx = self.db.begin_write()?;
-        tx.set_durability(Durability::None)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let commit = f(&mut Writer(&tx))?;
-        if !commit {
-            tx.abort()?;
-            return Ok(None);
-        }
+    /// Take this backend's open batch off the thread, to use and put back.
+    fn take_batch(&self) -> Option<OpenBatch> {
+        BATCH.with(|b| {
+            let mut slot = b.borrow_mut();
+            match slot.as_ref() {
+                Some(open) if open.owner == self.key() => slot.take(),
+                _ => None,
+            }
+        })
+    }
+
+    fn put_batch(open: OpenBatch) {
+        BATCH.with(|b| *b.borrow_mut() = Some(open));
+    }
+
+    /// Commit a transaction without waiting for the disk; its number.
+    fn commit_quick(&self, tx: redb::WriteTransaction) -> Result<u64> {
         // Numbered under the group lock right after the commit, so a leader
         // that read `committed` covers exactly the commits before its flush.
         let mut state = self.state();
         tx.commit()?;
         state.committed += 1;
-        Ok(Some(state.committed))
+        Ok(state.committed)
+    }
+}
+
+impl Backend for RedbBackend {
+    fn read(&self, f: &mut dyn FnMut(&dyn RawRead) -> Result<()>) -> Result<()> {
+        if let Some(open) = self.take_batch() {
+            // Inside a batch, reads see the batch's own writes.
+            let result = f(&Writer::new(&open.tx));
+            Self::put_batch(open);
+            return result;
+        }
+        let tx = self.db.begin_read()?;
+        f(&Reader(tx))
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>> {
+        if let Some(mut open) = self.take_batch() {
+            let result = f(&mut Writer::new(&open.tx));
+            open.failed |= !matches!(result, Ok(true));
+            Self::put_batch(open);
+            return result.map(|_| None);
+        }
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::None)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let commit = f(&mut Writer::new(&tx))?;
+        if !commit {
+            tx.abort()?;
+            return Ok(None);
+        }
+        self.commit_quick(tx).map(Some)
+    }
+
+    fn begin_batch(&self) -> Result<bool> {
+        if BATCH.with(|b| b.borrow().is_some()) {
+            return Ok(false);
+        }
+        let mut tx = self.db.begin_write()?;
+        tx.set_durability(Durability::None)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        Self::put_batch(OpenBatch {
+            owner: self.key(),
+            tx,
+            failed: false,
+        });
+        Ok(true)
+    }
+
+    fn end_batch(&self, commit: bool) -> Result<Option<u64>> {
+        let open = self
+            .take_batch()
+            .ok_or_else(|| StoreError::Backend("no batch is open".into()))?;
+        if !commit || open.failed {
+            open.tx.abort()?;
+            return if open.failed {
+                Err(StoreError::BatchFailed)
+            } else {
+                Ok(None)
+            };
+        }
+        self.commit_quick(open.tx).map(Some)
     }
 
     fn wait_durable(&self, commit: u64) -> Result<()> {

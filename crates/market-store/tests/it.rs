@@ -527,3 +527,45 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
     );
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
 }
+
+#[test]
+fn a_batch_commits_its_writes_together_or_not_at_all() {
+    let f = fixture();
+    // reads inside see the batch's writes; a nested batch joins
+    let seen =
+        f.db.batch(|| {
+            let a = insert(&f.db, gadget("a", "a@x.io", Some("red")))?;
+            let inner =
+                f.db.batch(|| insert(&f.db, gadget("b", "b@x.io", Some("red"))))?;
+            let back: Gadget = f.db.read(|tx| tx.load(a.id))?;
+            assert_eq!(back.name, "a");
+            Ok::<_, StoreError>((a.id, inner.id))
+        })
+        .unwrap();
+    assert_eq!(f.db.read(|tx| tx.count::<Gadget>()).unwrap(), 2);
+    assert!(f.db.read(|tx| tx.get::<Gadget>(seen.1)).unwrap().is_some());
+    // a failed write inside rolls back the whole batch, even if the caller went on
+    let err =
+        f.db.batch(|| {
+            insert(&f.db, gadget("c", "c@x.io", None))?;
+            let taken = insert(&f.db, gadget("dup", "A@X.io", None));
+            assert!(matches!(taken, Err(StoreError::UniqueTaken { .. })));
+            insert(&f.db, gadget("d", "d@x.io", None))
+        })
+        .unwrap_err();
+    assert!(matches!(err, StoreError::BatchFailed), "{err}");
+    assert_eq!(f.db.read(|tx| tx.count::<Gadget>()).unwrap(), 2);
+    assert!(
+        f.db.read(|tx| tx.find_unique::<Gadget>("email", "c@x.io"))
+            .unwrap()
+            .is_none()
+    );
+    // an error returned by the closure rolls back too, and writes work afterwards
+    let err: Result<(), StoreError> = f.db.batch(|| {
+        insert(&f.db, gadget("e", "e@x.io", None))?;
+        Err(StoreError::Backend("stop".into()))
+    });
+    assert!(err.is_err());
+    insert(&f.db, gadget("f", "f@x.io", None)).unwrap();
+    assert_eq!(f.db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
+}
