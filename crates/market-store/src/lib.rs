@@ -138,13 +138,16 @@ impl Db {
         };
         let result = f();
         guard.open = false;
-        let commit = self.backend.end_batch(result.is_ok())?;
+        // The closure's own error says more than `BatchFailed`.
+        let ended = self.backend.end_batch(result.is_ok());
+        let result = result?;
+        let commit = ended?;
         if let Some(commit) = commit
             && !durability::defer(&self.backend, commit)
         {
             self.backend.wait_durable(commit)?;
         }
-        result
+        Ok(result)
     }
 
     /// Run `f` on a consistent snapshot.

@@ -136,3 +136,42 @@ fn remote_scripts_act_as_their_token() {
         "{r}"
     );
 }
+
+#[test]
+fn a_local_batch_keeps_all_of_its_calls_or_none() {
+    let env = Env::new(Via::Local);
+    let h = env.host(&[]);
+    let r = h
+        .run(
+            r#"
+            let out = #{};
+            let made = batch(|| {
+                auth::register(#{email: "one@example.com", password: "a-long-password", display_name: "One"});
+                auth::register(#{email: "two@example.com", password: "a-long-password", display_name: "Two"});
+                2
+            });
+            out.made = made;
+            try {
+                batch(|| {
+                    auth::register(#{email: "three@example.com", password: "a-long-password", display_name: "Three"});
+                    auth::register(#{email: "one@example.com", password: "a-long-password", display_name: "Again"});
+                });
+            } catch (e) {
+                out.failed = e.kind;
+            }
+            out.emails = user::list(#{}).items.map(|u| u.email);
+            out
+            "#,
+        )
+        .unwrap();
+    assert_eq!(r["made"], 2);
+    assert_eq!(r["failed"], "conflict", "{r}");
+    let emails = r["emails"].as_array().unwrap();
+    assert!(
+        emails.contains(&json!("one@example.com")) && emails.contains(&json!("two@example.com"))
+    );
+    assert!(
+        !emails.contains(&json!("three@example.com")),
+        "the failed batch left nothing: {r}"
+    );
+}
