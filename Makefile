@@ -5,11 +5,16 @@ LISTEN ?= 127.0.0.1:8080
 DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
 
-.PHONY: run build test test-rust test-openrpc lint fmt bench generate clean
+.PHONY: run build test test-rust test-openrpc lint fmt bench bench-rpc bench-seed generate clean
 
-## Build and serve on the embedded database at $(LISTEN), with demo top-ups on.
-run:
-	MARKETPLACE_TEST_PAYMENTS=1 $(CARGO) run --release -p marketplace -- serve --listen $(LISTEN) --db $(DB)
+BIN := target/release/marketplace
+SEED_SCALE ?= 100
+
+## Build, seed the demo data (only into an empty database) and serve on the
+## embedded database at $(LISTEN), with demo top-ups on.
+run: build
+	$(BIN) run scripts/rhai/seed_demo.rhai --db $(DB)
+	MARKETPLACE_TEST_PAYMENTS=1 $(BIN) serve --listen $(LISTEN) --db $(DB)
 
 build:
 	$(CARGO) build --release -p marketplace
@@ -34,9 +39,17 @@ lint:
 fmt:
 	$(CARGO) fmt --all
 
-## product.get through the server beside a bare-axum baseline (release build).
-bench:
+## Every benchmark (release builds); figures are reported, not asserted.
+bench: bench-rpc bench-seed
+
+## product.get beside a bare-axum baseline, and durable wallet.transfer.
+bench-rpc:
 	$(CARGO) bench -p market-server --bench rpc
+
+## seed_marketplace.rhai at scale $(SEED_SCALE) (1000 products per unit) into a new embedded database.
+bench-seed: build
+	rm -rf target/bench/seed && mkdir -p target/bench/seed
+	$(BIN) run scripts/rhai/seed_marketplace.rhai --db redb://target/bench/seed/seed.redb --set scale=$(SEED_SCALE)
 
 ## Write the generated code, OpenRPC document and HTML reference to ./generated for reading.
 generate:

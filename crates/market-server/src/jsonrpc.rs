@@ -6,10 +6,11 @@
 //! (413, decided before this module); a batch over the limit is answered by
 //! one `-32600` error object. One HTTP request is one task on the blocking
 //! pool: parsing, authentication, every call of a batch (in order) and the
-//! encoding of the reply all run there, never on the async workers. Calls
-//! run a few at a time (see [`crate::Gate`]); a task then waits for its
-//! writes to be durable outside the gate, so the CPU serves the next call
-//! while the disk catches up, and one flush covers many writes.
+//! encoding of the reply run there, never on the async workers (only the
+//! JSON is parsed before, to pick the pool). Bodies that change state go to
+//! a separate write pool whose threads then wait for their writes to be
+//! durable: many wait at once, so one flush covers many writes, while reads
+//! keep the small pool that suits short CPU-bound calls.
 
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
@@ -128,13 +129,39 @@ pub struct Origin {
     pub peer: Option<IpAddr>,
 }
 
-/// Answer one HTTP body on the blocking pool.
+/// Does the body hold a call to a method that changes state?
+fn writes(shared: &Shared, parsed: &Value) -> bool {
+    let mutates = |call: &Value| {
+        call.get("method")
+            .and_then(Value::as_str)
+            .and_then(|m| shared.methods.get(m))
+            .is_some_and(|d| d.mutates)
+    };
+    match parsed {
+        Value::Array(items) => items.iter().any(mutates),
+        call => mutates(call),
+    }
+}
+
+/// Answer one HTTP body. The JSON is parsed here; the calls run on a
+/// blocking pool: the small one for reads, the write pool for bodies that
+/// change state (those threads mostly wait for the disk).
 pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origin) -> Reply {
+    let parsed: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return Reply::Json(error_response(&Value::Null, &RpcError::parse_error(e))),
+    };
+    drop(body);
+    let pool = if writes(shared, &parsed) {
+        shared.writes.handle()
+    } else {
+        tokio::runtime::Handle::current()
+    };
     let shared = shared.clone();
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
+    pool.spawn_blocking(move || {
         let _entered = span.enter();
-        answer_body(&shared, &body, &origin)
+        answer_body(&shared, parsed, &origin)
     })
     .await
     .unwrap_or_else(|e| {
@@ -143,10 +170,10 @@ pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origi
     })
 }
 
-/// Answer the body; writes made by its calls are durable before the reply
+/// Answer the calls; writes made by them are durable before the reply
 /// leaves (a failure to make them durable answers an internal error instead).
-fn answer_body(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
-    let (reply, pending) = market_store::deferred(|| answer_calls(shared, body, origin));
+fn answer_body(shared: &Shared, parsed: Value, origin: &Origin) -> Reply {
+    let (reply, pending) = market_store::deferred(|| answer_calls(shared, parsed, origin));
     match pending.wait() {
         Ok(()) => reply,
         Err(e) => {
@@ -156,11 +183,7 @@ fn answer_body(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
     }
 }
 
-fn answer_calls(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
-    let parsed: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(e) => return Reply::Json(error_response(&Value::Null, &RpcError::parse_error(e))),
-    };
+fn answer_calls(shared: &Shared, parsed: Value, origin: &Origin) -> Reply {
     let mut caller = None;
     match parsed {
         Value::Array(items) => {
@@ -254,7 +277,6 @@ fn run(
     let mut ctx = Ctx::new(request_id, method, caller);
     ctx.peer = peer;
     let result = shared.limits.check(&ctx).and_then(|()| {
-        let _cpu = shared.cpu.enter();
         std::panic::catch_unwind(AssertUnwindSafe(|| shared.methods.call(&ctx, params)))
             .unwrap_or_else(|_| {
                 tracing::error!("handler panicked");

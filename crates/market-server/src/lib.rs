@@ -5,7 +5,6 @@
 //! a bearer token and a readiness probe. [`app`] builds the router without a
 //! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
 
-mod gate;
 mod jsonrpc;
 mod limits;
 mod metrics;
@@ -23,7 +22,6 @@ use market_rpc::{Caller, Methods, RpcError};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-pub use gate::Gate;
 pub use limits::Limits;
 pub use metrics::Metrics;
 
@@ -84,8 +82,8 @@ pub(crate) struct Shared {
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
     metrics: Metrics,
     limits: Limits,
-    /// Calls running at once.
-    cpu: Gate,
+    /// The blocking pool of bodies that change state.
+    writes: WritePool,
     batch_limit: usize,
     body_limit: usize,
     trusted_proxies: Vec<IpAddr>,
@@ -108,7 +106,7 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         ready: api.ready,
         metrics: Metrics::default(),
         limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
-        cpu: Gate::new(2 * cores()),
+        writes: WritePool::new(),
         batch_limit: config.batch_limit,
         body_limit: config.body_limit,
         trusted_proxies: config.trusted_proxies.clone(),
@@ -265,16 +263,56 @@ fn cores() -> usize {
 }
 
 /// The runtime the server is meant to run on: async workers for the
-/// sockets, and a blocking pool for the requests. Only twice as many calls
-/// as cores run at once (the [`Gate`]); the other pool threads wait, mostly
-/// for their writes to reach the disk, which is what lets group commit
-/// gather many writes into one flush.
+/// sockets, and a small blocking pool (twice as many threads as cores, at
+/// least four) for the calls that only read. Calls are short and CPU-bound,
+/// so a small pool keeps them from crowding the cores with context switches.
 pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
-        .max_blocking_threads(128)
+        .max_blocking_threads((2 * cores()).max(4))
         .thread_name("marketplace")
         .enable_all()
         .build()
+}
+
+/// Threads for the bodies that change state: they wait for the disk most of
+/// the time, and the more wait at once, the more writes one flush covers.
+struct WritePool(Option<tokio::runtime::Runtime>);
+
+/// Threads of the write pool.
+const WRITE_THREADS: usize = 128;
+
+impl WritePool {
+    fn new() -> WritePool {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(WRITE_THREADS)
+            .thread_name("marketplace-write")
+            .enable_all()
+            .build();
+        match runtime {
+            Ok(rt) => WritePool(Some(rt)),
+            Err(e) => {
+                tracing::warn!(error = %e, "no write pool; writes share the read pool");
+                WritePool(None)
+            }
+        }
+    }
+
+    fn handle(&self) -> tokio::runtime::Handle {
+        match &self.0 {
+            Some(rt) => rt.handle().clone(),
+            None => tokio::runtime::Handle::current(),
+        }
+    }
+}
+
+impl Drop for WritePool {
+    fn drop(&mut self) {
+        // Dropping a runtime may happen inside another runtime's task.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then finish the

@@ -5,6 +5,7 @@
 mod repl;
 mod sandbox;
 mod scripts;
+mod seeds;
 mod support;
 mod transports;
 mod types;
