@@ -35,7 +35,7 @@ impl AdminService for App {
                     RentalStatus::Active.as_str(),
                 )?
                 .len() as u64,
-                gross_volume,
+                gross_volume: gross_volume.normalize(),
             })
         })
     }

@@ -31,6 +31,10 @@ pub const HELPERS: &[(&str, &str)] = &[
         "act as the identity the script started with again",
     ),
     (
+        "batch(|| { ... })",
+        "run the closure's calls in one transaction (local transport): all kept, or none if one fails",
+    ),
+    (
         "whoami()",
         "#{transport, kind, ...}: who calls (system, anonymous, or the user)",
     ),

@@ -135,7 +135,6 @@ impl Transport {
         }
     }
 
-    /// Call `method` with named `params` as the current identity.
     /// Run `f` as one batch: locally its writes share one transaction,
     /// kept together or not at all; remotely each call stands alone.
     pub fn batch<T, E>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, BatchError<E>> {
@@ -145,6 +144,7 @@ impl Transport {
         }
     }
 
+    /// Call `method` with named `params` as the current identity.
     pub fn call(&self, method: &str, params: Value) -> Result<Value, RpcError> {
         match &self.kind {
             Kind::Local { app, methods } => {
