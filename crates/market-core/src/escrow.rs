@@ -15,22 +15,20 @@ pub fn commission(share: Decimal, percent: Decimal) -> Decimal {
     money::round(share * percent / Decimal::ONE_HUNDRED)
 }
 
-/// Move `amount` from the buyer's wallet into escrow.
-pub fn hold(
+/// One leg between two accounts, both sides' entries of `kind`.
+fn pay(
     tx: &mut WriteTx<'_>,
-    buyer: Id,
+    from: Id,
+    to: Id,
     amount: Decimal,
-    kind: TransferKind,
-    entry: LedgerEntryKind,
+    (kind, entry): (TransferKind, LedgerEntryKind),
     reference: &str,
 ) -> Result<(), RpcError> {
-    let wallet = ledger::wallet_of(tx, buyer)?;
-    let escrow = ledger::system_account(tx, AccountKind::Escrow)?;
     ledger::apply(
         tx,
         Leg {
-            from: wallet.id,
-            to: escrow.id,
+            from,
+            to,
             amount,
             kind,
             from_entry: entry,
@@ -43,6 +41,25 @@ pub fn hold(
     Ok(())
 }
 
+const SALE: (TransferKind, LedgerEntryKind) = (TransferKind::Sale, LedgerEntryKind::Sale);
+const COMMISSION: (TransferKind, LedgerEntryKind) =
+    (TransferKind::Commission, LedgerEntryKind::Commission);
+const REFUND: (TransferKind, LedgerEntryKind) = (TransferKind::Refund, LedgerEntryKind::Refund);
+
+/// Move `amount` from the buyer's wallet into escrow.
+pub fn hold(
+    tx: &mut WriteTx<'_>,
+    buyer: Id,
+    amount: Decimal,
+    kind: TransferKind,
+    entry: LedgerEntryKind,
+    reference: &str,
+) -> Result<(), RpcError> {
+    let wallet = ledger::wallet_of(tx, buyer)?;
+    let escrow = ledger::system_account(tx, AccountKind::Escrow)?;
+    pay(tx, wallet.id, escrow.id, amount, (kind, entry), reference)
+}
+
 /// Pay a seller's `share` out of escrow: `share - commission` to the seller,
 /// the commission to platform revenue.
 pub fn release(
@@ -53,41 +70,14 @@ pub fn release(
     reference: &str,
 ) -> Result<(), RpcError> {
     let cut = commission(share, percent);
-    let escrow = ledger::system_account(tx, AccountKind::Escrow)?;
-    let net = share - cut;
-    if net > Decimal::ZERO {
-        let wallet = ledger::wallet_of(tx, seller)?;
-        ledger::apply(
-            tx,
-            Leg {
-                from: escrow.id,
-                to: wallet.id,
-                amount: net,
-                kind: TransferKind::Sale,
-                from_entry: LedgerEntryKind::Sale,
-                to_entry: LedgerEntryKind::Sale,
-                reference: reference.to_string(),
-                entry_references: None,
-                memo: None,
-            },
-        )?;
+    let escrow = ledger::system_account(tx, AccountKind::Escrow)?.id;
+    if share - cut > Decimal::ZERO {
+        let wallet = ledger::wallet_of(tx, seller)?.id;
+        pay(tx, escrow, wallet, share - cut, SALE, reference)?;
     }
     if cut > Decimal::ZERO {
-        let revenue = ledger::system_account(tx, AccountKind::Revenue)?;
-        ledger::apply(
-            tx,
-            Leg {
-                from: escrow.id,
-                to: revenue.id,
-                amount: cut,
-                kind: TransferKind::Commission,
-                from_entry: LedgerEntryKind::Commission,
-                to_entry: LedgerEntryKind::Commission,
-                reference: reference.to_string(),
-                entry_references: None,
-                memo: None,
-            },
-        )?;
+        let revenue = ledger::system_account(tx, AccountKind::Revenue)?.id;
+        pay(tx, escrow, revenue, cut, COMMISSION, reference)?;
     }
     Ok(())
 }
@@ -102,23 +92,9 @@ pub fn give_back(
     if amount <= Decimal::ZERO {
         return Ok(());
     }
-    let escrow = ledger::system_account(tx, AccountKind::Escrow)?;
-    let wallet = ledger::wallet_of(tx, buyer)?;
-    ledger::apply(
-        tx,
-        Leg {
-            from: escrow.id,
-            to: wallet.id,
-            amount,
-            kind: TransferKind::Refund,
-            from_entry: LedgerEntryKind::Refund,
-            to_entry: LedgerEntryKind::Refund,
-            reference: reference.to_string(),
-            entry_references: None,
-            memo: None,
-        },
-    )?;
-    Ok(())
+    let escrow = ledger::system_account(tx, AccountKind::Escrow)?.id;
+    let wallet = ledger::wallet_of(tx, buyer)?.id;
+    pay(tx, escrow, wallet, amount, REFUND, reference)
 }
 
 /// Take a completed sale back: the seller's net share from their wallet and
@@ -133,41 +109,21 @@ pub fn reverse(
     reference: &str,
 ) -> Result<(), RpcError> {
     let cut = commission(share, percent);
-    let net = share - cut;
-    let buyer_wallet = ledger::wallet_of(tx, buyer)?;
-    if net > Decimal::ZERO {
-        let seller_wallet = ledger::wallet_of(tx, seller)?;
-        ledger::apply(
+    let buyer_wallet = ledger::wallet_of(tx, buyer)?.id;
+    if share - cut > Decimal::ZERO {
+        let seller_wallet = ledger::wallet_of(tx, seller)?.id;
+        pay(
             tx,
-            Leg {
-                from: seller_wallet.id,
-                to: buyer_wallet.id,
-                amount: net,
-                kind: TransferKind::Refund,
-                from_entry: LedgerEntryKind::Refund,
-                to_entry: LedgerEntryKind::Refund,
-                reference: reference.to_string(),
-                entry_references: None,
-                memo: None,
-            },
+            seller_wallet,
+            buyer_wallet,
+            share - cut,
+            REFUND,
+            reference,
         )?;
     }
     if cut > Decimal::ZERO {
-        let revenue = ledger::system_account(tx, AccountKind::Revenue)?;
-        ledger::apply(
-            tx,
-            Leg {
-                from: revenue.id,
-                to: buyer_wallet.id,
-                amount: cut,
-                kind: TransferKind::Refund,
-                from_entry: LedgerEntryKind::Refund,
-                to_entry: LedgerEntryKind::Refund,
-                reference: reference.to_string(),
-                entry_references: None,
-                memo: None,
-            },
-        )?;
+        let revenue = ledger::system_account(tx, AccountKind::Revenue)?.id;
+        pay(tx, revenue, buyer_wallet, cut, REFUND, reference)?;
     }
     Ok(())
 }

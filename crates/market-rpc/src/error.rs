@@ -5,49 +5,9 @@ use std::collections::BTreeMap;
 use market_store::StoreError;
 use serde_json::{Value, json};
 
-/// The application error kinds of the contract, with their codes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    InvalidInput,
-    Unauthenticated,
-    InsufficientFunds,
-    Forbidden,
-    NotFound,
-    Conflict,
-    IdempotencyMismatch,
-    InvalidState,
-    RateLimited,
-}
-
-impl ErrorKind {
-    pub fn name(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidInput => "invalid_input",
-            ErrorKind::Unauthenticated => "unauthenticated",
-            ErrorKind::InsufficientFunds => "insufficient_funds",
-            ErrorKind::Forbidden => "forbidden",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::IdempotencyMismatch => "idempotency_mismatch",
-            ErrorKind::InvalidState => "invalid_state",
-            ErrorKind::RateLimited => "rate_limited",
-        }
-    }
-
-    pub fn code(self) -> i32 {
-        match self {
-            ErrorKind::InvalidInput => 4000,
-            ErrorKind::Unauthenticated => 4010,
-            ErrorKind::InsufficientFunds => 4020,
-            ErrorKind::Forbidden => 4030,
-            ErrorKind::NotFound => 4040,
-            ErrorKind::Conflict => 4090,
-            ErrorKind::IdempotencyMismatch => 4091,
-            ErrorKind::InvalidState => 4220,
-            ErrorKind::RateLimited => 4290,
-        }
-    }
-}
+/// The application error kinds of the contract, with their codes: the
+/// schema language's own list, so `@error(kind)` and the wire agree.
+pub use oschema::ErrorKind;
 
 pub const PARSE_ERROR: i32 = -32700;
 pub const INVALID_REQUEST: i32 = -32600;
