@@ -26,10 +26,12 @@ test-rust:
 	$(CARGO) test --workspace
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
+## (The binary comes from the test build, so no second build is needed.)
 test-openrpc:
 	cd $(OPENRPC_TOOL) && npm ci --no-audit --no-fund --silent
 	mkdir -p target/openrpc
-	$(CARGO) run -q -p marketplace -- schema openrpc > target/openrpc/marketplace.json
+	$(CARGO) test --workspace --no-run -q
+	target/debug/marketplace schema openrpc > target/openrpc/marketplace.json
 	node $(OPENRPC_TOOL)/validate.mjs target/openrpc/marketplace.json crates/oschema-codegen/tests/golden/gadgets.openrpc.json
 
 lint:
