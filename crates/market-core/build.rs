@@ -7,24 +7,14 @@ fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let schema_path = manifest.join("../../schemas/marketplace.oschema");
     println!("cargo::rerun-if-changed={}", schema_path.display());
-    let text = match std::fs::read_to_string(&schema_path) {
-        Ok(t) => t,
-        Err(e) => fail(&format!("cannot read {}: {e}", schema_path.display())),
-    };
-    let checked = oschema::check(&[oschema::Source {
-        name: "schemas/marketplace.oschema".into(),
-        text,
-    }]);
-    for d in &checked.diagnostics {
-        println!("cargo::warning={d}");
-    }
-    let Some(schema) = checked.schema else {
-        let all: Vec<String> = checked
-            .diagnostics
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        fail(&format!("the schema has errors:\n{}", all.join("\n")));
+    let schema = match oschema_codegen::check_file(&schema_path, "schemas/marketplace.oschema") {
+        Ok((schema, warnings)) => {
+            for w in warnings {
+                println!("cargo::warning={w}");
+            }
+            schema
+        }
+        Err(e) => fail(&e),
     };
     let info = oschema_codegen::Info {
         title: "Marketplace".into(),
