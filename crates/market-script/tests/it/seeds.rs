@@ -383,3 +383,36 @@ fn seed_marketplace_refuses_a_scale_that_is_not_a_whole_number() {
     let stats = env.host(&[]).run("call(\"admin.stats\")").unwrap();
     assert_eq!(stats["users"], 1, "nothing written");
 }
+
+#[test]
+fn seed_marketplace_gives_the_same_marketplace_in_both_transports() {
+    let mut summaries = Vec::new();
+    for via in BOTH {
+        let env = Env::new(via);
+        let (name, value) = set("scale=1");
+        let h = env.host(&[(&name, value)]);
+        let (out, pending) = market_store::deferred(|| h.run_script("seed_marketplace.rhai"));
+        pending.wait().unwrap();
+        let out = out.unwrap_or_else(|e| panic!("{via:?}: {e}\n{}", h.printed()));
+        assert_eq!(
+            out,
+            json!({"products": 1000, "nodes": 10, "orders": 5, "users": 15}),
+            "{via:?}"
+        );
+        let r = h
+            .run(
+                r#"
+                let out = #{};
+                out.stats = call("admin.stats");
+                out.providers = provider::list(#{limit: 500}).items.map(|p| p.kind).len();
+                out.ledger = ledger::verify().ok;
+                out
+                "#,
+            )
+            .unwrap();
+        summaries.push(r);
+    }
+    assert_eq!(summaries[0], summaries[1]);
+    assert_eq!(summaries[0]["ledger"], true);
+    assert_eq!(summaries[0]["providers"], 9);
+}

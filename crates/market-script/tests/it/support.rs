@@ -59,7 +59,12 @@ impl Env {
             Via::Local => (App::new(db, config).unwrap(), None),
             Via::Remote => {
                 let (app, api) = market_testkit::marketplace(db, config);
-                (app, Some(TestServer::start(api, ServerConfig::default())))
+                // Seed scripts sign in once per user they act as.
+                let config = ServerConfig {
+                    auth_rate_per_min: 0,
+                    ..ServerConfig::default()
+                };
+                (app, Some(TestServer::start(api, config)))
             }
         };
         let env = Env {
