@@ -36,6 +36,11 @@ fn rental_not_found() -> RpcError {
     RpcError::not_found("rental not found")
 }
 
+/// Unit-hours beyond what an order line can count.
+fn too_large() -> RpcError {
+    field("hours", "too many unit-hours for one rental")
+}
+
 fn field(name: &str, reason: &str) -> RpcError {
     RpcError::invalid_fields(BTreeMap::from([(name.to_string(), reason.to_string())]))
 }
@@ -264,6 +269,7 @@ impl App {
             let keys = own_keys(tx, buyer, req.ssh_key_ids)?;
             let price = unit_hour_price(&node);
             let amount = charge(node.price_per_hour, node.total_units, units, req.hours);
+            let quantity = units.checked_mul(req.hours).ok_or_else(too_large)?;
             let pct = self.system_config(tx)?.commission_percent;
             let now = tx.now();
             let order_id = tx.new_id();
@@ -296,7 +302,7 @@ impl App {
                     name,
                     category,
                     unit_price: price,
-                    quantity: units * req.hours,
+                    quantity,
                     pricing_unit: PricingUnit::Hour,
                     line_total: amount,
                     commission_percent: pct,
@@ -485,7 +491,11 @@ impl RentalService for App {
                 &format!("order:{}", order.id),
             )?;
             for item in &mut order.items {
-                item.quantity += rental.units * p.hours;
+                item.quantity = rental
+                    .units
+                    .checked_mul(p.hours)
+                    .and_then(|more| item.quantity.checked_add(more))
+                    .ok_or_else(too_large)?;
                 item.line_total += cost;
             }
             order.total += cost;

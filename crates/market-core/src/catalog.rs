@@ -51,6 +51,10 @@ fn field(name: &str, reason: &str) -> RpcError {
     RpcError::invalid_fields(BTreeMap::from([(name.to_string(), reason.to_string())]))
 }
 
+/// How deep search results can be paged (further matches are not useful,
+/// and each page costs the matches before it).
+const MAX_SEARCH_OFFSET: usize = 10_000;
+
 fn product_not_found() -> RpcError {
     RpcError::not_found("product not found")
 }
@@ -269,10 +273,15 @@ impl ProductService for App {
             None => 0,
             Some(c) => c
                 .parse()
-                .map_err(|_| field("cursor", "not a cursor returned by this search"))?,
+                .ok()
+                .filter(|o| *o <= MAX_SEARCH_OFFSET)
+                .ok_or_else(|| field("cursor", "not a cursor returned by this search"))?,
         };
         self.search.sync(&self.db)?;
-        let ids = self.search.query(&p.query, offset + page.limit + 1)?;
+        let ids = self.search.query(
+            &p.query,
+            offset.saturating_add(page.limit).saturating_add(1),
+        )?;
         let more = ids.len() > offset + page.limit;
         let items = self.db.read(|tx| {
             let mut items = Vec::with_capacity(page.limit);

@@ -241,15 +241,21 @@ fn answer(
         Ok(call) => call,
         Err((e, id)) => return Some(error_response(&id, &e)),
     };
-    let caller = caller.get_or_insert_with(|| match &origin.token {
+    let cached = caller.get_or_insert_with(|| match &origin.token {
         None => Ok(Caller::Anonymous),
         Some(token) => shared.authenticator.authenticate(Some(token)),
     });
     let Call { id, method, params } = call;
-    let result = match caller {
-        Ok(caller) => run(shared, method, params, caller.clone(), origin.peer),
+    let mutates = shared.methods.get(&method).is_some_and(|d| d.mutates);
+    let result = match cached {
+        Ok(who) => run(shared, method, params, who.clone(), origin.peer),
         Err(e) => Err(e.clone()),
     };
+    // A change (a logout, a suspension, new roles) may change who the token
+    // is: the batch's next call resolves it again.
+    if mutates {
+        *caller = None;
+    }
     let id = id?;
     Some(match &result {
         Ok(raw) => encode(&Response {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Db;
 use crate::backend::{KeyRange, Order};
+use crate::crypto;
 use crate::error::{Result, StoreError};
 use crate::tx::{Reads, WriteTx};
 use crate::types::{Id, Timestamp};
@@ -24,6 +25,11 @@ pub struct IdempotencyRecord {
     pub response: String,
 }
 
+/// Associated data of a sealed response: the scope it answers.
+fn aad(scope: &str) -> String {
+    format!("idem/{scope}")
+}
+
 fn decode(bytes: &[u8]) -> Result<IdempotencyRecord> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
         table: TABLE.into(),
@@ -35,10 +41,19 @@ fn decode(bytes: &[u8]) -> Result<IdempotencyRecord> {
 pub trait IdempotencyReads: Reads {
     /// The record of `scope` (caller, method and key joined), if any.
     fn idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>> {
-        match self.raw().get(TABLE, scope.as_bytes())? {
-            Some(bytes) => decode(&bytes).map(Some),
-            None => Ok(None),
+        let Some(bytes) = self.raw().get(TABLE, scope.as_bytes())? else {
+            return Ok(None);
+        };
+        let mut record = decode(&bytes)?;
+        if crypto::is_sealed(&record.response) {
+            let cipher = self.cipher().ok_or(StoreError::NoSecretKey)?;
+            let plain = cipher.open(&record.response, &aad(scope))?;
+            record.response = String::from_utf8(plain).map_err(|_| StoreError::Corrupt {
+                table: TABLE.into(),
+                reason: "stored response is not text".into(),
+            })?;
         }
+        Ok(Some(record))
     }
 }
 
@@ -52,11 +67,17 @@ impl WriteTx<'_> {
         params_hash: &str,
         response: &str,
     ) -> Result<()> {
+        // Responses may hold what is shown once (a new API key): sealed at
+        // rest whenever there is a key.
+        let response = match self.cipher() {
+            Some(cipher) => cipher.seal(response.as_bytes(), &aad(scope))?,
+            None => response.to_string(),
+        };
         let record = IdempotencyRecord {
             id: self.new_id(),
             created_at: self.now(),
             params_hash: params_hash.to_string(),
-            response: response.to_string(),
+            response,
         };
         let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
             table: TABLE.into(),

@@ -569,3 +569,31 @@ fn a_batch_commits_its_writes_together_or_not_at_all() {
     insert(&f.db, gadget("f", "f@x.io", None)).unwrap();
     assert_eq!(f.db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
 }
+
+#[test]
+fn stored_responses_are_sealed_when_there_is_a_key() {
+    use market_store::IdempotencyReads;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("i.redb");
+    {
+        let db = Db::new(
+            Arc::new(RedbBackend::open(&path).unwrap()),
+            Arc::new(market_store::SystemClock),
+        )
+        .with_cipher(SecretCipher::from_text(&"6e".repeat(32)).unwrap());
+        db.write(&actor(), |tx| {
+            tx.put_idempotency("u1/apikey.create/k", "h", r#"{"key":"mkk_only-once"}"#)
+        })
+        .unwrap();
+        let back = db
+            .read(|tx| tx.idempotency("u1/apikey.create/k"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.response, r#"{"key":"mkk_only-once"}"#);
+    }
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(
+        !bytes.windows(13).any(|w| w == b"mkk_only-once"),
+        "the response is not stored in clear"
+    );
+}

@@ -654,3 +654,15 @@ fn rental_params_break_schema_rules_as_invalid_input() {
     assert_eq!(used_units(&g), 1);
     assert_balance(&g.buyer, "98");
 }
+
+#[test]
+fn unit_hours_beyond_an_order_line_are_invalid_input() {
+    let e = start();
+    let (admin, _) = e.admin();
+    let (owner, _, _) = provider(&e, "huge@example.com", "resource");
+    let big = node(&owner, "huge", 500_000, 2_000_000, 100_000_000, "1");
+    let (buyer, _) = funded(&e, &admin, "whale@example.com", "100000");
+    let (code, kind) = buyer.err("rental.node", json!({"node_id": big["id"], "hours": 8760}));
+    assert_eq!((code, kind.as_str()), (4000, "invalid_input"));
+    assert_balance(&buyer, "100000");
+}

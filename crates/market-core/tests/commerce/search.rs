@@ -265,3 +265,22 @@ fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+#[test]
+fn a_cursor_beyond_any_real_page_is_invalid_input() {
+    let e = start();
+    let (c, _, _) = provider(&e, "deep@example.com", "app");
+    make(&c, "Widget", "a widget", json!([]));
+    for cursor in ["1000000000000", "18446744073709551615", "-1"] {
+        let (code, kind) = e.anon().err(
+            "product.search",
+            json!({"query": "widget", "cursor": cursor}),
+        );
+        assert_eq!((code, kind.as_str()), (4000, "invalid_input"), "{cursor}");
+    }
+    assert_eq!(
+        search(&e, "widget").len(),
+        1,
+        "the server is still answering"
+    );
+}

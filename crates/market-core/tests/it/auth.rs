@@ -212,6 +212,28 @@ fn logout_revokes_only_the_calling_token() {
 }
 
 #[test]
+fn calls_after_a_logout_in_the_same_batch_are_unauthenticated() {
+    let e = start();
+    let (c, _) = e.register("ivy@example.com");
+    let body = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "auth.logout", "params": {}},
+        {"jsonrpc": "2.0", "id": 2, "method": "auth.me", "params": {}}
+    ]);
+    let replies = c.post_raw(&body.to_string()).json();
+    let by_id = |id: i64| {
+        replies
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_id(1)["result"], json!({"ok": true}));
+    assert_eq!(by_id(2)["error"]["code"], 4010, "{replies}");
+}
+
+#[test]
 fn change_password_with_a_wrong_old_password_is_unauthenticated() {
     let e = start();
     let (c, _) = e.register("ida@example.com");
