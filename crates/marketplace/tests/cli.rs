@@ -104,6 +104,18 @@ fn schema_openrpc_and_generate() {
     assert!(dir.path().join("openrpc.json").exists() && dir.path().join("doc.html").exists());
 }
 
+/// Block until a server listens on `port` (at most 30 s).
+fn wait_for(port: u16) {
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -144,14 +156,7 @@ fn serve_answers_and_shuts_down_cleanly_on_sigterm() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for(port);
     let reply = post(port, r#"{"jsonrpc":"2.0","id":1,"method":"system.health"}"#);
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
     assert!(
@@ -319,14 +324,7 @@ fn seeded_admins_are_created_once_and_can_sign_in() {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_for(port);
         let reply = post(
             port,
             r#"{"jsonrpc":"2.0","id":1,"method":"auth.login","params":{"email":"ops@example.com","password":"ops-password-1"}}"#,
