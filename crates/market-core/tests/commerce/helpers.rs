@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use market_core::{AccountKind, AppConfig, ledger};
-use market_store::{Db, ManualClock, RedbBackend};
-use market_testkit::{Client, TestServer};
+use market_store::ManualClock;
+use market_testkit::Client;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -164,18 +164,7 @@ pub fn restart(e: Env, config: AppConfig) -> Env {
 
 /// A new server and business layer on an existing database file.
 pub fn reopen(db_path: PathBuf, dir: TempDir, clock: Arc<ManualClock>, config: AppConfig) -> Env {
-    let backend = RedbBackend::open(&db_path).expect("reopen the database");
-    let db = Arc::new(Db::new(Arc::new(backend), clock.clone()).with_cipher(cipher()));
-    let (app, api) = market_testkit::marketplace(db.clone(), config);
-    let server = TestServer::start(api, server_config());
-    Env {
-        server,
-        app,
-        db,
-        clock,
-        db_path,
-        dir,
-    }
+    open_at(db_path, dir, clock, config, server_config())
 }
 
 /// `ledger.verify` passes and its total equals the sum of `wallets`.

@@ -74,8 +74,19 @@ pub fn start() -> Env {
 pub fn start_with(app: AppConfig, server: ServerConfig) -> Env {
     let dir = tempfile::tempdir().expect("temp dir");
     let db_path = dir.path().join("market.redb");
-    let backend = RedbBackend::open(&db_path).expect("open redb");
     let clock = Arc::new(ManualClock::new(START.parse().expect("start time")));
+    open_at(db_path, dir, clock, app, server)
+}
+
+/// A server and business layer on the database file at `db_path` (new or existing).
+pub fn open_at(
+    db_path: std::path::PathBuf,
+    dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    app: AppConfig,
+    server: ServerConfig,
+) -> Env {
+    let backend = RedbBackend::open(&db_path).expect("open redb");
     let db = Arc::new(Db::new(Arc::new(backend), clock.clone()).with_cipher(cipher()));
     let (app, api) = market_testkit::marketplace(db.clone(), app);
     let server = TestServer::start(api, server);
