@@ -5,9 +5,10 @@ LISTEN ?= 127.0.0.1:8080
 DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
 
-.PHONY: run build test test-rust test-openrpc lint fmt bench bench-rpc bench-seed generate clean
+.PHONY: run build test test-rust test-openrpc test-hero lint fmt bench bench-rpc bench-seed generate clean
 
 BIN := target/release/marketplace
+HERO_CRATE := herolib-osis-0.3.13
 SEED_SCALE ?= 100
 
 ## Build, seed the demo data (only into an empty database) and serve on the
@@ -19,8 +20,9 @@ run: build
 build:
 	$(CARGO) build --release -p marketplace
 
-## Every test: the Rust suites and the OpenRPC meta-schema check.
-test: test-rust test-openrpc
+## Every test: the Rust suites, the OpenRPC meta-schema check and the Hero
+## ecosystem's published example schemas.
+test: test-rust test-openrpc test-hero
 
 test-rust:
 	$(CARGO) test --workspace
@@ -40,6 +42,16 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## The example schemas of herolib-osis (from crates.io) check with
+## `marketplace schema check`, each file alone and as one folder.
+test-hero:
+	mkdir -p target/hero
+	test -d target/hero/$(HERO_CRATE) || curl -fsSL https://static.crates.io/crates/herolib-osis/$(HERO_CRATE).crate | tar xz -C target/hero
+	$(CARGO) test --workspace --no-run -q
+	set -e; cd target/hero/$(HERO_CRATE)/examples/basic; \
+	for f in schemas/*.oschema code/core/types.oschema; do $(CURDIR)/target/debug/marketplace schema check $$f; done; \
+	$(CURDIR)/target/debug/marketplace schema check schemas
 
 ## Every benchmark (release builds); figures are reported, not asserted.
 bench: bench-rpc bench-seed

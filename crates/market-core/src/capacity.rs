@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Actor, Id, Page, Reads, WriteTx};
+use market_store::{Actor, Id, Page, Reads, Timestamp, WriteTx};
 use rust_decimal::Decimal;
 
 use crate::escrow;
@@ -46,6 +46,24 @@ fn field(name: &str, reason: &str) -> RpcError {
 }
 
 /// The price of one unit for one hour on `node` (rounded, for display).
+/// A rental may be extended, cancelled or assigned only while it is active
+/// and before its end; past its end it is about to expire, whoever looks first.
+fn still_running(rental: &Rental, now: Timestamp) -> Result<(), RpcError> {
+    if rental.status != RentalStatus::Active {
+        return Err(RpcError::invalid_state(format!(
+            "the rental is {}",
+            rental.status
+        )));
+    }
+    if rental.ends_at <= now {
+        return Err(RpcError::invalid_state(format!(
+            "the rental ended at {}",
+            rental.ends_at
+        )));
+    }
+    Ok(())
+}
+
 fn unit_hour_price(node: &Node) -> Decimal {
     money::round(node.price_per_hour / Decimal::from(node.total_units.max(1)))
 }
@@ -189,17 +207,13 @@ impl SliceService for App {
 
     fn assign(&self, ctx: &Ctx, p: SliceAssignParams) -> Result<SliceAssignment, RpcError> {
         let owner = me(ctx)?;
+        self.expire_if_due(p.rental_id)?;
         ctx.write(&self.db, |tx| {
             let rental = tx
                 .get::<Rental>(p.rental_id)?
                 .filter(|r| r.buyer_id == owner)
                 .ok_or_else(rental_not_found)?;
-            if rental.status != RentalStatus::Active {
-                return Err(RpcError::invalid_state(format!(
-                    "the rental is {}",
-                    rental.status
-                )));
-            }
+            still_running(&rental, tx.now())?;
             let keys = match &p.ssh_key_ids {
                 Some(ids) if !ids.is_empty() => own_keys(tx, owner, ids)?,
                 _ => rental.ssh_key_ids.clone(),
@@ -403,20 +417,51 @@ impl App {
                     .collect(),
             )
         })?;
-        let actor = Actor::system("rental.expire");
         let mut ended = 0;
         for id in due {
-            let done = self.db.write(&actor, |tx| {
-                let mut rental: Rental = tx.load(id)?;
-                if rental.status != RentalStatus::Active || rental.ends_at > tx.now() {
-                    return Ok(false);
-                }
-                Self::end_rental(tx, &mut rental, RentalStatus::Expired, Decimal::ZERO)?;
-                Ok::<_, RpcError>(true)
-            })?;
-            ended += usize::from(done);
+            ended += usize::from(self.expire_if_due(id)?);
         }
         Ok(ended)
+    }
+
+    /// Expire one rental if it is active and past its end, with the same
+    /// rules as the sweeper (the whole charge released to the provider).
+    /// Calls that look at a rental run this first, so a rental past its end
+    /// is expired by whoever looks first. Returns whether it ended now.
+    fn expire_if_due(&self, id: Id) -> Result<bool, RpcError> {
+        let now = self.db.now();
+        let due = self.db.read(|tx| {
+            Ok::<_, RpcError>(
+                tx.get::<Rental>(id)?
+                    .is_some_and(|r| r.status == RentalStatus::Active && r.ends_at <= now),
+            )
+        })?;
+        if !due {
+            return Ok(false);
+        }
+        self.db.write(&Actor::system("rental.expire"), |tx| {
+            let Some(mut rental) = tx.get::<Rental>(id)? else {
+                return Ok(false);
+            };
+            if rental.status != RentalStatus::Active || rental.ends_at > tx.now() {
+                return Ok(false);
+            }
+            Self::end_rental(tx, &mut rental, RentalStatus::Expired, Decimal::ZERO)?;
+            Ok::<_, RpcError>(true)
+        })
+    }
+
+    /// Expire the rentals of a page that are past their end; whether any did.
+    fn expire_due_of(&self, rentals: &[Rental]) -> Result<bool, RpcError> {
+        let now = self.db.now();
+        let mut any = false;
+        for r in rentals
+            .iter()
+            .filter(|r| r.status == RentalStatus::Active && r.ends_at <= now)
+        {
+            any |= self.expire_if_due(r.id)?;
+        }
+        Ok(any)
     }
 }
 
@@ -450,31 +495,39 @@ impl RentalService for App {
     fn list(&self, ctx: &Ctx, p: RentalListParams) -> Result<Page<Rental>, RpcError> {
         let buyer = me(ctx)?;
         let page = page(p.limit, p.cursor)?;
-        Ok(self
-            .db
-            .read(|tx| tx.find("buyer_id", &buyer.to_string(), &page))?)
+        let read = || {
+            self.db
+                .read(|tx| tx.find::<Rental>("buyer_id", &buyer.to_string(), &page))
+        };
+        let rentals = read()?;
+        if self.expire_due_of(&rentals.items)? {
+            return Ok(read()?);
+        }
+        Ok(rentals)
     }
 
     fn get(&self, ctx: &Ctx, p: RentalGetParams) -> Result<Rental, RpcError> {
-        self.db
-            .read(|tx| tx.get::<Rental>(p.id))?
-            .filter(|r| ctx.owns(r.buyer_id) || ctx.user_id() == Some(r.seller_id))
-            .ok_or_else(rental_not_found)
+        let read = || {
+            self.db
+                .read(|tx| tx.get::<Rental>(p.id))
+                .map(|r| r.filter(|r| ctx.owns(r.buyer_id) || ctx.user_id() == Some(r.seller_id)))
+        };
+        let rental = read()?.ok_or_else(rental_not_found)?;
+        if self.expire_due_of(std::slice::from_ref(&rental))? {
+            return read()?.ok_or_else(rental_not_found);
+        }
+        Ok(rental)
     }
 
     fn extend(&self, ctx: &Ctx, p: RentalExtendParams) -> Result<Rental, RpcError> {
         let buyer = me(ctx)?;
+        self.expire_if_due(p.id)?;
         ctx.write(&self.db, |tx| {
             let mut rental = tx
                 .get::<Rental>(p.id)?
                 .filter(|r| r.buyer_id == buyer)
                 .ok_or_else(rental_not_found)?;
-            if rental.status != RentalStatus::Active {
-                return Err(RpcError::invalid_state(format!(
-                    "the rental is {}",
-                    rental.status
-                )));
-            }
+            still_running(&rental, tx.now())?;
             let cost = charge(
                 rental.node_price_per_hour,
                 rental.node_units,
@@ -514,17 +567,13 @@ impl RentalService for App {
     }
 
     fn cancel(&self, ctx: &Ctx, p: RentalCancelParams) -> Result<Rental, RpcError> {
+        self.expire_if_due(p.id)?;
         ctx.write(&self.db, |tx| {
             let mut rental = tx
                 .get::<Rental>(p.id)?
                 .filter(|r| ctx.owns(r.buyer_id))
                 .ok_or_else(rental_not_found)?;
-            if rental.status != RentalStatus::Active {
-                return Err(RpcError::invalid_state(format!(
-                    "the rental is {}",
-                    rental.status
-                )));
-            }
+            still_running(&rental, tx.now())?;
             let left = (rental.ends_at.unix_millis() - tx.now().unix_millis()).max(0);
             let unused_hours = u32::try_from(left / 3_600_000)
                 .unwrap_or(u32::MAX)

@@ -23,6 +23,44 @@ fn pair_key(a: Id, b: Id, order: Option<Id>) -> String {
     )
 }
 
+/// Where a thread stands in `message.threads`: latest message first, the
+/// newest thread first among equals. Its text form
+/// (`<unix micros>.<thread id>`) is the page cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct ThreadCursor {
+    last_message_micros: i64,
+    id: Id,
+}
+
+impl ThreadCursor {
+    fn of(t: &MessageThread) -> ThreadCursor {
+        ThreadCursor {
+            last_message_micros: t.last_message_at.unix_micros(),
+            id: t.id,
+        }
+    }
+
+    fn parse(text: &str) -> Result<ThreadCursor, RpcError> {
+        let bad = || {
+            RpcError::invalid_fields(BTreeMap::from([(
+                "cursor".to_string(),
+                "not a cursor of message.threads".to_string(),
+            )]))
+        };
+        let (micros, id) = text.split_once('.').ok_or_else(bad)?;
+        Ok(ThreadCursor {
+            last_message_micros: micros.parse().map_err(|_| bad())?,
+            id: id.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+impl std::fmt::Display for ThreadCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.last_message_micros, self.id)
+    }
+}
+
 /// A thread the caller takes part in (or any, for an admin).
 fn visible_thread<R: Reads>(tx: &R, ctx: &Ctx, id: Id) -> Result<MessageThread, RpcError> {
     tx.get::<MessageThread>(id)?
@@ -103,12 +141,30 @@ impl MessageService for App {
     fn threads(&self, ctx: &Ctx, p: MessageThreadsParams) -> Result<Page<ThreadSummary>, RpcError> {
         let user = me(ctx)?;
         let page = page(p.limit, p.cursor)?;
-        let id = user.to_string();
+        let after = page
+            .cursor
+            .as_deref()
+            .map(ThreadCursor::parse)
+            .transpose()?;
         self.db.read(|tx| {
-            let threads: Page<MessageThread> =
-                listing::union(tx, ("user_a_id", &id), ("user_b_id", &id), &page)?;
-            let mut items = Vec::with_capacity(threads.items.len());
-            for t in &threads.items {
+            let mut threads: Vec<MessageThread> = listing::all_of(tx, "user_a_id", user)?;
+            threads.extend(listing::all_of::<MessageThread, _>(tx, "user_b_id", user)?);
+            threads.sort_by_key(|t| std::cmp::Reverse(ThreadCursor::of(t)));
+            threads.dedup_by_key(|t| t.id);
+            let mut threads: Vec<MessageThread> = threads
+                .into_iter()
+                .filter(|t| after.is_none_or(|c| ThreadCursor::of(t) < c))
+                .take(page.limit + 1)
+                .collect();
+            let next_cursor = (threads.len() > page.limit).then(|| {
+                threads.truncate(page.limit);
+                threads
+                    .last()
+                    .map(|t| ThreadCursor::of(t).to_string())
+                    .unwrap_or_default()
+            });
+            let mut items = Vec::with_capacity(threads.len());
+            for t in &threads {
                 let (other, unread) = if t.user_a_id == user {
                     (t.user_b_id, t.unread_a)
                 } else {
@@ -127,10 +183,7 @@ impl MessageService for App {
                     unread,
                 });
             }
-            Ok(Page {
-                items,
-                next_cursor: threads.next_cursor,
-            })
+            Ok(Page { items, next_cursor })
         })
     }
 

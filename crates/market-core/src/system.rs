@@ -39,6 +39,28 @@ fn store_setting(tx: &mut WriteTx<'_>, key: &str, value: Decimal) -> Result<(), 
 }
 
 impl App {
+    /// Store this process's `usd_rate` and `commission_percent` where none is
+    /// stored yet, so that the values of a marketplace's first start hold
+    /// for every later process, whatever its environment, until an admin
+    /// changes them. Returns the names stored now.
+    pub fn store_initial_settings(&self) -> Result<Vec<&'static str>, RpcError> {
+        let defaults = [
+            (USD_RATE, self.config.usd_rate),
+            (COMMISSION, self.config.commission_percent),
+        ];
+        self.db
+            .write(&market_store::Actor::system("system.start"), |tx| {
+                let mut stored = Vec::new();
+                for (key, value) in defaults {
+                    if tx.find_unique::<Setting>("key", key)?.is_none() {
+                        store_setting(tx, key, value.normalize())?;
+                        stored.push(key);
+                    }
+                }
+                Ok::<_, RpcError>(stored)
+            })
+    }
+
     /// The effective configuration: stored settings win over this process's defaults.
     pub fn system_config<R: Reads>(&self, tx: &R) -> Result<SystemConfig, RpcError> {
         Ok(SystemConfig {

@@ -245,7 +245,7 @@ impl Transport {
             m.insert("kind".into(), json!(kind));
             m.insert(
                 "admin".into(),
-                json!(kind == "system" || is_admin(&m["roles"])),
+                json!(kind == "system" || m.get("roles").is_some_and(is_admin)),
             );
         }
         Ok(out)

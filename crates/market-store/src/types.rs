@@ -91,6 +91,10 @@ impl Timestamp {
         self.0.timestamp_millis()
     }
 
+    pub fn unix_micros(self) -> i64 {
+        self.0.timestamp_micros()
+    }
+
     /// This timestamp moved by a signed number of seconds (saturating at the ends of time).
     pub fn add_seconds(self, secs: i64) -> Timestamp {
         let delta = chrono::TimeDelta::try_seconds(secs).unwrap_or(chrono::TimeDelta::MAX);

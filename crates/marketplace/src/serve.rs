@@ -77,6 +77,12 @@ fn start(
     let app = App::new(db.clone(), app_config(&config)).map_err(|e| e.to_string())?;
     app.seed_admins(&seed)
         .map_err(|e| format!("ADMIN_SEED_USERS: {e}"))?;
+    let stored = app
+        .store_initial_settings()
+        .map_err(|e| format!("cannot store the initial settings: {e}"))?;
+    if !stored.is_empty() {
+        tracing::info!(settings = ?stored, "stored the first start's settings; from now on they change only through system.set_config");
+    }
     let runtime = market_server::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let result = runtime.block_on(serve(&config, app));
     // Dropping the runtime waits for the blocking pool, so no call is left

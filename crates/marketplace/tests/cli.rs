@@ -39,7 +39,7 @@ fn schema_check_accepts_the_marketplace_and_hero_schemas() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 3 file(s)"));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok: 4 file(s)"));
 }
 
 #[test]
@@ -304,42 +304,80 @@ fn admin_commands_manage_users_on_the_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
+/// A server on `db` with these extra environment variables, its output
+/// dropped, once it listens; with its port.
+fn serve_quietly(db: &str, env: &[(&str, &str)]) -> (std::process::Child, u16) {
+    let port = free_port();
+    let child = bin()
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--db",
+            db,
+        ])
+        .envs(env.iter().copied())
+        .env_remove("MARKETPLACE_SECRET_KEY")
+        .stderr(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(port);
+    (child, port)
+}
+
+/// Stop a server with SIGTERM; it must exit cleanly.
+fn stop(mut child: std::process::Child) {
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+}
+
 #[test]
 fn seeded_admins_are_created_once_and_can_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("redb://{}/m.redb", dir.path().display());
     for _ in 0..2 {
-        let port = free_port();
-        let mut child = bin()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--db",
-                &db,
-            ])
-            .env("ADMIN_SEED_USERS", "ops@example.com:ops-password-1")
-            .env_remove("MARKETPLACE_SECRET_KEY")
-            .stderr(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for(port);
+        let (child, port) = serve_quietly(
+            &db,
+            &[("ADMIN_SEED_USERS", "ops@example.com:ops-password-1")],
+        );
         let reply = post(
             port,
             r#"{"jsonrpc":"2.0","id":1,"method":"auth.login","params":{"email":"ops@example.com","password":"ops-password-1"}}"#,
         );
         assert!(reply.contains(r#""roles":["customer","admin"]"#), "{reply}");
         assert!(!reply.contains("password_hash"));
-        assert!(
-            Command::new("kill")
-                .args(["-TERM", &child.id().to_string()])
-                .status()
-                .unwrap()
-                .success()
-        );
-        assert!(child.wait().unwrap().success());
+        stop(child);
     }
     let listing = String::from_utf8_lossy(&admin(&db, &["list-users"]).stdout).to_string();
     assert_eq!(listing.matches("ops@example.com").count(), 1, "{listing}");
+}
+
+#[test]
+fn the_first_starts_rate_and_commission_hold_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("redb://{}/m.redb", dir.path().display());
+    let config = r#"{"jsonrpc":"2.0","id":1,"method":"system.config"}"#;
+    let mut answers = Vec::new();
+    for (rate, pct) in [("2.5", "7"), ("3", "12")] {
+        let (child, port) = serve_quietly(
+            &db,
+            &[
+                ("MARKETPLACE_TFC_USD_RATE", rate),
+                ("MARKETPLACE_COMMISSION_PERCENT", pct),
+            ],
+        );
+        answers.push(post(port, config));
+        stop(child);
+    }
+    for reply in &answers {
+        assert!(reply.contains(r#""usd_rate":"2.5""#), "{reply}");
+        assert!(reply.contains(r#""commission_percent":"7""#), "{reply}");
+    }
 }

@@ -192,11 +192,13 @@ impl Gen<'_> {
         if m.mutates && m.access != Access::Public {
             params.push(idempotency_param());
         }
-        let mut kinds: Vec<ErrorKind> = m
-            .errors
-            .iter()
-            .filter_map(|e| self.schema.find_struct(e).and_then(|s| s.error_kind))
-            .collect();
+        let (mut kinds, mut named) = (Vec::new(), Vec::new());
+        for e in &m.errors {
+            match self.schema.find_struct(e).and_then(|s| s.error_kind) {
+                Some(kind) => kinds.push(kind),
+                None => named.push(e.as_str()),
+            }
+        }
         kinds.extend(access_errors(&m.access));
         if !m.params.is_empty() {
             kinds.push(ErrorKind::InvalidInput);
@@ -222,7 +224,7 @@ impl Gen<'_> {
             "name": name,
             "params": params,
             "result": { "name": "result", "schema": self.result_schema(m) },
-            "errors": errors(kinds),
+            "errors": errors(kinds, &named),
             "paramStructure": "by-name",
             "tags": [{ "name": svc.namespace }],
             "x-access": access_json(&m.access),
@@ -313,7 +315,7 @@ impl Gen<'_> {
                     "summary": summary,
                     "params": params,
                     "result": { "name": "result", "schema": result },
-                    "errors": errors(kinds),
+                    "errors": errors(kinds, &[]),
                     "paramStructure": "by-name",
                     "tags": [{ "name": crud.namespace }],
                     "x-access": access_json(access),
@@ -410,12 +412,19 @@ fn access_errors(a: &Access) -> Vec<ErrorKind> {
     }
 }
 
-fn errors(mut kinds: Vec<ErrorKind>) -> Vec<Value> {
+/// The error objects of a method: one per kind, then one per error named
+/// without a declared kind (Hero style), which answers as `invalid_input`
+/// with `data.error` set to its name.
+fn errors(mut kinds: Vec<ErrorKind>, named: &[&str]) -> Vec<Value> {
     kinds.sort_by_key(|k| k.code());
     kinds.dedup();
+    let plain = ErrorKind::InvalidInput;
     kinds
         .into_iter()
         .map(|k| json!({ "code": k.code(), "message": k.name(), "data": { "kind": k.name() } }))
+        .chain(named.iter().map(|name| {
+            json!({ "code": plain.code(), "message": name, "data": { "kind": plain.name(), "error": name } })
+        }))
         .collect()
 }
 

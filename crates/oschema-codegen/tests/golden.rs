@@ -80,5 +80,33 @@ fn hero_schema_generates() {
     let rust = oschema_codegen::rust(&schema);
     expect_file!["golden/hero.rs"].assert_eq(&rust);
     let doc = oschema_codegen::openrpc(&schema, &info());
-    assert!(doc["methods"].as_array().is_some_and(|m| !m.is_empty()));
+    let methods = doc["methods"].as_array().expect("methods");
+    let method = |name: &str| {
+        methods
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    // errors named without a declared kind answer as invalid_input, by name
+    let errors = &method("accountmanager.change_password")["errors"];
+    for name in ["InvalidCredentials", "WeakPassword", "PasswordReused"] {
+        assert!(
+            errors
+                .as_array()
+                .is_some_and(|e| e.contains(&serde_json::json!({
+                    "code": 4000,
+                    "message": name,
+                    "data": {"kind": "invalid_input", "error": name},
+                }))),
+            "{errors}"
+        );
+    }
+    // declared error types keep their kind
+    let errors = &method("order.checkout")["errors"];
+    assert!(
+        errors.as_array().is_some_and(|e| e
+            .iter()
+            .any(|e| e["code"] == 4020 && e["data"]["kind"] == "insufficient_funds")),
+        "{errors}"
+    );
 }

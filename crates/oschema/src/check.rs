@@ -699,15 +699,20 @@ impl Checker<'_> {
         }
     }
 
-    /// A name in an `error:` line must be a struct with `@error(kind)`.
+    /// A name in an `error:` line is a struct with `@error(kind)`; Hero
+    /// schemas also name plain structs and undeclared errors, which are
+    /// accepted with a warning and answer as `invalid_input`.
     fn check_error_type(&mut self, error: &Name) {
         let text = error.text.as_str();
         match self.types.get(text).map(|t| t.kind) {
             Some(Kind::Struct { error: true }) => {}
             Some(Kind::Struct { error: false }) => {
                 self.rep
-                    .error(error.span, format!("'{text}' is not an error type"))
-                    .with_hint(format!("add @error(kind) to '{text}'"));
+                    .warning(
+                        error.span,
+                        format!("'{text}' has no @error(kind): it answers as invalid_input"),
+                    )
+                    .with_hint(format!("add @error(kind) to '{text}' to choose its kind"));
             }
             Some(Kind::Enum) => {
                 self.rep
@@ -721,9 +726,16 @@ impl Checker<'_> {
                 let errors = self.types.iter().filter_map(|(name, t)| {
                     (t.kind == Kind::Struct { error: true }).then_some(name.as_str())
                 });
-                let hint = did_you_mean(text, errors);
+                let hint = did_you_mean(text, errors).or_else(|| {
+                    Some(format!(
+                        "declare '{text} = {{ ... }} @error(kind)' to choose its kind"
+                    ))
+                });
                 self.rep
-                    .error(error.span, format!("unknown error type '{text}'"))
+                    .warning(
+                        error.span,
+                        format!("undeclared error '{text}': it answers as invalid_input"),
+                    )
                     .hint = hint;
             }
         }

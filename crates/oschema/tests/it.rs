@@ -169,7 +169,7 @@ fn render_schema(schema: &Schema) -> String {
     out
 }
 
-const HERO: [(&str, &str); 3] = [
+const HERO: [(&str, &str); 4] = [
     (
         "hero/00_enums.oschema",
         include_str!("fixtures/hero/00_enums.oschema"),
@@ -179,14 +179,27 @@ const HERO: [(&str, &str); 3] = [
         include_str!("fixtures/hero/10_objects.oschema"),
     ),
     (
+        "hero/20_accounts.oschema",
+        include_str!("fixtures/hero/20_accounts.oschema"),
+    ),
+    (
         "hero/90_services.oschema",
         include_str!("fixtures/hero/90_services.oschema"),
     ),
 ];
 
 #[test]
-fn hero_folder_checks_without_diagnostics() {
-    check_diags(&HERO, expect![[""]]);
+fn hero_folder_checks_with_warnings_only() {
+    check_diags(
+        &HERO,
+        expect![[r#"
+        hero/20_accounts.oschema:86:16: warning: 'InvalidCredentials' has no @error(kind): it answers as invalid_input (add @error(kind) to 'InvalidCredentials' to choose its kind)
+        hero/20_accounts.oschema:90:16: warning: 'InvalidCredentials' has no @error(kind): it answers as invalid_input (add @error(kind) to 'InvalidCredentials' to choose its kind)
+        hero/20_accounts.oschema:90:37: warning: 'WeakPassword' has no @error(kind): it answers as invalid_input (add @error(kind) to 'WeakPassword' to choose its kind)
+        hero/20_accounts.oschema:90:52: warning: undeclared error 'PasswordReused': it answers as invalid_input (declare 'PasswordReused = { ... } @error(kind)' to choose its kind)
+        hero/20_accounts.oschema:110:16: warning: 'InvalidCredentials' has no @error(kind): it answers as invalid_input (add @error(kind) to 'InvalidCredentials' to choose its kind)
+    "#]],
+    );
 }
 
 #[test]
@@ -194,64 +207,106 @@ fn hero_folder_model() {
     check_model(
         &HERO,
         expect![[r#"
-        enum OrderStatus = paid | completed | cancelled | refunded  # "Where an order is in its life"
-        enum Role = customer | service_provider | app_provider | resource_provider | admin  # "Role of a user on the platform"
-        enum PricingUnit = one_time | hour | month  # "how a price is counted"
-        struct User root  # "A user account"
-            email: str index  # "indexed: findable by value"
-            display_name: str
-            role: Role
-            bio?: str  # "? makes a field optional"
-            tags: [str]  # "list"
-            settings: {str: str}  # "map"
-            created: otime  # "timestamp"
-            contacts: [Contact]  # "embedded type"
-        struct Contact
-            name: str
-            tel: str
-        struct Product root  # "Something for sale"
-            name: str index  # "Display name\n(shown in listings)"
-            price: decimal
-            unit: PricingUnit
-            attributes: {str: [str]}
-            ratings: [[u8]]
-            location?: olocation
-            ships_from?: oaddress
-            extra: any
-        struct Order root  # "A placed order"
-            buyer: str index
-            status: OrderStatus
-            lines: [OrderLine]
-            total: decimal
-            notes?: str
-            history: [OrderEvent]  # "Every status change"
-        struct OrderLine
-            product: str
-            quantity: u32
-            unit_price: decimal
-            weight: f64
-        struct OrderEvent
-            at: otime
-            status: OrderStatus
-            note?: str
-        struct Category  # "A category tree: recursion through a list and an option is fine"
-            name: str
-            children: [Category]
-            parent?: Category
-            by_name: {str: Category}
-        struct InsufficientFunds error=insufficient_funds  # "The wallet cannot pay for it"
-            needed: decimal
-        struct OutOfStock error=conflict
-            product: str
-        service OrderService ns=order version=1.0.0 description="Cart checkout and order lifecycle"  # "Order placement and fulfilment"
-            checkout(idempotency_key?: str) -> Order access=admin errors=InsufficientFunds|OutOfStock  # "Turn the caller's cart into a paid order"
-            get(sid: str) -> Order access=admin
-            list(status?: OrderStatus  # "only orders in this status", limit?: u32) -> [Order] access=admin
-            cancel(sid: str) access=admin errors=OutOfStock|InsufficientFunds  # "cancel before fulfilment"
-        service UserService ns=user version=0.1.0  # "Accounts"
-            get(sid: str) -> User access=admin
-            find(email: str) -> [User] access=admin
-    "#]],
+            enum OrderStatus = paid | completed | cancelled | refunded  # "Where an order is in its life"
+            enum Role = customer | service_provider | app_provider | resource_provider | admin  # "Role of a user on the platform"
+            enum PricingUnit = one_time | hour | month  # "how a price is counted"
+            struct User root  # "A user account"
+                email: str index  # "indexed: findable by value"
+                display_name: str
+                role: Role
+                bio?: str  # "? makes a field optional"
+                tags: [str]  # "list"
+                settings: {str: str}  # "map"
+                created: otime  # "timestamp"
+                contacts: [Contact]  # "embedded type"
+            struct Contact
+                name: str
+                tel: str
+            struct Product root  # "Something for sale"
+                name: str index  # "Display name\n(shown in listings)"
+                price: decimal
+                unit: PricingUnit
+                attributes: {str: [str]}
+                ratings: [[u8]]
+                location?: olocation
+                ships_from?: oaddress
+                extra: any
+            struct Order root  # "A placed order"
+                buyer: str index
+                status: OrderStatus
+                lines: [OrderLine]
+                total: decimal
+                notes?: str
+                history: [OrderEvent]  # "Every status change"
+            struct OrderLine
+                product: str
+                quantity: u32
+                unit_price: decimal
+                weight: f64
+            struct OrderEvent
+                at: otime
+                status: OrderStatus
+                note?: str
+            struct Category  # "A category tree: recursion through a list and an option is fine"
+                name: str
+                children: [Category]
+                parent?: Category
+                by_name: {str: Category}
+            struct InsufficientFunds error=insufficient_funds  # "The wallet cannot pay for it"
+                needed: decimal
+            struct OutOfStock error=conflict
+                product: str
+            struct Task root  # "Task entity"
+                name?: str index  # "optional name for file naming"
+                title: str index  # "task title"
+                description?: str index  # "optional detailed description"
+                status: OrderStatus  # "current status"
+                assignee?: str  # "optional assigned user"
+                created: otime  # "creation timestamp"
+                due?: otime  # "optional due date"
+                tags: [str]  # "categorization tags"
+            struct AuthResult  # "Authentication result with session token"
+                token: str
+                expires_at: otime
+                user: User
+            struct Profile  # "Profile information"
+                bio?: str
+                avatar_url?: str
+                children: [Comment]
+            struct Comment
+                content: str
+            struct Directory  # "Phone numbers, a list of an embedded type inside an embedded type"
+                name: str  # "display name"
+                tel: [Tel]  # "list of phone numbers"
+            struct Tel
+                number: str  # "phone number"
+                country_code: str  # "country code"
+            struct ActivitySummary  # "User activity summary"
+                logins: u32
+                last_login?: otime
+                actions: u32
+            struct InvalidCredentials  # "───────────────────────────────────────────────────────────────────────────\nERROR TYPES\n───────────────────────────────────────────────────────────────────────────"
+                message: str
+            struct WeakPassword
+                message: str
+                requirements: [str]
+            service AccountManager ns=accountmanager version=1.0.0 description="Account authentication and profile service"  # "this is comment for AccountManager"
+                authenticate(email: str, password: str) -> AuthResult access=admin errors=InvalidCredentials  # "Authenticate and return a session token"
+                change_password(old_password: str, new_password: str) -> bool access=admin errors=InvalidCredentials|WeakPassword|PasswordReused  # "Change the password"
+                update_profile(profile: Profile) -> User access=admin  # "Update the profile"
+                get_activity_summary(days: u32) -> ActivitySummary access=admin  # "Activity summary"
+                directory() -> [Directory] access=admin  # "Phone book"
+            service GroupManager ns=groupmanager version=1.0.0 description="Group manager"
+                create(name: str, description: str) -> bool access=admin errors=InvalidCredentials  # "Create a group"
+            service OrderService ns=order version=1.0.0 description="Cart checkout and order lifecycle"  # "Order placement and fulfilment"
+                checkout(idempotency_key?: str) -> Order access=admin errors=InsufficientFunds|OutOfStock  # "Turn the caller's cart into a paid order"
+                get(sid: str) -> Order access=admin
+                list(status?: OrderStatus  # "only orders in this status", limit?: u32) -> [Order] access=admin
+                cancel(sid: str) access=admin errors=OutOfStock|InsufficientFunds  # "cancel before fulfilment"
+            service UserService ns=user version=0.1.0  # "Accounts"
+                get(sid: str) -> User access=admin
+                find(email: str) -> [User] access=admin
+        "#]],
     );
 }
 
@@ -263,7 +318,7 @@ fn hero_folder_spans_and_files() {
     assert_eq!((order.span.line, order.span.col), (35, 1));
     let buyer = order.field("buyer").expect("buyer");
     assert_eq!((buyer.span.line, buyer.span.col), (36, 5));
-    assert_eq!(schema.root_objects().count(), 3);
+    assert_eq!(schema.root_objects().count(), 4);
     assert!(order.annotations.is_empty());
     let product = schema.find_struct("Product").expect("Product");
     assert_eq!(product.field("name").map(|f| f.annotations.len()), Some(1));
@@ -330,7 +385,7 @@ service ThingService {
             d.oschema:3:30: invalid variant "" in enum 'Odd' (variants start with a letter and hold letters, digits, '_' or '-')
             d.oschema:6:5: duplicate field 'name' in 'Thing' (first at line 5)
             d.oschema:9:17: duplicate parameter 'a' in method 'put' (first at line 9)
-            d.oschema:11:16: unknown error type 'Oops'
+            d.oschema:11:16: warning: undeclared error 'Oops': it answers as invalid_input (declare 'Oops = { ... } @error(kind)' to choose its kind)
             d.oschema:11:23: duplicate error 'Oops' in method 'get' (first at line 11)
         "#]],
     );
@@ -384,9 +439,9 @@ service S {
         )],
         expect![[r#"
             e.oschema:5:12: error type 'Gone' cannot be used as a result (error types are named in 'error:' lines)
-            e.oschema:6:16: 'Plain' is not an error type (add @error(kind) to 'Plain')
+            e.oschema:6:16: warning: 'Plain' has no @error(kind): it answers as invalid_input (add @error(kind) to 'Plain' to choose its kind)
             e.oschema:6:24: 'Color' is an enum, not an error type (error types are structs with @error(kind))
-            e.oschema:6:32: unknown error type 'Gnoe'
+            e.oschema:6:32: warning: undeclared error 'Gnoe': it answers as invalid_input (declare 'Gnoe = { ... } @error(kind)' to choose its kind)
             e.oschema:7:16: error type 'Gone' cannot be used as a parameter (error types are named in 'error:' lines)
             e.oschema:7:32: error type 'Gone' cannot be used as a result (error types are named in 'error:' lines)
         "#]],

@@ -159,3 +159,39 @@ fn threads_are_per_pair_and_order_with_unread_counts_per_side() {
         1
     );
 }
+
+#[test]
+fn threads_come_latest_message_first_one_page_at_a_time() {
+    let e = start();
+    let (me, _) = e.register("me@example.com");
+    let mut users = Vec::new();
+    for name in ["ann", "ben", "cat"] {
+        let (_, user) = e.register(&format!("{name}@example.com"));
+        me.ok(
+            "message.send",
+            json!({"to_user_id": user["id"], "body": format!("hello {name}")}),
+        );
+        advance(&e, 1);
+        users.push(user);
+    }
+    let order = |page: Vec<serde_json::Value>| -> Vec<String> {
+        page.iter()
+            .map(|t| str_of(&t["other_display_name"]).to_string())
+            .collect()
+    };
+    let paged = all_pages(&me, "message.threads", json!({"limit": 1}));
+    assert_eq!(order(paged), ["cat", "ben", "ann"]);
+    // a new message in the oldest thread brings it to the top
+    me.ok(
+        "message.send",
+        json!({"to_user_id": users[0]["id"], "body": "again"}),
+    );
+    let paged = all_pages(&me, "message.threads", json!({"limit": 2}));
+    assert_eq!(order(paged), ["ann", "cat", "ben"]);
+    fails_on_field(
+        &me,
+        "message.threads",
+        json!({"cursor": "not-a-cursor"}),
+        "cursor",
+    );
+}

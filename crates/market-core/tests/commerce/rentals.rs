@@ -362,6 +362,66 @@ fn cancel_refunds_the_unused_whole_hours_and_pays_the_rest() {
 }
 
 #[test]
+fn a_rental_past_its_end_is_expired_by_whoever_looks_first() {
+    let g = grid();
+    // 1 unit for 2 hours at 2 per unit-hour: 4
+    let first = g.buyer.ok(
+        "rental.slice",
+        json!({"node_id": g.node_id, "units": 1, "hours": 2}),
+    );
+    let second = g.buyer.ok(
+        "rental.slice",
+        json!({"node_id": g.node_id, "units": 1, "hours": 2}),
+    );
+    let third = g.buyer.ok(
+        "rental.slice",
+        json!({"node_id": g.node_id, "units": 1, "hours": 2}),
+    );
+    assert_balance(&g.buyer, "88");
+    advance(&g.e, 2 * 3600 + 1);
+    // the sweeper has not run: extending is refused, and the rental expired
+    // with the sweeper's rules (everything paid to the owner, no refund)
+    fails(
+        &g.buyer,
+        "rental.extend",
+        json!({"id": first["id"], "hours": 1}),
+        4220,
+        "invalid_state",
+    );
+    let r = g.buyer.ok("rental.get", json!({"id": first["id"]}));
+    assert_eq!(r["status"], "expired");
+    assert_eq!(r["hours"], 2);
+    assert!(r["refunded_amount"].is_null(), "{r}");
+    assert_balance(&g.buyer, "88");
+    assert_balance(&g.owner, "3.6");
+    // cancelling refunds nothing once the end has passed
+    fails(
+        &g.buyer,
+        "rental.cancel",
+        json!({"id": second["id"]}),
+        4220,
+        "invalid_state",
+    );
+    assert_balance(&g.buyer, "88");
+    assert_balance(&g.owner, "7.2");
+    // a plain look expires it too, with the right status in the answer
+    let listed = g.buyer.ok("rental.list", json!({}));
+    let third_listed = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == third["id"])
+        .unwrap();
+    assert_eq!(third_listed["status"], "expired");
+    assert_balance(&g.owner, "10.8");
+    assert_eq!(used_units(&g), 0);
+    assert_eq!(escrow(&g.e), dec("0"));
+    // nothing is left for the sweeper
+    assert_eq!(g.e.app.expire_rentals().unwrap(), 0);
+    verify_ok(&g.admin);
+}
+
+#[test]
 fn cancelling_at_once_refunds_everything_and_a_stranger_cannot_cancel() {
     let g = grid();
     let r = g.buyer.ok(
@@ -537,11 +597,7 @@ fn expiry_survives_a_restart() {
     advance(&e, 2 * 3600 + 60);
     let e = restart(e, app_config());
     let [admin, owner, buyer] = [0, 1, 2].map(|i| e.with_token(&tokens[i]));
-    assert_eq!(
-        buyer.ok("rental.get", json!({"id": r["id"]}))["status"],
-        "active",
-        "nothing ran while the server was down"
-    );
+    // nothing ran while the server was down: the sweeper's first run catches up
     assert_eq!(e.app.expire_rentals().unwrap(), 1);
     let ended = buyer.ok("rental.get", json!({"id": r["id"]}));
     assert_eq!(ended["status"], "expired");

@@ -154,6 +154,37 @@ fn health_check_passes_end_to_end() {
 }
 
 #[test]
+fn health_check_runs_as_the_token_without_a_password() {
+    let env = Env::new(Via::Remote);
+    env.add_user("ops@example.com", &[]);
+    let as_ops = Transport::remote(&env.rpc_url(), Some(env.token("ops@example.com")));
+    let h = env.host_with(as_ops, &[], Limits::default());
+    let out = h.run_script("health_check.rhai").unwrap();
+    assert_eq!(out, json!({"passed": 6, "failed": []}), "{}", h.printed());
+    assert!(
+        h.printed()
+            .contains("ok    login: using the token of ops@example.com"),
+        "{}",
+        h.printed()
+    );
+
+    // neither a token nor an email: the account checks fail and say why
+    let h = env.host_with(
+        Transport::remote(&env.rpc_url(), None),
+        &[],
+        Limits::default(),
+    );
+    let e = h.run_script("health_check.rhai").unwrap_err();
+    assert_eq!(e.message, "health check failed: login, me, wallet");
+    assert!(
+        h.printed()
+            .contains("FAIL  login: no account to check: pass --token T"),
+        "{}",
+        h.printed()
+    );
+}
+
+#[test]
 fn health_check_names_every_failed_check() {
     let env = Env::new(Via::Remote);
     env.add_user("ops@example.com", &[]);

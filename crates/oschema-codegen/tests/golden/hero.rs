@@ -484,8 +484,380 @@ impl Validate for OutOfStock {
 
 impl Redact for OutOfStock {}
 
+/// Task entity
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Task {
+    /// Unique id (ULID), set by the server.
+    pub id: Id,
+    /// When the object was created (RFC 3339 UTC).
+    pub created_at: Timestamp,
+    /// When the object last changed (RFC 3339 UTC).
+    pub updated_at: Timestamp,
+    /// Starts at 1, +1 per write; pass it as `expected_version` to update safely.
+    pub version: u64,
+    /// optional name for file naming
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// task title
+    pub title: String,
+    /// optional detailed description
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// current status
+    pub status: OrderStatus,
+    /// optional assigned user
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<String>,
+    /// creation timestamp
+    pub created: Timestamp,
+    /// optional due date
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub due: Option<Timestamp>,
+    /// categorization tags
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Validate for Task {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for Task {}
+
+impl Record for Task {
+    const KIND: &'static str = "task";
+    const INDEXES: &'static [IndexSpec] = &[
+        IndexSpec { field: "name", unique: false, nocase: false },
+        IndexSpec { field: "title", unique: false, nocase: false },
+        IndexSpec { field: "description", unique: false, nocase: false },
+    ];
+
+    fn meta(&self) -> Meta {
+        Meta { id: self.id, created_at: self.created_at, updated_at: self.updated_at, version: self.version }
+    }
+
+    fn set_meta(&mut self, meta: Meta) {
+        self.id = meta.id;
+        self.created_at = meta.created_at;
+        self.updated_at = meta.updated_at;
+        self.version = meta.version;
+    }
+
+    fn index_values(&self, field: &str) -> Vec<String> {
+        match field {
+            "name" => IndexValue::index_values(&self.name),
+            "title" => IndexValue::index_values(&self.title),
+            "description" => IndexValue::index_values(&self.description),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Authentication result with session token
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AuthResult {
+    pub token: String,
+    pub expires_at: Timestamp,
+    pub user: User,
+}
+
+impl Validate for AuthResult {
+    fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
+        {
+            let v = &self.user;
+            v.validate_at(&market_rpc::path(at, "user"), errs);
+        }
+    }
+}
+
+impl Redact for AuthResult {}
+
+/// Profile information
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Profile {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_url: Option<String>,
+    #[serde(default)]
+    pub children: Vec<Comment>,
+}
+
+impl Validate for Profile {
+    fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
+        {
+            let v = &self.children;
+            for (key, item) in v.iter().enumerate() {
+                let item_path = format!("{}[{key}]", market_rpc::path(at, "children"));
+            item.validate_at(&item_path, errs);
+            }
+        }
+    }
+}
+
+impl Redact for Profile {}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Comment {
+    pub content: String,
+}
+
+impl Validate for Comment {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for Comment {}
+
+/// Phone numbers, a list of an embedded type inside an embedded type
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Directory {
+    /// display name
+    pub name: String,
+    /// list of phone numbers
+    #[serde(default)]
+    pub tel: Vec<Tel>,
+}
+
+impl Validate for Directory {
+    fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
+        {
+            let v = &self.tel;
+            for (key, item) in v.iter().enumerate() {
+                let item_path = format!("{}[{key}]", market_rpc::path(at, "tel"));
+            item.validate_at(&item_path, errs);
+            }
+        }
+    }
+}
+
+impl Redact for Directory {}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tel {
+    /// phone number
+    pub number: String,
+    /// country code
+    pub country_code: String,
+}
+
+impl Validate for Tel {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for Tel {}
+
+/// User activity summary
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ActivitySummary {
+    pub logins: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login: Option<Timestamp>,
+    pub actions: u32,
+}
+
+impl Validate for ActivitySummary {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for ActivitySummary {}
+
+/// ───────────────────────────────────────────────────────────────────────────
+/// ERROR TYPES
+/// ───────────────────────────────────────────────────────────────────────────
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct InvalidCredentials {
+    pub message: String,
+}
+
+impl Validate for InvalidCredentials {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for InvalidCredentials {}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct WeakPassword {
+    pub message: String,
+    #[serde(default)]
+    pub requirements: Vec<String>,
+}
+
+impl Validate for WeakPassword {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for WeakPassword {}
+
 /// Register the generated CRUD methods of every root object with `@crud`.
 pub fn register_crud(_methods: &mut Methods, _db: std::sync::Arc<market_store::Db>) {
+}
+
+/// Params of `accountmanager.authenticate`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountmanagerAuthenticateParams {
+    pub email: String,
+    pub password: String,
+}
+
+impl FromParams for AccountmanagerAuthenticateParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_email = reader.required("email", Shape::String);
+        let p_password = reader.required("password", Shape::String);
+        let parsed = Self {
+            email: p_email?,
+            password: p_password?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for AccountmanagerAuthenticateParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// Params of `accountmanager.change_password`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountmanagerChangePasswordParams {
+    pub old_password: String,
+    pub new_password: String,
+}
+
+impl FromParams for AccountmanagerChangePasswordParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_old_password = reader.required("old_password", Shape::String);
+        let p_new_password = reader.required("new_password", Shape::String);
+        let parsed = Self {
+            old_password: p_old_password?,
+            new_password: p_new_password?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for AccountmanagerChangePasswordParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// Params of `accountmanager.update_profile`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountmanagerUpdateProfileParams {
+    pub profile: Profile,
+}
+
+impl FromParams for AccountmanagerUpdateProfileParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_profile = reader.required("profile", Shape::Object);
+        let parsed = Self {
+            profile: p_profile?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for AccountmanagerUpdateProfileParams {
+    fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
+        {
+            let v = &self.profile;
+            v.validate_at(&market_rpc::path(at, "profile"), errs);
+        }
+    }
+}
+
+/// Params of `accountmanager.get_activity_summary`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountmanagerGetActivitySummaryParams {
+    pub days: u32,
+}
+
+impl FromParams for AccountmanagerGetActivitySummaryParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_days = reader.required("days", Shape::Integer);
+        let parsed = Self {
+            days: p_days?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for AccountmanagerGetActivitySummaryParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// Params of `accountmanager.directory`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountmanagerDirectoryParams {
+}
+
+impl FromParams for AccountmanagerDirectoryParams {
+    fn from_params(_reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let parsed = Self {
+        };
+        
+        Ok(parsed)
+    }
+}
+
+impl Validate for AccountmanagerDirectoryParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// this is comment for AccountManager
+pub trait AccountManager: Send + Sync + 'static {
+    /// Authenticate and return a session token
+    fn authenticate(&self, ctx: &Ctx, params: AccountmanagerAuthenticateParams) -> Result<AuthResult, RpcError>;
+    /// Change the password
+    fn change_password(&self, ctx: &Ctx, params: AccountmanagerChangePasswordParams) -> Result<bool, RpcError>;
+    /// Update the profile
+    fn update_profile(&self, ctx: &Ctx, params: AccountmanagerUpdateProfileParams) -> Result<User, RpcError>;
+    /// Activity summary
+    fn get_activity_summary(&self, ctx: &Ctx, params: AccountmanagerGetActivitySummaryParams) -> Result<ActivitySummary, RpcError>;
+    /// Phone book
+    fn directory(&self, ctx: &Ctx, params: AccountmanagerDirectoryParams) -> Result<Vec<Directory>, RpcError>;
+}
+
+/// Params of `groupmanager.create`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GroupmanagerCreateParams {
+    pub name: String,
+    pub description: String,
+}
+
+impl FromParams for GroupmanagerCreateParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_name = reader.required("name", Shape::String);
+        let p_description = reader.required("description", Shape::String);
+        let parsed = Self {
+            name: p_name?,
+            description: p_description?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for GroupmanagerCreateParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// Group manager
+pub trait GroupManager: Send + Sync + 'static {
+    /// Create a group
+    fn create(&self, ctx: &Ctx, params: GroupmanagerCreateParams) -> Result<bool, RpcError>;
 }
 
 /// Params of `order.checkout`.
@@ -638,7 +1010,19 @@ pub trait UserService: Send + Sync + 'static {
 }
 
 /// Register every service method, implemented by one `service`, with its declared access.
-pub fn register_services<S: OrderService + UserService>(methods: &mut Methods, service: std::sync::Arc<S>) {
+pub fn register_services<S: AccountManager + GroupManager + OrderService + UserService>(methods: &mut Methods, service: std::sync::Arc<S>) {
+    let s = service.clone();
+    methods.add("accountmanager.authenticate", Access::Admin, false, move |ctx: &Ctx, p: AccountmanagerAuthenticateParams| AccountManager::authenticate(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("accountmanager.change_password", Access::Admin, false, move |ctx: &Ctx, p: AccountmanagerChangePasswordParams| AccountManager::change_password(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("accountmanager.update_profile", Access::Admin, false, move |ctx: &Ctx, p: AccountmanagerUpdateProfileParams| AccountManager::update_profile(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("accountmanager.get_activity_summary", Access::Admin, false, move |ctx: &Ctx, p: AccountmanagerGetActivitySummaryParams| AccountManager::get_activity_summary(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("accountmanager.directory", Access::Admin, false, move |ctx: &Ctx, p: AccountmanagerDirectoryParams| AccountManager::directory(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("groupmanager.create", Access::Admin, false, move |ctx: &Ctx, p: GroupmanagerCreateParams| GroupManager::create(&*s, ctx, p));
     let s = service.clone();
     methods.add("order.checkout", Access::Admin, false, move |ctx: &Ctx, p: OrderCheckoutParams| OrderService::checkout(&*s, ctx, p));
     let s = service.clone();
