@@ -1038,3 +1038,88 @@ fn marketplace_schema_checks() {
         .collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
+
+/// The checker takes any text: it never panics, rejects or accepts
+/// consistently, and every diagnostic points at a place inside the file.
+mod props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Pieces of the language, so that generated inputs get deep into the
+    /// parser and checker rather than stopping at the first character.
+    const PIECES: &[&str] = &[
+        "Thing",
+        " = ",
+        "{",
+        "}",
+        "\n",
+        "  ",
+        "name",
+        ":",
+        "str",
+        "u32",
+        "?",
+        "[",
+        "]",
+        "@index",
+        "@unique(nocase)",
+        "@min(1)",
+        "@max(",
+        "\"a\"",
+        " | ",
+        "# [rootobject]\n",
+        "# doc\n",
+        "service ",
+        "ThingService",
+        "(",
+        ")",
+        ",",
+        " -> ",
+        "error: ",
+        "Gone",
+        "@error(not_found)",
+        "version: \"1.0\"",
+        "@access(user)",
+        "@crud(get: public)",
+        "{str: ",
+        "decimal",
+        "ulid",
+        "otime",
+        "sid",
+        "\u{2500}",
+        "\"",
+        "@",
+        "-",
+        "0",
+    ];
+
+    fn assert_diagnostics_point_into(text: &str) {
+        let checked = check(&[Source::new("p.oschema", text)]);
+        assert_eq!(checked.schema.is_some(), !checked.has_errors());
+        let lines = text.split('\n').collect::<Vec<_>>();
+        for d in &checked.diagnostics {
+            assert_eq!(d.file, "p.oschema");
+            let line = usize::try_from(d.line).unwrap();
+            assert!(line >= 1 && line <= lines.len(), "{d} in {text:?}");
+            let width = lines[line - 1].chars().count() + 1;
+            assert!(d.col >= 1 && (d.col as usize) <= width, "{d} in {text:?}");
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_text(text in "\\PC{0,200}") {
+            assert_diagnostics_point_into(&text);
+        }
+
+        #[test]
+        fn any_arrangement_of_the_languages_pieces(
+            pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..60)
+        ) {
+            assert_diagnostics_point_into(&pieces.concat());
+        }
+    }
+}
