@@ -24,6 +24,7 @@ fn principal(id: &str, role: &str) -> Result<Caller, RpcError> {
         user_id,
         roles: vec![role.to_string()],
         token_id: None,
+        api_key: false,
     }))
 }
 

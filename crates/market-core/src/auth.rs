@@ -13,6 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use market_rpc::{Caller, Ctx, Principal, RpcError};
 use market_store::{Id, Page, Reads, Timestamp, WriteTx};
 use sha2::{Digest, Sha256};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::{
     ApiKey, ApiKeyCreated, ApiKeyService, ApikeyCreateParams, ApikeyListParams, ApikeyRevokeParams,
@@ -105,6 +106,25 @@ impl App {
             .run(|| argon.verify_password(password.as_bytes(), target).is_ok());
         Ok(ok && hash.is_some())
     }
+
+    /// Check a password against the account's budget: a locked account is
+    /// `rate_limited` without a check; a wrong password counts against it,
+    /// a right one clears it.
+    pub(crate) fn check_password(
+        &self,
+        budget: &str,
+        password: &str,
+        hash: Option<&str>,
+    ) -> Result<bool, RpcError> {
+        self.passwords.check(budget, self.db.now())?;
+        let ok = self.password_matches(password, hash)?;
+        if ok {
+            self.passwords.clear(budget);
+        } else {
+            self.passwords.record(budget, self.db.now());
+        }
+        Ok(ok)
+    }
 }
 
 /// A new random token with `prefix`.
@@ -133,8 +153,20 @@ fn unknown_token() -> RpcError {
     RpcError::unauthenticated("unknown, expired or revoked token")
 }
 
+/// An email as accounts are told apart by it: trimmed and in Unicode
+/// normalization form C (the unique index then ignores case).
+pub fn normalize_email(email: &str) -> String {
+    email.trim().nfc().collect()
+}
+
+/// The key of an account's password budget: its email, normalized and
+/// lower-cased (so an address without an account counts alike).
+fn budget_key(email: &str) -> String {
+    normalize_email(email).to_lowercase()
+}
+
 /// The caller a user is, refusing deleted and suspended accounts.
-fn principal(user: &User, token_id: Id) -> Result<Principal, RpcError> {
+fn principal(user: &User, token_id: Id, api_key: bool) -> Result<Principal, RpcError> {
     match user.status {
         UserStatus::Deleted => Err(unknown_token()),
         UserStatus::Suspended => Err(RpcError::forbidden("this account is suspended")),
@@ -142,6 +174,7 @@ fn principal(user: &User, token_id: Id) -> Result<Principal, RpcError> {
             user_id: user.id,
             roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
             token_id: Some(token_id),
+            api_key,
         }),
     }
 }
@@ -158,7 +191,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
             let user: User = tx.get(key.user_id)?.ok_or_else(unknown_token)?;
             Ok::<_, RpcError>((key, user))
         })?;
-        let principal = principal(&user, key.id)?;
+        let principal = principal(&user, key.id, true)?;
         let stale = key
             .last_used_at
             .is_none_or(|t| t.add_seconds(KEY_USE_RESOLUTION_SECS) < now);
@@ -177,7 +210,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
     if session.revoked || session.expires_at <= now {
         return Err(unknown_token());
     }
-    Ok(Caller::User(principal(&user, session.id)?))
+    Ok(Caller::User(principal(&user, session.id, false)?))
 }
 
 /// Note when an API key was last used (best effort: a failure only logs).
@@ -239,6 +272,17 @@ pub(crate) fn revoke_sessions(
     }
 }
 
+/// Revoke an API key, and forget the stored answer of the call that
+/// created it (it holds the key).
+fn revoke_key(tx: &mut WriteTx<'_>, key: &mut ApiKey) -> Result<(), RpcError> {
+    key.revoked = true;
+    if let Some(scope) = key.created_under.take() {
+        tx.delete_idempotency(&scope)?;
+    }
+    tx.update(key, None)?;
+    Ok(())
+}
+
 /// Revoke every API key of `user_id`.
 pub(crate) fn revoke_keys(tx: &mut WriteTx<'_>, user_id: Id) -> Result<(), RpcError> {
     let mut cursor = None;
@@ -249,8 +293,7 @@ pub(crate) fn revoke_keys(tx: &mut WriteTx<'_>, user_id: Id) -> Result<(), RpcEr
             &market_store::PageRequest { limit: 500, cursor },
         )?;
         for mut k in page.items.into_iter().filter(|k| !k.revoked) {
-            k.revoked = true;
-            tx.update(&mut k, None)?;
+            revoke_key(tx, &mut k)?;
         }
         match page.next_cursor {
             Some(c) => cursor = Some(c),
@@ -267,14 +310,17 @@ pub(crate) fn create_user(
     password_hash: String,
     roles: Vec<Role>,
 ) -> Result<User, RpcError> {
-    if tx.find_unique::<User>("email", email)?.is_some() {
+    if tx
+        .find_unique::<User>("email", &normalize_email(email))?
+        .is_some()
+    {
         return Err(
             RpcError::conflict("an account with this email already exists")
                 .with_data("field", serde_json::json!("email")),
         );
     }
     let mut user = User {
-        email: email.trim().to_string(),
+        email: normalize_email(email),
         display_name: display_name.trim().to_string(),
         roles,
         status: UserStatus::Active,
@@ -303,11 +349,16 @@ impl AuthService for App {
     }
 
     fn login(&self, ctx: &Ctx, p: AuthLoginParams) -> Result<AuthResult, RpcError> {
+        let budget = budget_key(&p.email);
         let user = self
             .db
-            .read(|tx| tx.find_unique::<User>("email", p.email.trim()))?;
+            .read(|tx| tx.find_unique::<User>("email", &normalize_email(&p.email)))?;
         let user = user.filter(|u| u.status != UserStatus::Deleted);
-        if !self.password_matches(&p.password, user.as_ref().map(|u| u.password_hash.as_str()))? {
+        if !self.check_password(
+            &budget,
+            &p.password,
+            user.as_ref().map(|u| u.password_hash.as_str()),
+        )? {
             return Err(bad_credentials());
         }
         let user = user.ok_or_else(bad_credentials)?;
@@ -328,8 +379,7 @@ impl AuthService for App {
                 session.revoked = true;
                 tx.update(&mut session, None)?;
             } else if let Some(mut key) = tx.get::<ApiKey>(token_id)? {
-                key.revoked = true;
-                tx.update(&mut key, None)?;
+                revoke_key(tx, &mut key)?;
             }
             Ok(market_rpc::Ok::TRUE)
         })
@@ -345,9 +395,10 @@ impl AuthService for App {
         ctx: &Ctx,
         p: AuthChangePasswordParams,
     ) -> Result<market_rpc::Ok, RpcError> {
-        let principal = ctx.require_user()?;
+        let principal = ctx.require_session()?;
         let user: User = self.db.read(|tx| tx.load(principal.user_id))?;
-        if !self.password_matches(&p.old_password, Some(&user.password_hash))? {
+        let budget = budget_key(&user.email);
+        if !self.check_password(&budget, &p.old_password, Some(&user.password_hash))? {
             return Err(RpcError::unauthenticated("the old password is wrong"));
         }
         let hash = self.hash_password(&p.new_password)?;
@@ -356,6 +407,9 @@ impl AuthService for App {
             user.password_hash = hash.clone();
             tx.update(&mut user, None)?;
             revoke_sessions(tx, user.id, principal.token_id)?;
+            if p.keep_api_keys != Some(true) {
+                revoke_keys(tx, user.id)?;
+            }
             Ok(market_rpc::Ok::TRUE)
         })
     }
@@ -363,8 +417,9 @@ impl AuthService for App {
 
 impl ApiKeyService for App {
     fn create(&self, ctx: &Ctx, p: ApikeyCreateParams) -> Result<ApiKeyCreated, RpcError> {
-        let user_id = me(ctx)?;
+        let user_id = ctx.require_session()?.user_id;
         let key = new_token(KEY_PREFIX)?;
+        let created_under = ctx.idempotency_scope().map(str::to_string);
         ctx.write(&self.db, |tx| {
             let mut record = ApiKey {
                 user_id,
@@ -373,6 +428,7 @@ impl ApiKeyService for App {
                 prefix: key.chars().take(SHOWN_KEY_CHARS).collect(),
                 revoked: false,
                 last_used_at: None,
+                created_under: created_under.clone(),
                 ..Default::default()
             };
             tx.insert(&mut record)?;
@@ -392,14 +448,13 @@ impl ApiKeyService for App {
     }
 
     fn revoke(&self, ctx: &Ctx, p: ApikeyRevokeParams) -> Result<market_rpc::Ok, RpcError> {
-        let user_id = me(ctx)?;
+        let user_id = ctx.require_session()?.user_id;
         ctx.write(&self.db, |tx| {
             let mut key = tx
                 .get::<ApiKey>(p.id)?
                 .filter(|k| k.user_id == user_id)
                 .ok_or_else(|| RpcError::not_found("API key not found"))?;
-            key.revoked = true;
-            tx.update(&mut key, None)?;
+            revoke_key(tx, &mut key)?;
             Ok(market_rpc::Ok::TRUE)
         })
     }

@@ -55,6 +55,24 @@ fn field(name: &str, reason: &str) -> RpcError {
 /// and each page costs the matches before it).
 const MAX_SEARCH_OFFSET: usize = 10_000;
 
+/// Largest product, as JSON on the wire: bounds what one product adds to
+/// an answer whatever its fields hold.
+const MAX_PRODUCT_BYTES: usize = 64 * 1024;
+
+/// `invalid_input` when `product` would be larger than [`MAX_PRODUCT_BYTES`].
+fn within_size(product: &Product) -> Result<(), RpcError> {
+    let size = serde_json::to_vec(product).map_or(usize::MAX, |v| v.len());
+    if size > MAX_PRODUCT_BYTES {
+        return Err(field(
+            "attributes",
+            &format!(
+                "the product would take {size} bytes; at most {MAX_PRODUCT_BYTES} (shorten the description or attributes)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn product_not_found() -> RpcError {
     RpcError::not_found("product not found")
 }
@@ -168,6 +186,7 @@ impl ProductService for App {
                 status: if p.draft == Some(true) { ProductStatus::Draft } else { ProductStatus::Active },
                 ..Default::default()
             };
+            within_size(&product)?;
             tx.insert(&mut product)?;
             Ok(product)
         })
@@ -208,6 +227,7 @@ impl ProductService for App {
             if let Some(status) = p.status {
                 product.status = status;
             }
+            within_size(&product)?;
             tx.update(&mut product, p.expected_version)?;
             Ok(product)
         })

@@ -20,6 +20,11 @@ use crate::{
     Product, ProductCategory, ProductStatus, Rental, Sale, TransferKind, me, money, page,
 };
 
+/// Most units of one product in a cart (what one `cart.add_item` may ask for).
+const MAX_LINE_QUANTITY: u32 = 10_000;
+/// Most products in one cart.
+const MAX_CART_LINES: usize = 100;
+
 fn order_not_found() -> RpcError {
     RpcError::not_found("order not found")
 }
@@ -230,6 +235,20 @@ impl CartService for App {
                 .find(|i| i.product_id == p.product_id)
                 .map_or(0, |i| i.quantity);
             let quantity = already.saturating_add(p.quantity);
+            if quantity > MAX_LINE_QUANTITY {
+                return Err(RpcError::invalid_fields(BTreeMap::from([(
+                    "quantity".to_string(),
+                    format!(
+                        "the cart would hold {quantity} of this product; at most {MAX_LINE_QUANTITY}"
+                    ),
+                )])));
+            }
+            if already == 0 && cart.items.len() >= MAX_CART_LINES {
+                return Err(RpcError::invalid_fields(BTreeMap::from([(
+                    "product_id".to_string(),
+                    format!("a cart holds at most {MAX_CART_LINES} products"),
+                )])));
+            }
             buyable(tx, user, p.product_id, quantity)?;
             match cart.items.iter_mut().find(|i| i.product_id == p.product_id) {
                 Some(item) => item.quantity = quantity,

@@ -103,6 +103,19 @@ pub fn wallet_of<R: Reads>(tx: &R, user_id: Id) -> Result<Account, RpcError> {
         .ok_or_else(|| RpcError::not_found("wallet not found"))
 }
 
+/// `insufficient_funds` unless `from` can pay `amount` (the issuance
+/// account always can).
+pub fn ensure_funds(from: &Account, amount: Decimal) -> Result<(), RpcError> {
+    if from.kind != AccountKind::Issuance && from.balance < amount {
+        return Err(
+            RpcError::app(ErrorKind::InsufficientFunds, "not enough TFC in the wallet")
+                .with_data("needed", json!(amount.to_string()))
+                .with_data("available", json!(from.balance.to_string())),
+        );
+    }
+    Ok(())
+}
+
 /// Apply one leg: both balances, the transfer and its two entries.
 pub fn apply(tx: &mut WriteTx<'_>, leg: Leg) -> Result<Transfer, RpcError> {
     let amount = money::positive("amount", leg.amount)?;
@@ -113,13 +126,7 @@ pub fn apply(tx: &mut WriteTx<'_>, leg: Leg) -> Result<Transfer, RpcError> {
     }
     let mut from: Account = tx.load(leg.from)?;
     let mut to: Account = tx.load(leg.to)?;
-    if from.kind != AccountKind::Issuance && from.balance < amount {
-        return Err(
-            RpcError::app(ErrorKind::InsufficientFunds, "not enough TFC in the wallet")
-                .with_data("needed", json!(amount.to_string()))
-                .with_data("available", json!(from.balance.to_string())),
-        );
-    }
+    ensure_funds(&from, amount)?;
     let overflow = || RpcError::invalid_input("the amount is too large for the ledger");
     from.balance = from
         .balance

@@ -17,6 +17,7 @@ mod capacity;
 mod catalog;
 mod commerce;
 mod escrow;
+mod guard;
 pub mod ledger;
 mod listing;
 mod messages;
@@ -34,6 +35,7 @@ use market_rpc::{Caller, Methods, RpcError};
 use market_store::{Db, Id, PageRequest};
 use rust_decimal::Decimal;
 
+pub use auth::normalize_email;
 pub use generated::*;
 pub use users::{Added, AdminUser, parse_seed_users};
 
@@ -61,6 +63,13 @@ pub struct AppConfig {
     pub token_ttl_secs: i64,
     /// Where the product search index lives; in memory when `None`.
     pub search_dir: Option<std::path::PathBuf>,
+    /// Wrong passwords one account (email) may get within
+    /// `password_lock_secs` before its password checks lock for that long (0: no limit).
+    pub password_attempts: u32,
+    pub password_lock_secs: i64,
+    /// `wallet.transfer` emails matching no account that one user may send
+    /// per hour before transfers are refused for an hour (0: no limit).
+    pub email_lookup_misses_per_hour: u32,
 }
 
 impl Default for AppConfig {
@@ -71,6 +80,9 @@ impl Default for AppConfig {
             test_payments: false,
             token_ttl_secs: 7 * 24 * 3600,
             search_dir: None,
+            password_attempts: 10,
+            password_lock_secs: 900,
+            email_lookup_misses_per_hour: 20,
         }
     }
 }
@@ -81,6 +93,10 @@ pub struct App {
     config: AppConfig,
     hashing: auth::HashGate,
     search: search::SearchIndex,
+    /// Wrong passwords per account.
+    passwords: guard::Budget,
+    /// Emails of `wallet.transfer` that match no account, per user.
+    lookups: guard::Budget,
 }
 
 impl App {
@@ -89,11 +105,25 @@ impl App {
     pub fn new(db: Arc<Db>, config: AppConfig) -> Result<Arc<App>, RpcError> {
         ledger::ensure_system_accounts(&db)?;
         let search = search::SearchIndex::open(config.search_dir.as_deref(), &db)?;
+        let passwords = guard::Budget::new(
+            config.password_attempts,
+            config.password_lock_secs,
+            config.password_lock_secs,
+            "wrong passwords for this account",
+        );
+        let lookups = guard::Budget::new(
+            config.email_lookup_misses_per_hour,
+            3600,
+            3600,
+            "transfers to unknown emails",
+        );
         Ok(Arc::new(App {
             db,
             config,
             hashing: auth::HashGate::new(),
             search,
+            passwords,
+            lookups,
         }))
     }
 

@@ -200,15 +200,30 @@ impl SearchIndex {
         }
     }
 
-    /// Ids of the best matches, best first.
+    /// Ids of the best matches, best first. The text is searched as words:
+    /// anything but letters and digits separates them, so no character is
+    /// query syntax; text without a word finds nothing.
     pub fn query(&self, text: &str, limit: usize) -> Result<Vec<Id>, RpcError> {
+        let words: Vec<String> = text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_lowercase)
+            .collect();
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut parser = QueryParser::for_index(
             &self.index,
             vec![self.fields.name, self.fields.tags, self.fields.description],
         );
         parser.set_field_boost(self.fields.name, 4.0);
         parser.set_field_boost(self.fields.tags, 2.0);
-        let (query, _) = parser.parse_query_lenient(text);
+        let query = parser.parse_query(&words.join(" ")).map_err(|e| {
+            RpcError::invalid_fields(std::collections::BTreeMap::from([(
+                "query".to_string(),
+                format!("cannot be searched: {e}"),
+            )]))
+        })?;
         let searcher = self.reader.searcher();
         let hits = searcher
             .search(&query, &TopDocs::with_limit(limit).order_by_score())

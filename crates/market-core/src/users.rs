@@ -172,7 +172,7 @@ impl App {
         errs.into_result()?;
         if let Some(existing) = self
             .db
-            .read(|tx| tx.find_unique::<User>("email", email.trim()))?
+            .read(|tx| tx.find_unique::<User>("email", &crate::auth::normalize_email(email)))?
         {
             return Ok(Added::Exists(existing));
         }
@@ -232,7 +232,7 @@ impl App {
     pub fn remove_user(&self, email: &str) -> Result<User, RpcError> {
         self.db.write(&Actor::system("admin.remove_user"), |tx| {
             let mut user = tx
-                .find_unique::<User>("email", email.trim())?
+                .find_unique::<User>("email", &crate::auth::normalize_email(email))?
                 .filter(|u| u.status != UserStatus::Deleted)
                 .ok_or_else(not_found)?;
             user.status = UserStatus::Deleted;

@@ -37,15 +37,28 @@ impl WalletService for App {
     fn transfer(&self, ctx: &Ctx, p: WalletTransferParams) -> Result<Transfer, RpcError> {
         let user_id = me(ctx)?;
         let amount = money::positive("amount", p.amount)?;
-        ctx.write(&self.db, |tx| {
+        let budget = user_id.to_string();
+        self.lookups.check(&budget, self.db.now())?;
+        let email = crate::normalize_email(&p.to_email);
+        let mut missed = false;
+        let result = ctx.write(&self.db, |tx| {
+            let sender: User = tx.load(user_id)?;
+            if sender.email.to_lowercase() == email.to_lowercase() {
+                return Err(RpcError::invalid_input("you cannot send TFC to yourself"));
+            }
+            // Funds before the recipient: without them, a known and an
+            // unknown email answer alike.
+            let from = ledger::wallet_of(tx, user_id)?;
+            ledger::ensure_funds(&from, amount)?;
             let recipient = tx
-                .find_unique::<User>("email", p.to_email.trim())?
-                .filter(|u| u.status != UserStatus::Deleted)
-                .ok_or_else(|| RpcError::not_found("no user with this email"))?;
+                .find_unique::<User>("email", &email)?
+                .filter(|u| u.status != UserStatus::Deleted);
+            missed = recipient.is_none();
+            let recipient =
+                recipient.ok_or_else(|| RpcError::not_found("no user with this email"))?;
             if recipient.id == user_id {
                 return Err(RpcError::invalid_input("you cannot send TFC to yourself"));
             }
-            let from = ledger::wallet_of(tx, user_id)?;
             let to = ledger::wallet_of(tx, recipient.id)?;
             ledger::apply(
                 tx,
@@ -64,7 +77,11 @@ impl WalletService for App {
                     memo: p.memo.clone(),
                 },
             )
-        })
+        });
+        if missed {
+            self.lookups.record(&budget, self.db.now());
+        }
+        result
     }
 
     fn grant(&self, ctx: &Ctx, p: WalletGrantParams) -> Result<Transfer, RpcError> {

@@ -21,6 +21,9 @@ pub struct Principal {
     pub roles: Vec<String>,
     /// The session or API key the request was made with.
     pub token_id: Option<Id>,
+    /// The request was made with an API key (not a sign-in session): it may
+    /// not manage API keys or change the password.
+    pub api_key: bool,
 }
 
 impl Principal {
@@ -125,6 +128,24 @@ impl Ctx {
         }
     }
 
+    /// The signed-in user on a sign-in session: API keys may not manage
+    /// keys or the password (`forbidden`).
+    pub fn require_session(&self) -> Result<&Principal, RpcError> {
+        let principal = self.require_user()?;
+        if principal.api_key {
+            return Err(RpcError::forbidden(
+                "API keys cannot manage API keys or the password; sign in with the password",
+            ));
+        }
+        Ok(principal)
+    }
+
+    /// The caller, method and idempotency key this call is bound to, when
+    /// it carries a key: what [`market_store::WriteTx::delete_idempotency`] takes.
+    pub fn idempotency_scope(&self) -> Option<&str> {
+        self.idempotency.as_ref().map(|s| s.scope.as_str())
+    }
+
     /// The audit identity of this call.
     pub fn actor(&self) -> Actor {
         let actor_id = match &self.caller {
@@ -218,6 +239,7 @@ mod tests {
             user_id: Id(ulid::Ulid::nil()),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             token_id: None,
+            api_key: false,
         })
     }
 

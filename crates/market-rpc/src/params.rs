@@ -117,9 +117,16 @@ impl ParamReader {
                 .add(name, "must be a decimal number such as 12.50");
             return Err(RpcError::invalid_input(format!("invalid value for {name}")));
         }
-        match serde_json::from_value(value) {
-            Ok(v) => Ok(Some(v)),
-            Err(e) => {
+        // A member no field takes, at any depth, is as structural as an
+        // unknown param.
+        let mut unknown = None;
+        let parsed = serde_ignored::deserialize(value, |path| {
+            unknown.get_or_insert_with(|| path.to_string());
+        });
+        match (parsed, unknown) {
+            (Ok(_), Some(at)) => Err(self.structural(format!("unknown field '{name}.{at}'"))),
+            (Ok(v), None) => Ok(Some(v)),
+            (Err(e), _) => {
                 self.fields.add(name, clean_serde_message(&e.to_string()));
                 Err(RpcError::invalid_input(format!("invalid value for {name}")))
             }
@@ -288,7 +295,10 @@ pub mod rules {
     }
 
     /// Text lengths: `@minlen` counts the characters that are not leading or
-    /// trailing whitespace (so "   " is empty), `@maxlen` all of them.
+    /// trailing whitespace (so "   " is empty), `@maxlen` all of them. Text
+    /// holds no control characters but newline and tab, and no bidi
+    /// override or isolate characters (which make text display other than
+    /// it reads).
     pub fn text(
         errs: &mut FieldErrors,
         field: &str,
@@ -298,9 +308,45 @@ pub mod rules {
     ) {
         length(errs, field, value.trim().chars().count(), min, None);
         length(errs, field, value.chars().count(), None, max);
+        if let Some(reason) = forbidden_char(value) {
+            errs.add(field, reason);
+        }
     }
 
-    /// `@email`: one `@` with text on both sides and a dot in the domain.
+    /// Keys of a map (`@keymaxlen`): plain text of at most `max` characters.
+    pub fn map_key(errs: &mut FieldErrors, field: &str, key: &str, max: u64) {
+        if key.chars().count() as u64 > max {
+            errs.add(field, format!("keys must be at most {max} long"));
+        } else if let Some(reason) = forbidden_char(key) {
+            errs.add(field, format!("keys: {reason}"));
+        }
+    }
+
+    /// Bidi embeddings, overrides and isolates.
+    fn is_bidi_control(c: char) -> bool {
+        matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    }
+
+    /// Why `text` may not be stored, if it may not.
+    fn forbidden_char(text: &str) -> Option<&'static str> {
+        for c in text.chars() {
+            if c.is_control() && c != '\n' && c != '\t' {
+                return Some("must not contain control characters (only newline and tab)");
+            }
+            if is_bidi_control(c) {
+                return Some("must not contain bidirectional override characters");
+            }
+        }
+        None
+    }
+
+    /// Zero-width and other invisible format characters.
+    fn is_invisible(c: char) -> bool {
+        matches!(c, '\u{200B}'..='\u{200F}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{00AD}')
+    }
+
+    /// `@email`: one `@` with text on both sides and a dot in the domain,
+    /// no whitespace, control or invisible characters.
     pub fn email(errs: &mut FieldErrors, field: &str, value: &str) {
         let ok = match value.split_once('@') {
             Some((local, domain)) => {
@@ -309,7 +355,9 @@ pub mod rules {
                     && domain.contains('.')
                     && !domain.starts_with('.')
                     && !domain.ends_with('.')
-                    && !value.chars().any(char::is_whitespace)
+                    && !value.chars().any(|c| {
+                        c.is_whitespace() || c.is_control() || is_bidi_control(c) || is_invisible(c)
+                    })
             }
             None => false,
         };

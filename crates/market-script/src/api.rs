@@ -24,7 +24,21 @@ use crate::value::{to_dynamic, to_json};
 const CALL: &str = "rpc_call";
 
 /// Environment variables scripts never see.
-const HIDDEN_ENV: &[&str] = &["MARKETPLACE_SECRET_KEY"];
+/// Scripts see only `MARKETPLACE_*` variables, and none whose name hints
+/// at a secret or at a connection string (which may carry a password).
+const ENV_PREFIX: &str = "MARKETPLACE_";
+const SECRET_HINTS: &[&str] = &[
+    "SECRET",
+    "KEY",
+    "TOKEN",
+    "PASS",
+    "CREDENTIAL",
+    "AUTH",
+    "DB",
+    "URL",
+    "DSN",
+    "SEED",
+];
 
 /// What the API functions of one engine share.
 pub struct Session {
@@ -261,9 +275,11 @@ fn json_text(value: &Dynamic) -> Result<String> {
     serde_json::to_string_pretty(&v).map_err(|e| script_error(e.to_string()))
 }
 
-/// An environment variable as scripts see it: never the hidden ones.
+/// An environment variable as scripts see it: only the allowed ones.
 fn env_value(name: &str, get: impl Fn(&str) -> Option<String>) -> Option<String> {
-    if HIDDEN_ENV.contains(&name) {
+    let rest = name.strip_prefix(ENV_PREFIX)?;
+    let upper = rest.to_ascii_uppercase();
+    if SECRET_HINTS.iter().any(|hint| upper.contains(hint)) {
         return None;
     }
     get(name)
@@ -321,10 +337,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_secret_key_is_not_in_the_environment_of_scripts() {
+    fn scripts_see_only_marketplace_variables_without_secrets() {
         let all = |_: &str| Some("value".to_string());
-        assert_eq!(env_value("MARKETPLACE_SECRET_KEY", all), None);
-        assert_eq!(env_value("HOME", all).as_deref(), Some("value"));
+        for hidden in [
+            "MARKETPLACE_SECRET_KEY",
+            "MARKETPLACE_DB",
+            "MARKETPLACE_NODE_KEY",
+            "MARKETPLACE_EMBED_URL",
+            "ADMIN_SEED_USERS",
+            "DATABASE_URL",
+            "HOME",
+            "PATH",
+        ] {
+            assert_eq!(env_value(hidden, all), None, "{hidden}");
+        }
+        assert_eq!(
+            env_value("MARKETPLACE_TFC_USD_RATE", all).as_deref(),
+            Some("value")
+        );
+        assert_eq!(
+            env_value("MARKETPLACE_LISTEN", all).as_deref(),
+            Some("value")
+        );
     }
 
     #[test]

@@ -213,7 +213,7 @@ impl Transport {
         };
         let user = app
             .db()
-            .read(|tx| tx.find_unique::<User>("email", email.trim()))?
+            .read(|tx| tx.find_unique::<User>("email", &market_core::normalize_email(email)))?
             .filter(|u| u.status != UserStatus::Deleted)
             .ok_or_else(|| RpcError::not_found(format!("no user with email {}", email.trim())))?;
         principal(&user)?;
@@ -266,6 +266,7 @@ fn principal(user: &User) -> Result<Principal, RpcError> {
             user_id: user.id,
             roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
             token_id: None,
+            api_key: false,
         }),
         UserStatus::Suspended => Err(RpcError::forbidden("this account is suspended")),
         UserStatus::Deleted => Err(RpcError::unauthenticated("this account is deleted")),

@@ -130,7 +130,12 @@ fn main() -> ExitCode {
                 ..ServerConfig::default()
             };
             let router = market_server::app(api, &config);
-            market_server::serve(listener, router, async {
+            // Every load connection comes from one address as well.
+            let connections = market_server::ConnectionLimits {
+                max_connections_per_address: 0,
+                ..market_server::ConnectionLimits::default()
+            };
+            market_server::serve_with(listener, router, connections, async {
                 let _ = stop.await;
             })
             .await

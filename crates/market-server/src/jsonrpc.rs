@@ -18,9 +18,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use market_rpc::{Caller, Ctx, RpcError};
-use serde::Serialize;
-use serde_json::Value;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 use crate::Shared;
 
@@ -40,7 +41,8 @@ struct Response<'a> {
     result: Option<&'a RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Value>,
-    id: &'a Value,
+    /// The request's id exactly as it was written.
+    id: &'a RawValue,
 }
 
 fn encode(r: &Response<'_>) -> Vec<u8> {
@@ -50,7 +52,7 @@ fn encode(r: &Response<'_>) -> Vec<u8> {
     })
 }
 
-fn error_response(id: &Value, e: &RpcError) -> Vec<u8> {
+fn error_response(id: &RawValue, e: &RpcError) -> Vec<u8> {
     encode(&Response {
         jsonrpc: "2.0",
         result: None,
@@ -61,48 +63,206 @@ fn error_response(id: &Value, e: &RpcError) -> Vec<u8> {
 
 /// A well-formed request; `id: None` means a notification.
 struct Call {
-    id: Option<Value>,
+    /// The id as written (a number keeps every digit it was sent with).
+    id: Option<Box<RawValue>>,
     method: String,
     params: Option<Value>,
 }
 
-/// Check one request object; on failure the error and the id to answer with.
-fn validate(v: Value) -> Result<Call, (RpcError, Value)> {
-    let Value::Object(mut obj) = v else {
+/// One element of a body: a call, or the error to answer it with and the
+/// id to answer under.
+enum Item {
+    Call(Call),
+    Invalid(RpcError, Box<RawValue>),
+}
+
+/// A body: one request or a batch of them.
+enum Body {
+    Single(Item),
+    Batch(Vec<Item>),
+}
+
+fn null_id() -> Box<RawValue> {
+    RawValue::NULL.to_owned()
+}
+
+/// A member that is present, even when it is `null` (absent stays `None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// The members of a request object, each as written. serde refuses a
+/// member given twice.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    params: Option<&'a RawValue>,
+}
+
+/// A JSON value read like `serde_json::Value`, except that an object
+/// naming one key twice is an error instead of keeping the last value.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        Strict::deserialize(d).map(|s| s.0)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format!("duplicate key '{key}'")));
+            }
+            let Strict(value) = map.next_value()?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
+/// serde's messages end with a position; the caller wants the reason.
+fn reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// Parse a body. Only text that is not JSON at all is a parse error; each
+/// request of a batch is checked on its own.
+fn parse(body: &[u8]) -> Result<Body, RpcError> {
+    let raw: &RawValue = serde_json::from_slice(body).map_err(RpcError::parse_error)?;
+    if raw.get().trim_start().starts_with('[') {
+        let items: Vec<&RawValue> =
+            serde_json::from_str(raw.get()).map_err(RpcError::parse_error)?;
+        Ok(Body::Batch(items.into_iter().map(item).collect()))
+    } else {
+        Ok(Body::Single(item(raw)))
+    }
+}
+
+/// Check one request object.
+fn item(raw: &RawValue) -> Item {
+    match validate(raw) {
+        Ok(call) => Item::Call(call),
+        Err((e, id)) => Item::Invalid(e, id),
+    }
+}
+
+fn validate(raw: &RawValue) -> Result<Call, (RpcError, Box<RawValue>)> {
+    if !raw.get().trim_start().starts_with('{') {
         return Err((
             RpcError::invalid_request("a request must be an object"),
-            Value::Null,
+            null_id(),
         ));
+    }
+    let envelope: Envelope<'_> = serde_json::from_str(raw.get()).map_err(|e| {
+        (
+            RpcError::invalid_request(format!("malformed request: {}", reason(&e))),
+            null_id(),
+        )
+    })?;
+    let id = match envelope.id {
+        None => None,
+        Some(id) => match id.get().trim_start().as_bytes().first() {
+            Some(b'"' | b'-' | b'0'..=b'9' | b'n') => Some(id.to_owned()),
+            _ => {
+                return Err((
+                    RpcError::invalid_request("id must be a string, a number or null"),
+                    null_id(),
+                ));
+            }
+        },
     };
-    let id = obj.remove("id");
-    let answer_id = match &id {
-        Some(v @ (Value::String(_) | Value::Number(_) | Value::Null)) => v.clone(),
-        Some(_) => {
-            return Err((
-                RpcError::invalid_request("id must be a string, a number or null"),
-                Value::Null,
-            ));
-        }
-        None => Value::Null,
-    };
-    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+    let answer_id = id.clone().unwrap_or_else(null_id);
+    let version = envelope
+        .jsonrpc
+        .and_then(|v| serde_json::from_str::<String>(v.get()).ok());
+    if version.as_deref() != Some("2.0") {
         return Err((
             RpcError::invalid_request("jsonrpc must be \"2.0\""),
             answer_id,
         ));
     }
-    let method = match obj.remove("method") {
-        Some(Value::String(m)) => m,
-        _ => {
-            return Err((
-                RpcError::invalid_request("method must be a string"),
-                answer_id,
-            ));
-        }
+    let method = envelope
+        .method
+        .and_then(|m| serde_json::from_str::<String>(m.get()).ok());
+    let Some(method) = method else {
+        return Err((
+            RpcError::invalid_request("method must be a string"),
+            answer_id,
+        ));
     };
-    let params = match obj.remove("params") {
+    let params = match envelope.params {
         None => None,
-        Some(p @ (Value::Object(_) | Value::Array(_))) => Some(p),
+        Some(p) if p.get().trim_start().starts_with(['{', '[']) => {
+            match serde_json::from_str::<Strict>(p.get()) {
+                Ok(Strict(v)) => Some(v),
+                Err(e) => return Err((RpcError::invalid_params(reason(&e)), answer_id)),
+            }
+        }
         Some(_) => {
             return Err((
                 RpcError::invalid_request("params must be an object or an array"),
@@ -123,23 +283,31 @@ fn outcome(e: &RpcError) -> &str {
     }
 }
 
+/// What a request says about its caller.
+pub enum Credentials {
+    /// No `Authorization` header (or not a bearer one).
+    None,
+    /// One `Authorization: Bearer` token.
+    Bearer(String),
+    /// More than one `Authorization` header: no way to tell which counts.
+    Conflicting,
+}
+
 /// Who is calling, resolved once per HTTP request.
 pub struct Origin {
-    pub token: Option<String>,
+    pub credentials: Credentials,
     pub peer: Option<IpAddr>,
 }
 
 /// Does the body hold a call to a method that changes state?
-fn writes(shared: &Shared, parsed: &Value) -> bool {
-    let mutates = |call: &Value| {
-        call.get("method")
-            .and_then(Value::as_str)
-            .and_then(|m| shared.methods.get(m))
-            .is_some_and(|d| d.mutates)
+fn writes(shared: &Shared, body: &Body) -> bool {
+    let mutates = |item: &Item| match item {
+        Item::Call(call) => shared.methods.get(&call.method).is_some_and(|d| d.mutates),
+        Item::Invalid(..) => false,
     };
-    match parsed {
-        Value::Array(items) => items.iter().any(mutates),
-        call => mutates(call),
+    match body {
+        Body::Batch(items) => items.iter().any(mutates),
+        Body::Single(item) => mutates(item),
     }
 }
 
@@ -147,9 +315,9 @@ fn writes(shared: &Shared, parsed: &Value) -> bool {
 /// blocking pool: the small one for reads, the write pool for bodies that
 /// change state (those threads mostly wait for the disk).
 pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origin) -> Reply {
-    let parsed: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => return Reply::Json(error_response(&Value::Null, &RpcError::parse_error(e))),
+    let parsed = match parse(&body) {
+        Ok(parsed) => parsed,
+        Err(e) => return Reply::Json(error_response(RawValue::NULL, &e)),
     };
     drop(body);
     let pool = if writes(shared, &parsed) {
@@ -166,30 +334,39 @@ pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origi
     .await
     .unwrap_or_else(|e| {
         tracing::error!(error = %e, "request task failed");
-        Reply::Json(error_response(&Value::Null, &RpcError::internal()))
+        Reply::Json(error_response(RawValue::NULL, &RpcError::internal()))
     })
 }
 
 /// Answer the calls; writes made by them are durable before the reply
 /// leaves (a failure to make them durable answers an internal error instead).
-fn answer_body(shared: &Shared, parsed: Value, origin: &Origin) -> Reply {
+fn answer_body(shared: &Shared, parsed: Body, origin: &Origin) -> Reply {
     let (reply, pending) = market_store::deferred(|| answer_calls(shared, parsed, origin));
     match pending.wait() {
         Ok(()) => reply,
         Err(e) => {
             tracing::error!(error = %e, "writes could not be made durable");
-            Reply::Json(error_response(&Value::Null, &RpcError::internal()))
+            Reply::Json(error_response(RawValue::NULL, &RpcError::internal()))
         }
     }
 }
 
-fn answer_calls(shared: &Shared, parsed: Value, origin: &Origin) -> Reply {
+/// The error of a call whose answer would take the reply over its limit.
+fn too_large(limit: usize) -> RpcError {
+    RpcError::invalid_request(format!(
+        "the answer would be over the limit of {limit} bytes; ask for fewer or smaller results"
+    ))
+    .with_data("limit_bytes", serde_json::json!(limit))
+}
+
+fn answer_calls(shared: &Shared, parsed: Body, origin: &Origin) -> Reply {
     let mut caller = None;
+    let limit = shared.answer_limit;
     match parsed {
-        Value::Array(items) => {
+        Body::Batch(items) => {
             if items.is_empty() {
                 return Reply::Json(error_response(
-                    &Value::Null,
+                    RawValue::NULL,
                     &RpcError::invalid_request("empty batch"),
                 ));
             }
@@ -199,51 +376,78 @@ fn answer_calls(shared: &Shared, parsed: Value, origin: &Origin) -> Reply {
                     items.len(),
                     shared.batch_limit
                 ));
-                return Reply::Json(error_response(&Value::Null, &e));
+                return Reply::Json(error_response(RawValue::NULL, &e));
             }
-            // In order, one after the other: a batch may build on its own earlier calls.
-            let replies: Vec<Vec<u8>> = items
-                .into_iter()
-                .filter_map(|item| answer(shared, item, origin, &mut caller))
-                .collect();
-            if replies.is_empty() {
-                return Reply::Nothing;
-            }
-            let mut out =
-                Vec::with_capacity(replies.iter().map(|r| r.len() + 1).sum::<usize>() + 1);
-            out.push(b'[');
-            for (i, r) in replies.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+            // In order, one after the other: a batch may build on its own
+            // earlier calls. Once the answer reaches its limit, the calls
+            // left are not run and each gets an error instead.
+            let mut out = vec![b'['];
+            let mut full = false;
+            for item in items {
+                let reply = if full {
+                    refuse(item, limit)
+                } else {
+                    let reply = answer(shared, item, origin, &mut caller);
+                    match reply {
+                        Some((r, id)) if out.len() + r.len() + 2 > limit => {
+                            full = true;
+                            Some(error_response(&id, &too_large(limit)))
+                        }
+                        other => other.map(|(r, _)| r),
+                    }
+                };
+                if let Some(r) = reply {
+                    if out.len() > 1 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(&r);
                 }
-                out.extend_from_slice(r);
+            }
+            if out.len() == 1 {
+                return Reply::Nothing;
             }
             out.push(b']');
             Reply::Json(out)
         }
-        single => match answer(shared, single, origin, &mut caller) {
-            Some(r) => Reply::Json(r),
+        Body::Single(item) => match answer(shared, item, origin, &mut caller) {
+            Some((r, id)) if r.len() > limit => Reply::Json(error_response(&id, &too_large(limit))),
+            Some((r, _)) => Reply::Json(r),
             None => Reply::Nothing,
         },
     }
 }
 
-/// Validate and run one element; `None` for a notification. The caller is
-/// resolved on first need; an authentication failure answers every request
-/// (but not notifications) with that error.
+/// The answer to a call left unrun because the reply is full (`None` for
+/// a notification).
+fn refuse(item: Item, limit: usize) -> Option<Vec<u8>> {
+    match item {
+        Item::Call(Call { id: None, .. }) => None,
+        Item::Call(Call { id: Some(id), .. }) | Item::Invalid(_, id) => {
+            Some(error_response(&id, &too_large(limit)))
+        }
+    }
+}
+
+/// Run one element; `None` for a notification, else the encoded response
+/// and the id it answers. The caller is resolved on first need; an
+/// authentication failure answers every request (but not notifications)
+/// with that error.
 fn answer(
     shared: &Shared,
-    item: Value,
+    item: Item,
     origin: &Origin,
     caller: &mut Option<Result<Caller, RpcError>>,
-) -> Option<Vec<u8>> {
-    let call = match validate(item) {
-        Ok(call) => call,
-        Err((e, id)) => return Some(error_response(&id, &e)),
+) -> Option<(Vec<u8>, Box<RawValue>)> {
+    let call = match item {
+        Item::Call(call) => call,
+        Item::Invalid(e, id) => return Some((error_response(&id, &e), id)),
     };
-    let cached = caller.get_or_insert_with(|| match &origin.token {
-        None => Ok(Caller::Anonymous),
-        Some(token) => shared.authenticator.authenticate(Some(token)),
+    let cached = caller.get_or_insert_with(|| match &origin.credentials {
+        Credentials::None => Ok(Caller::Anonymous),
+        Credentials::Bearer(token) => shared.authenticator.authenticate(Some(token)),
+        Credentials::Conflicting => Err(RpcError::unauthenticated(
+            "more than one Authorization header",
+        )),
     });
     let Call { id, method, params } = call;
     let mutates = shared.methods.get(&method).is_some_and(|d| d.mutates);
@@ -257,7 +461,7 @@ fn answer(
         *caller = None;
     }
     let id = id?;
-    Some(match &result {
+    let encoded = match &result {
         Ok(raw) => encode(&Response {
             jsonrpc: "2.0",
             result: Some(raw),
@@ -265,7 +469,8 @@ fn answer(
             id: &id,
         }),
         Err(e) => error_response(&id, e),
-    })
+    };
+    Some((encoded, id))
 }
 
 fn run(

@@ -5,12 +5,14 @@
 //! a bearer token and a readiness probe. [`app`] builds the router without a
 //! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
 
+mod connections;
 mod jsonrpc;
 mod limits;
 mod metrics;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -22,6 +24,7 @@ use market_rpc::{Caller, Methods, RpcError};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
+pub use connections::ConnectionLimits;
 pub use limits::Limits;
 pub use metrics::Metrics;
 
@@ -58,6 +61,13 @@ pub struct ServerConfig {
     pub rate_per_min: u32,
     /// Proxies whose `X-Forwarded-For` entry names the client address.
     pub trusted_proxies: Vec<IpAddr>,
+    /// Largest JSON-RPC answer in bytes: a batch stops running calls there
+    /// and answers each call left with an error.
+    pub answer_limit: usize,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// Timeouts and caps of connections.
+    pub connections: ConnectionLimits,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +79,9 @@ impl Default for ServerConfig {
             auth_rate_per_min: 30,
             rate_per_min: 6000,
             trusted_proxies: Vec::new(),
+            answer_limit: 16 * 1024 * 1024,
+            body_timeout: Duration::from_secs(30),
+            connections: ConnectionLimits::default(),
         }
     }
 }
@@ -86,6 +99,8 @@ pub(crate) struct Shared {
     writes: WritePool,
     batch_limit: usize,
     body_limit: usize,
+    answer_limit: usize,
+    body_timeout: Duration,
     trusted_proxies: Vec<IpAddr>,
 }
 
@@ -109,6 +124,8 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         writes: WritePool::new(),
         batch_limit: config.batch_limit,
         body_limit: config.body_limit,
+        answer_limit: config.answer_limit,
+        body_timeout: config.body_timeout,
         trusted_proxies: config.trusted_proxies.clone(),
     });
     spawn_limit_sweeper(&shared);
@@ -140,12 +157,27 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-fn bearer(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim().to_string())
+/// The bearer token of a request; two `Authorization` headers are
+/// conflicting credentials, never one picked of them.
+fn credentials(headers: &HeaderMap) -> jsonrpc::Credentials {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if headers.contains_key(header::AUTHORIZATION) {
+            jsonrpc::Credentials::Conflicting
+        } else {
+            jsonrpc::Credentials::None
+        };
+    };
+    let bearer = value.to_str().ok().and_then(|v| {
+        let (scheme, token) = v.split_once(' ')?;
+        scheme
+            .eq_ignore_ascii_case("bearer")
+            .then(|| token.trim().to_string())
+    });
+    match bearer {
+        Some(token) => jsonrpc::Credentials::Bearer(token),
+        None => jsonrpc::Credentials::None,
+    }
 }
 
 /// Forget idle rate-limit clients now and then, while the server runs.
@@ -196,10 +228,22 @@ async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
     let peer = client_address(socket_peer, request.headers(), &shared.trusted_proxies);
-    let token = bearer(request.headers());
-    let body = match axum::body::to_bytes(request.into_body(), shared.body_limit).await {
-        Ok(b) => b,
+    let credentials = credentials(request.headers());
+    let read = axum::body::to_bytes(request.into_body(), shared.body_limit);
+    let body = match tokio::time::timeout(shared.body_timeout, read).await {
+        Ok(Ok(b)) => b,
         Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                [(header::CONNECTION, "close")],
+                format!(
+                    "the request body did not arrive within {} s",
+                    shared.body_timeout.as_secs()
+                ),
+            )
+                .into_response();
+        }
+        Ok(Err(_)) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 format!(
@@ -210,7 +254,7 @@ async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
                 .into_response();
         }
     };
-    match jsonrpc::handle(&shared, body, jsonrpc::Origin { token, peer }).await {
+    match jsonrpc::handle(&shared, body, jsonrpc::Origin { credentials, peer }).await {
         jsonrpc::Reply::Nothing => StatusCode::NO_CONTENT.into_response(),
         jsonrpc::Reply::Json(bytes) => json_response(StatusCode::OK, bytes),
     }
@@ -315,19 +359,25 @@ impl Drop for WritePool {
     }
 }
 
-/// Serve `router` on `listener` until `shutdown` resolves, then finish the
-/// requests in flight and return (so the caller can close the database).
+/// Serve `router` on `listener` with the default connection limits until
+/// `shutdown` resolves, then finish the requests in flight and return (so
+/// the caller can close the database).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    serve_with(listener, router, ConnectionLimits::default(), shutdown).await
+}
+
+/// [`serve`] with these connection timeouts and caps.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    connections::serve(listener, router, limits, shutdown).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -1,4 +1,5 @@
-//! Rate limits: `auth.login` plus `auth.register` per client address, and a
+//! Rate limits: the methods that register or check a password per client
+//! address, and a
 //! global limit per signed-in user (or per address for anonymous callers).
 //! Over a limit a call answers `rate_limited` (4290) with `retry_after_secs`.
 
@@ -10,8 +11,9 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use market_rpc::{Caller, Ctx, ErrorKind, RpcError};
 use serde_json::json;
 
-/// Methods sharing the per-address sign-in limit.
-const AUTH_METHODS: &[&str] = &["auth.login", "auth.register"];
+/// Methods sharing the per-address sign-in limit: every one that
+/// registers or checks a password.
+const AUTH_METHODS: &[&str] = &["auth.login", "auth.register", "auth.change_password"];
 
 /// The limiters of one server.
 pub struct Limits {

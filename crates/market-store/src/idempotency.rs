@@ -89,6 +89,16 @@ impl WriteTx<'_> {
         self.raw.put(TABLE, scope.as_bytes(), &bytes)?;
         self.raw.put(BY_TIME, &record.id.to_key(), scope.as_bytes())
     }
+
+    /// Forget the response of `scope`: a repeat of that call runs again
+    /// instead of replaying it.
+    pub fn delete_idempotency(&mut self, scope: &str) -> Result<()> {
+        if let Some(old) = self.idempotency(scope)? {
+            self.raw.delete(BY_TIME, &old.id.to_key())?;
+            self.raw.delete(TABLE, scope.as_bytes())?;
+        }
+        Ok(())
+    }
 }
 
 impl Db {

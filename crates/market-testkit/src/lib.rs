@@ -56,7 +56,8 @@ impl TestServer {
                     .send(listener.local_addr().expect("local addr"))
                     .expect("report addr");
                 let router = market_server::app(api, &config);
-                market_server::serve(listener, router, async {
+                let connections = config.connections.clone();
+                market_server::serve_with(listener, router, connections, async {
                     let _ = stop_rx.await;
                 })
                 .await

@@ -33,6 +33,25 @@ pub struct Config {
     pub test_payments: bool,
     /// Lifetime of a sign-in token, in hours.
     pub token_ttl_hours: u32,
+    /// Limits against hostile clients (see `docs/operator-guide.md`).
+    /// Largest JSON-RPC answer in bytes.
+    pub answer_limit: usize,
+    /// Seconds from a request's first byte until its headers are complete.
+    pub header_timeout_secs: u64,
+    /// Seconds a client may take to send a request body.
+    pub body_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    pub idle_timeout_secs: u64,
+    /// Open connections at once (0: no cap).
+    pub max_connections: usize,
+    /// Open connections at once from one client address (0: no cap).
+    pub max_connections_per_address: usize,
+    /// Wrong passwords per account before its password checks lock (0: no limit).
+    pub password_attempts: u32,
+    /// Seconds the wrong passwords are counted over, and the lock lasts.
+    pub password_lock_secs: u32,
+    /// `wallet.transfer` emails matching no account per user and hour (0: no limit).
+    pub email_lookup_misses_per_hour: u32,
 }
 
 impl Default for Config {
@@ -50,6 +69,15 @@ impl Default for Config {
             commission_percent: rust_decimal::Decimal::TEN,
             test_payments: false,
             token_ttl_hours: 24 * 7,
+            answer_limit: 16 * 1024 * 1024,
+            header_timeout_secs: 10,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 60,
+            max_connections: 1024,
+            max_connections_per_address: 64,
+            password_attempts: 10,
+            password_lock_secs: 900,
+            email_lookup_misses_per_hour: 20,
         }
     }
 }
@@ -135,7 +163,43 @@ impl Config {
         if let Some(v) = env("MARKETPLACE_TOKEN_TTL_HOURS") {
             config.token_ttl_hours = parse_env("MARKETPLACE_TOKEN_TTL_HOURS", &v)?;
         }
+        config.hardening_env(&env)?;
         Ok(config)
+    }
+}
+
+impl Config {
+    /// The limits against hostile clients from the environment.
+    fn hardening_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).map(|v| (name.to_string(), v));
+        if let Some((n, v)) = get("MARKETPLACE_ANSWER_LIMIT") {
+            self.answer_limit = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_HEADER_TIMEOUT_SECS") {
+            self.header_timeout_secs = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_BODY_TIMEOUT_SECS") {
+            self.body_timeout_secs = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_IDLE_TIMEOUT_SECS") {
+            self.idle_timeout_secs = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_MAX_CONNECTIONS") {
+            self.max_connections = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_MAX_CONNECTIONS_PER_ADDRESS") {
+            self.max_connections_per_address = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_PASSWORD_ATTEMPTS") {
+            self.password_attempts = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_PASSWORD_LOCK_SECS") {
+            self.password_lock_secs = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_EMAIL_LOOKUP_MISSES_PER_HOUR") {
+            self.email_lookup_misses_per_hour = parse_env(&n, &v)?;
+        }
+        Ok(())
     }
 }
 

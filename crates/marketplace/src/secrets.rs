@@ -14,7 +14,9 @@ pub fn key_file(db_path: &Path) -> PathBuf {
 }
 
 /// The cipher for `db_url`: from `env_key` when set, else from the key file
-/// beside a redb database, created (mode 0600) when missing.
+/// beside a redb database, created (mode 0600) when the database is new too.
+/// An existing database without its key file is refused: a new key could
+/// not open what it sealed.
 pub fn cipher_for(db_url: &str, env_key: Option<&str>) -> Result<SecretCipher, String> {
     if let Some(text) = env_key {
         return SecretCipher::from_text(text).map_err(|e| format!("MARKETPLACE_SECRET_KEY: {e}"));
@@ -25,6 +27,11 @@ pub fn cipher_for(db_url: &str, env_key: Option<&str>) -> Result<SecretCipher, S
         Ok(text) => {
             SecretCipher::from_text(&text).map_err(|e| format!("key file {}: {e}", path.display()))
         }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && db_path.exists() => Err(format!(
+            "the database {} exists but has no key file ({}) and MARKETPLACE_SECRET_KEY is not set; set MARKETPLACE_SECRET_KEY to the key the database was sealed with (a new key is only made for a new database)",
+            db_path.display(),
+            path.display()
+        )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let text = SecretCipher::generate_key_text().map_err(|e| e.to_string())?;
             write_private(&path, &text)
@@ -81,6 +88,12 @@ mod tests {
                 0o600
             );
         }
+        // an existing database never gets a new key file
+        std::fs::remove_file(&path).unwrap();
+        std::fs::write(dir.path().join("d/m.redb"), b"").unwrap();
+        let e = cipher_for(&url, None).unwrap_err();
+        assert!(e.contains("MARKETPLACE_SECRET_KEY"), "{e}");
+        assert!(!path.exists());
         std::fs::write(&path, "garbage").unwrap();
         assert!(cipher_for(&url, None).unwrap_err().contains("key file"));
         assert!(

@@ -9,7 +9,7 @@ use std::time::Duration;
 use market_core::{App, AppConfig};
 use market_rpc::{Caller, RpcError};
 use market_server::{Api, Authenticator, ServerConfig};
-use market_store::Db;
+use market_store::{Db, Reads};
 
 use crate::config::Config;
 use crate::secrets;
@@ -36,15 +36,38 @@ pub fn app_config(config: &Config) -> AppConfig {
             Ok(market_store::DbUrl::Redb(path)) => Some(market_core::search::index_dir(&path)),
             Err(_) => None,
         },
+        password_attempts: config.password_attempts,
+        password_lock_secs: i64::from(config.password_lock_secs),
+        email_lookup_misses_per_hour: config.email_lookup_misses_per_hour,
     }
 }
 
-/// Open the database a URL names with its secret key (env or key file).
+/// Open the database a URL names with its secret key (env or key file),
+/// refusing a key that does not open the data the database sealed.
 pub fn open_db(url: &str) -> Result<Db, String> {
     let cipher = secrets::cipher_for(url, std::env::var("MARKETPLACE_SECRET_KEY").ok().as_deref())?;
-    Ok(Db::open(url)
+    let db = Db::open(url)
         .map_err(|e| e.to_string())?
-        .with_cipher(cipher))
+        .with_cipher(cipher);
+    check_key(&db, url)?;
+    Ok(db)
+}
+
+/// Does the key open the sealed fields of the newest user (if any)?
+fn check_key(db: &Db, url: &str) -> Result<(), String> {
+    let first = market_store::PageRequest {
+        limit: 1,
+        cursor: None,
+    };
+    match db.read(|tx| tx.list::<market_core::User>(&first)) {
+        Ok(_) => Ok(()),
+        Err(market_store::StoreError::Corrupt { reason, .. }) if reason.contains("decrypt") => {
+            Err(format!(
+                "the secret key does not open the sealed data of {url}: set MARKETPLACE_SECRET_KEY to the key this database was sealed with, or put back its key file"
+            ))
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run(listen: Option<String>, db: Option<String>, config_file: Option<PathBuf>) -> ExitCode {
@@ -115,6 +138,14 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
         auth_rate_per_min: config.auth_rate_per_min,
         rate_per_min: config.rate_per_min,
         trusted_proxies: config.trusted_proxies.clone(),
+        answer_limit: config.answer_limit,
+        body_timeout: Duration::from_secs(config.body_timeout_secs),
+        connections: market_server::ConnectionLimits {
+            header_timeout: Duration::from_secs(config.header_timeout_secs),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs),
+            max_connections: config.max_connections,
+            max_connections_per_address: config.max_connections_per_address,
+        },
     };
     let router = market_server::app(api, &server_config);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -123,9 +154,15 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
     let sweeper = tokio::spawn(purge_idempotency(db.clone()));
     let expiry = tokio::spawn(expire_rentals(app.clone()));
     tracing::info!(listen = %config.listen, db = %db.describe(), "serving JSON-RPC at /rpc");
-    let served = market_server::serve(listener, router, market_server::shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"));
+    let connections = server_config.connections.clone();
+    let served = market_server::serve_with(
+        listener,
+        router,
+        connections,
+        market_server::shutdown_signal(),
+    )
+    .await
+    .map_err(|e| format!("server failed: {e}"));
     for task in [sweeper, expiry] {
         task.abort();
         drop(task.await);

@@ -381,3 +381,49 @@ fn the_first_starts_rate_and_commission_hold_across_restarts() {
         assert!(reply.contains(r#""commission_percent":"7""#), "{reply}");
     }
 }
+
+#[test]
+fn admin_without_the_databases_key_refuses_and_makes_no_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("redb://{}/m.redb", dir.path().display());
+    let key_file = dir.path().join("m.redb.key");
+    let with_key = |key: &str, args: &[&str]| {
+        bin()
+            .arg("admin")
+            .args(args)
+            .args(["--db", &db])
+            .env("MARKETPLACE_SECRET_KEY", key)
+            .output()
+            .unwrap()
+    };
+    let key = "ab".repeat(32);
+    let add = [
+        "add-user",
+        "--email",
+        "sealed@example.com",
+        "--password",
+        "a-long-password",
+    ];
+    assert!(with_key(&key, &add).status.success());
+    assert!(!key_file.exists(), "the key came from the environment");
+    // no key at all: refused, and no key file appears
+    let out = admin(&db, &["list-users"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("MARKETPLACE_SECRET_KEY"), "{stderr}");
+    assert!(!stderr.contains("internal error"), "{stderr}");
+    assert!(!key_file.exists(), "no key file for an existing database");
+    // the wrong key: refused with a clear message
+    let out = with_key(&"cd".repeat(32), &["list-users"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("does not open the sealed data"), "{stderr}");
+    // the right key works
+    let out = with_key(&key, &["list-users"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("sealed@example.com"));
+}

@@ -88,10 +88,25 @@ impl Gen<'_> {
             }),
             Type::Any => json!({}),
             Type::List(t) => {
-                json!({ "type": "array", "items": self.type_schema(t, &FieldAttrs::default()) })
+                let item = FieldAttrs {
+                    max_len: attrs.item_max_len,
+                    ..FieldAttrs::default()
+                };
+                json!({ "type": "array", "items": self.type_schema(t, &item) })
             }
             Type::Map(_, v) => {
-                json!({ "type": "object", "additionalProperties": self.type_schema(v, &FieldAttrs::default()) })
+                let value = FieldAttrs {
+                    max_len: attrs.item_max_len,
+                    ..FieldAttrs::default()
+                };
+                let mut m = json!({ "type": "object", "additionalProperties": self.type_schema(v, &value) });
+                if let Some(n) = attrs.key_max_len {
+                    m["propertyNames"] = json!({ "maxLength": n });
+                }
+                if let Some(n) = attrs.max_len {
+                    m["maxProperties"] = json!(n);
+                }
+                m
             }
             Type::Named(n) => json!({ "$ref": format!("#/components/schemas/{n}") }),
         };

@@ -282,7 +282,18 @@ impl Gen<'_> {
                         opt_u(a.max_len)
                     );
                 }
-                let inner_rules = self.rules("item", inner, "&item_path", &FieldAttrs::default());
+                let item_attrs = FieldAttrs {
+                    max_len: a.item_max_len,
+                    ..FieldAttrs::default()
+                };
+                let inner_rules = self.rules("item", inner, "&item_path", &item_attrs);
+                if let Some(n) = a.key_max_len {
+                    // Named by the map, not by the (too long) key.
+                    let _ = writeln!(
+                        r,
+                        "{ind}for key in {v}.keys() {{\n{ind}    market_rpc::rules::map_key(errs, {path}, key, {n});\n{ind}}}"
+                    );
+                }
                 if !inner_rules.is_empty() {
                     let iter = if matches!(ty, Type::List(_)) {
                         format!("{v}.iter().enumerate()")

@@ -13,8 +13,20 @@ use crate::names::{did_you_mean, is_snake, to_snake};
 
 /// Annotations of fields and parameters.
 const FIELD: &[&str] = &[
-    "index", "unique", "search", "secret", "hidden", "server", "owner", "min", "max", "minlen",
-    "maxlen", "email",
+    "index",
+    "unique",
+    "search",
+    "secret",
+    "hidden",
+    "server",
+    "owner",
+    "min",
+    "max",
+    "minlen",
+    "maxlen",
+    "keymaxlen",
+    "itemmaxlen",
+    "email",
 ];
 /// Annotations of methods.
 const METHOD: &[&str] = &["access", "mutates"];
@@ -260,6 +272,26 @@ pub(crate) fn field_attrs(
                 } else {
                     attrs.max_len = bound;
                 }
+            }
+            "keymaxlen" => {
+                let bound = length(annotation, rep);
+                target.require(
+                    matches!(target.ty, Type::Map(key, _) if **key == Type::Str),
+                    annotation,
+                    "maps with str keys",
+                    rep,
+                );
+                attrs.key_max_len = bound;
+            }
+            "itemmaxlen" => {
+                let bound = length(annotation, rep);
+                target.require(
+                    matches!(target.ty, Type::List(item) | Type::Map(_, item) if **item == Type::Str),
+                    annotation,
+                    "lists of str and maps with str values",
+                    rep,
+                );
+                attrs.item_max_len = bound;
             }
             _ => {}
         }

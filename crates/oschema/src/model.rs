@@ -90,6 +90,11 @@ pub struct FieldAttrs {
     /// `@minlen(n)` / `@maxlen(n)`: length bounds (strings in chars, lists in items).
     pub min_len: Option<u64>,
     pub max_len: Option<u64>,
+    /// `@keymaxlen(n)`: longest key of a map with `str` keys, in characters.
+    pub key_max_len: Option<u64>,
+    /// `@itemmaxlen(n)`: longest item of a `[str]` list or value of a map
+    /// of `str`, in characters.
+    pub item_max_len: Option<u64>,
     /// `@email`: must look like an email address.
     pub email: bool,
 }

@@ -110,8 +110,12 @@ fn expect(op: &Op, balances: &mut [i64; USERS]) -> Result<(), i64> {
             balances[*to] += m;
             Ok(())
         }
-        Op::TransferToStranger { amount, .. } => {
-            amount.micros().ok_or(4000)?;
+        Op::TransferToStranger { from, amount } => {
+            let m = amount.micros().ok_or(4000)?;
+            // funds are checked before the recipient is looked up
+            if balances[*from] < m {
+                return Err(4020);
+            }
             Err(4040)
         }
     }
