@@ -33,6 +33,14 @@ pub struct Config {
     pub test_payments: bool,
     /// Lifetime of a sign-in token, in hours.
     pub token_ttl_hours: u32,
+    /// TTL of a board post created without one, until a setting is stored.
+    pub board_default_ttl_seconds: u64,
+    /// Longest TTL of a board post, until a setting is stored.
+    pub board_max_ttl_seconds: u64,
+    /// `/rpc` URLs of the board nodes to pull events from.
+    pub board_peers: Vec<String>,
+    /// Seconds between two pulls from the peers.
+    pub board_sync_secs: u64,
 }
 
 impl Default for Config {
@@ -50,6 +58,10 @@ impl Default for Config {
             commission_percent: rust_decimal::Decimal::TEN,
             test_payments: false,
             token_ttl_hours: 24 * 7,
+            board_default_ttl_seconds: 7 * 24 * 3600,
+            board_max_ttl_seconds: 30 * 24 * 3600,
+            board_peers: Vec::new(),
+            board_sync_secs: 5,
         }
     }
 }
@@ -134,6 +146,12 @@ impl Config {
         }
         if let Some(v) = env("MARKETPLACE_TOKEN_TTL_HOURS") {
             config.token_ttl_hours = parse_env("MARKETPLACE_TOKEN_TTL_HOURS", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_BOARD_PEERS") {
+            config.board_peers = list(&v);
+        }
+        if let Some(v) = env("MARKETPLACE_BOARD_SYNC_SECS") {
+            config.board_sync_secs = parse_env("MARKETPLACE_BOARD_SYNC_SECS", &v)?;
         }
         Ok(config)
     }

@@ -8,6 +8,7 @@ mod access;
 mod apikeys;
 mod audit;
 mod auth;
+mod board;
 mod idempotency;
 mod ledger_props;
 mod limits;
