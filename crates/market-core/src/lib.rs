@@ -13,6 +13,7 @@ pub mod generated {
 
 mod admin;
 mod auth;
+pub mod board;
 mod capacity;
 mod catalog;
 mod commerce;
@@ -97,12 +98,29 @@ pub struct App {
     passwords: guard::Budget,
     /// Emails of `wallet.transfer` that match no account, per user.
     lookups: guard::Budget,
+    board: board::Board,
 }
 
 impl App {
     /// The business layer on `db`: creates the ledger's system accounts if
     /// this is a new database, and opens (or rebuilds) the search index.
+    /// The board signs with a new random node key; servers and the CLI use
+    /// [`App::with_board`] with the node's own key.
     pub fn new(db: Arc<Db>, config: AppConfig) -> Result<Arc<App>, RpcError> {
+        let key = board::NodeKey::generate().map_err(|e| {
+            tracing::error!(error = %e, "cannot make a node key");
+            RpcError::internal()
+        })?;
+        App::with_board(db, config, board::BoardConfig::new(key))
+    }
+
+    /// The business layer with the community board configured by `board`:
+    /// its view is loaded from the snapshot in the database plus the log's tail.
+    pub fn with_board(
+        db: Arc<Db>,
+        config: AppConfig,
+        board: board::BoardConfig,
+    ) -> Result<Arc<App>, RpcError> {
         ledger::ensure_system_accounts(&db)?;
         let search = search::SearchIndex::open(config.search_dir.as_deref(), &db)?;
         let passwords = guard::Budget::new(
@@ -117,6 +135,7 @@ impl App {
             3600,
             "transfers to unknown emails",
         );
+        let board = board::Board::open(&db, board)?;
         Ok(Arc::new(App {
             db,
             config,
@@ -124,6 +143,7 @@ impl App {
             search,
             passwords,
             lookups,
+            board,
         }))
     }
 

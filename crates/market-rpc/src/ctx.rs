@@ -54,6 +54,9 @@ pub struct Ctx {
     pub method: String,
     pub caller: Caller,
     pub peer: Option<IpAddr>,
+    /// The peer node whose signed request this is (its public key, 64 hex),
+    /// verified by the transport; only `board.events` looks at it.
+    pub node: Option<String>,
     /// Set when the call carries an idempotency key.
     pub(crate) idempotency: Option<Arc<IdempotencyScope>>,
 }
@@ -65,6 +68,7 @@ impl Ctx {
             method: method.into(),
             caller,
             peer: None,
+            node: None,
             idempotency: None,
         }
     }

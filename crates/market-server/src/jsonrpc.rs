@@ -297,6 +297,8 @@ pub enum Credentials {
 pub struct Origin {
     pub credentials: Credentials,
     pub peer: Option<IpAddr>,
+    /// A board node's signed request: the verified node, or why it failed.
+    pub node: Option<Result<String, RpcError>>,
 }
 
 /// Does the body hold a call to a method that changes state?
@@ -451,9 +453,12 @@ fn answer(
     });
     let Call { id, method, params } = call;
     let mutates = shared.methods.get(&method).is_some_and(|d| d.mutates);
-    let result = match cached {
-        Ok(who) => run(shared, method, params, who.clone(), origin.peer),
-        Err(e) => Err(e.clone()),
+    let result = match (&*cached, &origin.node) {
+        (_, Some(Err(e))) | (Err(e), _) => Err(e.clone()),
+        (Ok(who), node) => {
+            let node = node.as_ref().and_then(|n| n.as_ref().ok()).cloned();
+            run(shared, method, params, who.clone(), origin.peer, node)
+        }
     };
     // A change (a logout, a suspension, new roles) may change who the token
     // is: the batch's next call resolves it again.
@@ -479,6 +484,7 @@ fn run(
     params: Option<Value>,
     caller: Caller,
     peer: Option<IpAddr>,
+    node: Option<String>,
 ) -> Result<Box<RawValue>, RpcError> {
     let started = Instant::now();
     let request_id = ulid::Ulid::generate().to_string();
@@ -487,6 +493,7 @@ fn run(
     let known = shared.methods.get(&method).is_some();
     let mut ctx = Ctx::new(request_id, method, caller);
     ctx.peer = peer;
+    ctx.node = node;
     let result = shared.limits.check(&ctx).and_then(|()| {
         std::panic::catch_unwind(AssertUnwindSafe(|| shared.methods.call(&ctx, params)))
             .unwrap_or_else(|_| {

@@ -9,6 +9,7 @@ mod connections;
 mod jsonrpc;
 mod limits;
 mod metrics;
+mod node_auth;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -144,7 +145,13 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
 fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([axum::http::Method::GET, axum::http::Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE]);
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static(node_auth::NODE_ID),
+            header::HeaderName::from_static(node_auth::NODE_TIMESTAMP),
+            header::HeaderName::from_static(node_auth::NODE_SIGNATURE),
+        ]);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)
     } else {
@@ -229,6 +236,8 @@ async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
         .map(|c| c.0.ip());
     let peer = client_address(socket_peer, request.headers(), &shared.trusted_proxies);
     let credentials = credentials(request.headers());
+    let headers = request.headers().clone();
+    let method = request.method().to_string();
     let read = axum::body::to_bytes(request.into_body(), shared.body_limit);
     let body = match tokio::time::timeout(shared.body_timeout, read).await {
         Ok(Ok(b)) => b,
@@ -254,7 +263,16 @@ async fn rpc(State(shared): State<Arc<Shared>>, request: Request) -> Response {
                 .into_response();
         }
     };
-    match jsonrpc::handle(&shared, body, jsonrpc::Origin { credentials, peer }).await {
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let node = node_auth::verify(&headers, &method, &body, now_secs);
+    let origin = jsonrpc::Origin {
+        credentials,
+        peer,
+        node,
+    };
+    match jsonrpc::handle(&shared, body, origin).await {
         jsonrpc::Reply::Nothing => StatusCode::NO_CONTENT.into_response(),
         jsonrpc::Reply::Json(bytes) => json_response(StatusCode::OK, bytes),
     }

@@ -7,15 +7,18 @@ use std::sync::Arc;
 use market_core::{Added, App, Role};
 
 use crate::config::Config;
-use crate::serve::{app_config, open_db};
 
-fn open_app(db: Option<String>) -> Result<Arc<App>, String> {
+/// The configuration from the environment, on the database `db` when given.
+pub(crate) fn config_for(db: Option<String>) -> Result<Config, String> {
     let mut config = Config::load(None, |k| std::env::var(k).ok()).map_err(|e| e.to_string())?;
     if let Some(url) = db {
         config.db = url;
     }
-    let db = Arc::new(open_db(&config.db)?);
-    App::new(db, app_config(&config)).map_err(|e| e.to_string())
+    Ok(config)
+}
+
+pub(crate) fn open_app(db: Option<String>) -> Result<Arc<App>, String> {
+    crate::serve::open_app(&config_for(db)?)
 }
 
 fn finish(result: Result<(), String>) -> ExitCode {

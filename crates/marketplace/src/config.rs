@@ -52,6 +52,14 @@ pub struct Config {
     pub password_lock_secs: u32,
     /// `wallet.transfer` emails matching no account per user and hour (0: no limit).
     pub email_lookup_misses_per_hour: u32,
+    /// TTL of a board post created without one, until a setting is stored.
+    pub board_default_ttl_seconds: u64,
+    /// Longest TTL of a board post, until a setting is stored.
+    pub board_max_ttl_seconds: u64,
+    /// `/rpc` URLs of the board nodes to pull events from.
+    pub board_peers: Vec<String>,
+    /// Seconds between two pulls from the peers.
+    pub board_sync_secs: u64,
 }
 
 impl Default for Config {
@@ -78,6 +86,10 @@ impl Default for Config {
             password_attempts: 10,
             password_lock_secs: 900,
             email_lookup_misses_per_hour: 20,
+            board_default_ttl_seconds: 7 * 24 * 3600,
+            board_max_ttl_seconds: 30 * 24 * 3600,
+            board_peers: Vec::new(),
+            board_sync_secs: 5,
         }
     }
 }
@@ -164,6 +176,12 @@ impl Config {
             config.token_ttl_hours = parse_env("MARKETPLACE_TOKEN_TTL_HOURS", &v)?;
         }
         config.hardening_env(&env)?;
+        if let Some(v) = env("MARKETPLACE_BOARD_PEERS") {
+            config.board_peers = list(&v);
+        }
+        if let Some(v) = env("MARKETPLACE_BOARD_SYNC_SECS") {
+            config.board_sync_secs = parse_env("MARKETPLACE_BOARD_SYNC_SECS", &v)?;
+        }
         Ok(config)
     }
 }

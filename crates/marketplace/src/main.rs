@@ -2,6 +2,7 @@
 //! admin REPL, manages users on the database and works with schemas.
 
 mod admin;
+mod board;
 mod config;
 mod schema;
 mod script;
@@ -64,6 +65,14 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// The community board's log on the database: snapshots and the node id
+    Board {
+        /// Database URL [default: MARKETPLACE_DB, else redb://./data/marketplace.redb]
+        #[arg(long, global = true)]
+        db: Option<String>,
+        #[command(subcommand)]
+        command: BoardCommand,
+    },
     /// Work with .oschema files
     Schema {
         #[command(subcommand)]
@@ -91,6 +100,23 @@ enum AdminCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum BoardCommand {
+    /// Write the board's whole event log and its view to a file
+    Snapshot {
+        /// The file to write
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Add a snapshot file's events to the log (signatures checked) and rebuild the view
+    Restore {
+        /// A file written by `board snapshot`
+        file: PathBuf,
+    },
+    /// Print this node's public key (64 hex digits)
+    NodeId,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 #[value(rename_all = "snake_case")]
 enum RoleArg {
@@ -98,6 +124,7 @@ enum RoleArg {
     ServiceProvider,
     AppProvider,
     ResourceProvider,
+    Moderator,
     Admin,
 }
 
@@ -108,6 +135,7 @@ impl From<RoleArg> for market_core::Role {
             RoleArg::ServiceProvider => market_core::Role::ServiceProvider,
             RoleArg::AppProvider => market_core::Role::AppProvider,
             RoleArg::ResourceProvider => market_core::Role::ResourceProvider,
+            RoleArg::Moderator => market_core::Role::Moderator,
             RoleArg::Admin => market_core::Role::Admin,
         }
     }
@@ -153,6 +181,11 @@ fn main() -> ExitCode {
             } => admin::add_user(db, &email, &password, role.into()),
             AdminCommand::ListUsers => admin::list_users(db),
             AdminCommand::RemoveUser { email } => admin::remove_user(db, &email),
+        },
+        Command::Board { db, command } => match command {
+            BoardCommand::Snapshot { out } => board::snapshot(db, &out),
+            BoardCommand::Restore { file } => board::restore(db, &file),
+            BoardCommand::NodeId => board::node_id(db),
         },
         Command::Schema { command } => match command {
             SchemaCommand::Check { files } => schema::check(&files),

@@ -5,14 +5,11 @@
 use std::io::{IsTerminal, Read};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use market_core::App;
 use market_script::{Limits, Options, ScriptHost, Transport, repl};
 
 use crate::config::Config;
-use crate::serve::{app_config, open_db};
 
 /// Where scripts send their calls.
 #[derive(clap::Args)]
@@ -37,9 +34,7 @@ fn connect(target: Target) -> Result<Transport, String> {
     if let Some(url) = target.db {
         config.db = url;
     }
-    let db = Arc::new(open_db(&config.db)?);
-    let app = App::new(db, app_config(&config)).map_err(|e| e.to_string())?;
-    Ok(Transport::local(app))
+    Ok(Transport::local(crate::serve::open_app(&config)?))
 }
 
 fn init_tracing() {

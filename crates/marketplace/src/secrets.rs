@@ -46,7 +46,7 @@ pub fn cipher_for(db_url: &str, env_key: Option<&str>) -> Result<SecretCipher, S
     }
 }
 
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

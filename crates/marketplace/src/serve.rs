@@ -70,6 +70,14 @@ fn check_key(db: &Db, url: &str) -> Result<(), String> {
     }
 }
 
+/// The business layer on the configured database, with this node's board
+/// settings (node key, community manifest, embeddings).
+pub fn open_app(config: &Config) -> Result<Arc<App>, String> {
+    let db = Arc::new(open_db(&config.db)?);
+    let board = crate::board::board_config(config)?;
+    App::with_board(db, app_config(config), board).map_err(|e| e.to_string())
+}
+
 pub fn run(listen: Option<String>, db: Option<String>, config_file: Option<PathBuf>) -> ExitCode {
     crate::init_tracing();
     match start(listen, db, config_file) {
@@ -96,8 +104,8 @@ fn start(
         }
         Err(_) => Vec::new(),
     };
-    let db = Arc::new(open_db(&config.db)?);
-    let app = App::new(db.clone(), app_config(&config)).map_err(|e| e.to_string())?;
+    let app = open_app(&config)?;
+    let db = app.db().clone();
     app.seed_admins(&seed)
         .map_err(|e| format!("ADMIN_SEED_USERS: {e}"))?;
     let stored = app
@@ -153,7 +161,13 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let sweeper = tokio::spawn(purge_idempotency(db.clone()));
     let expiry = tokio::spawn(expire_rentals(app.clone()));
-    tracing::info!(listen = %config.listen, db = %db.describe(), "serving JSON-RPC at /rpc");
+    let board_sweep = tokio::spawn(crate::board::sweep(app.clone()));
+    let board_sync = tokio::spawn(crate::board::sync_peers(
+        app.clone(),
+        config.board_peers.clone(),
+        Duration::from_secs(config.board_sync_secs.max(1)),
+    ));
+    tracing::info!(listen = %config.listen, db = %db.describe(), node_id = %app.node_id(), peers = config.board_peers.len(), "serving JSON-RPC at /rpc");
     let connections = server_config.connections.clone();
     let served = market_server::serve_with(
         listener,
@@ -163,9 +177,13 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
     )
     .await
     .map_err(|e| format!("server failed: {e}"));
-    for task in [sweeper, expiry] {
+    for task in [sweeper, expiry, board_sweep, board_sync] {
         task.abort();
         drop(task.await);
+    }
+    let saved = tokio::task::spawn_blocking(move || app.save_board_snapshot()).await;
+    if let Ok(Err(e)) = saved {
+        tracing::warn!(error = %e.message, "board: cannot save the view at shutdown");
     }
     served
 }

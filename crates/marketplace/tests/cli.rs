@@ -8,6 +8,9 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_marketplace"))
 }
 
+#[path = "cli/board.rs"]
+mod board;
+
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }

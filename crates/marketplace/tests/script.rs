@@ -252,10 +252,27 @@ fn run_against_a_server_with_a_token() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).ends_with("all 6 checks passed\n"),
+        text(&out.stdout).ends_with("all 8 checks passed\n"),
         "{}",
         text(&out.stdout)
     );
+
+    let seed = root().join("scripts/rhai/seed_board.rhai");
+    let out = d.run(&seed, &["--url", &url]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("board seeded: 6 new post(s), 6 active post(s)"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = d.run(&seed, &["--url", &url]);
+    assert!(
+        text(&out.stdout).contains("board seeded: 0 new post(s), 6 active post(s)"),
+        "a second run creates nothing: {}",
+        text(&out.stdout)
+    );
+    let offers = server.client().ok("post.list", json!({"category": "offer"}));
+    assert_eq!(offers["items"].as_array().unwrap().len(), 2);
 
     let token = server.client().ok(
         "auth.login",

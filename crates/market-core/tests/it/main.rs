@@ -9,6 +9,7 @@ mod apikeys;
 mod audit;
 mod auth;
 mod hardening;
+mod board;
 mod idempotency;
 mod ledger_props;
 mod limits;
