@@ -13,6 +13,7 @@ pub mod generated {
 
 mod admin;
 mod auth;
+pub mod builds;
 mod capacity;
 mod catalog;
 mod commerce;
@@ -20,8 +21,11 @@ mod escrow;
 pub mod ledger;
 mod listing;
 mod messages;
+pub mod modules;
 mod money;
+mod process;
 pub mod search;
+pub mod site_catalog;
 mod sshkey;
 mod sshkeys;
 mod system;
@@ -61,6 +65,8 @@ pub struct AppConfig {
     pub token_ttl_secs: i64,
     /// Where the product search index lives; in memory when `None`.
     pub search_dir: Option<std::path::PathBuf>,
+    /// How builds and deploys of the module manifest run.
+    pub builds: builds::BuildConfig,
 }
 
 impl Default for AppConfig {
@@ -71,6 +77,7 @@ impl Default for AppConfig {
             test_payments: false,
             token_ttl_secs: 7 * 24 * 3600,
             search_dir: None,
+            builds: builds::BuildConfig::default(),
         }
     }
 }

@@ -343,3 +343,6 @@ fn seeded_admins_are_created_once_and_can_sign_in() {
     let listing = String::from_utf8_lossy(&admin(&db, &["list-users"]).stdout).to_string();
     assert_eq!(listing.matches("ops@example.com").count(), 1, "{listing}");
 }
+
+#[path = "cli/catalog.rs"]
+mod catalog;
