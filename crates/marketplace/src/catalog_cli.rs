@@ -130,7 +130,7 @@ fn all_pages(
             None => break,
         }
     }
-    items.sort_by(|a, b| key_of(a).cmp(&key_of(b)));
+    items.sort_by_key(key_of);
     Ok(items)
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -397,6 +397,9 @@ fn the_model_mirror_serves_stale_copies_when_upstreams_fail() {
         "{:?}",
         hf.log.lock().unwrap()
     );
-    assert!(civitai.log.lock().unwrap().len() >= 1 + 3);
+    assert!(
+        civitai.log.lock().unwrap().len() > 3,
+        "one answer, then three tries"
+    );
     drop(server);
 }
