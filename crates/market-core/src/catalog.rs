@@ -164,6 +164,9 @@ impl ProductService for App {
         let owner = me(ctx)?;
         let price = money::positive("price", p.price)?;
         let tags = clean_tags(p.tags.clone().unwrap_or_default())?;
+        if let Some(attributes) = &p.attributes {
+            crate::site_catalog::validate_attributes(p.category, attributes)?;
+        }
         ctx.write(&self.db, |tx| {
             let kind = kind_for(p.category);
             let provider = profile_of(tx, owner, kind)?.ok_or_else(|| {
@@ -219,6 +222,7 @@ impl ProductService for App {
                 product.tags = tags.clone();
             }
             if let Some(attributes) = &p.attributes {
+                crate::site_catalog::validate_attributes(product.category, attributes)?;
                 product.attributes = attributes.clone();
             }
             if let Some(stock) = p.stock {

@@ -14,6 +14,7 @@ pub mod generated {
 mod admin;
 mod auth;
 pub mod board;
+pub mod builds;
 mod capacity;
 mod catalog;
 mod commerce;
@@ -22,8 +23,11 @@ mod guard;
 pub mod ledger;
 mod listing;
 mod messages;
+pub mod modules;
 mod money;
+mod process;
 pub mod search;
+pub mod site_catalog;
 mod sshkey;
 mod sshkeys;
 mod system;
@@ -71,6 +75,8 @@ pub struct AppConfig {
     /// `wallet.transfer` emails matching no account that one user may send
     /// per hour before transfers are refused for an hour (0: no limit).
     pub email_lookup_misses_per_hour: u32,
+    /// How builds and deploys of the module manifest run.
+    pub builds: builds::BuildConfig,
 }
 
 impl Default for AppConfig {
@@ -84,6 +90,7 @@ impl Default for AppConfig {
             password_attempts: 10,
             password_lock_secs: 900,
             email_lookup_misses_per_hour: 20,
+            builds: builds::BuildConfig::default(),
         }
     }
 }

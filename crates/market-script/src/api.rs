@@ -110,7 +110,8 @@ pub(crate) fn reset_tokens() {
 
 /// Rhai reserves `call(fn_ptr, ...)`; scripts also need `call("ns.method",
 /// params)`. The tokenizer rewrites a free-standing `call` to
-/// [`CALL`], which handles both; `f.call(x)` is left alone.
+/// [`CALL`], which handles both; `f.call(x)` is left alone. The reserved
+/// word `module` becomes a plain name, for `module::list(...)`.
 #[allow(deprecated)]
 fn install_call_keyword(engine: &mut Engine) {
     engine.on_parse_token(|token, _pos, _state| {
@@ -124,6 +125,8 @@ fn install_call_keyword(engine: &mut Engine) {
             Token::Identifier(s) | Token::Reserved(s) if s.as_str() == "call" && !after_access => {
                 Token::Identifier(Box::new(CALL.into()))
             }
+            // Rhai reserves `module`; it is also the module catalog's namespace.
+            Token::Reserved(s) if s.as_str() == "module" => Token::Identifier(s),
             other => other,
         }
     });

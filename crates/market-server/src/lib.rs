@@ -1,10 +1,12 @@
 //! The HTTP server: JSON-RPC 2.0 at `/rpc` (and `/api/v1/marketplace/main/rpc`),
-//! the OpenRPC document, the HTML reference, health, readiness and metrics.
+//! the OpenRPC document, the HTML reference, health, readiness, metrics and
+//! the cacheable `GET /catalog/...` reads.
 //!
 //! Knows nothing of storage: it gets a method table, a way to authenticate
 //! a bearer token and a readiness probe. [`app`] builds the router without a
 //! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
 
+mod catalog;
 mod connections;
 mod jsonrpc;
 mod limits;
@@ -138,6 +140,10 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_page))
+        .route("/catalog/workers", get(catalog::workers))
+        .route("/catalog/workers/{id}", get(catalog::worker))
+        .route("/catalog/workers/{id}/PKGBUILD", get(catalog::pkgbuild))
+        .route("/catalog/models", get(catalog::models))
         .layer(cors(&config.cors_origins))
         .with_state(shared)
 }
@@ -151,7 +157,9 @@ fn cors(origins: &[String]) -> CorsLayer {
             header::HeaderName::from_static(node_auth::NODE_ID),
             header::HeaderName::from_static(node_auth::NODE_TIMESTAMP),
             header::HeaderName::from_static(node_auth::NODE_SIGNATURE),
-        ]);
+            header::IF_NONE_MATCH,
+        ])
+        .expose_headers([header::ETAG, header::HeaderName::from_static("x-cache")]);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)
     } else {

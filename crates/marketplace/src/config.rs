@@ -60,6 +60,48 @@ pub struct Config {
     pub board_peers: Vec<String>,
     /// Seconds between two pulls from the peers.
     pub board_sync_secs: u64,
+    /// Module builds, deploys and the model mirror (`[catalog]` in the file).
+    pub catalog: CatalogConfig,
+}
+
+/// Builds and releases of the module manifest, and the upstream model mirror.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogConfig {
+    /// Shell command that builds a manifest (`sh -c`); builds are off without one.
+    pub build_command: Option<String>,
+    /// Shell command that smoke-checks a release before it becomes current.
+    pub deploy_command: Option<String>,
+    /// Folder of build manifests and logs; beside the database when absent.
+    pub build_dir: Option<std::path::PathBuf>,
+    /// Longest a build may run, in seconds.
+    pub build_timeout_secs: u64,
+    /// Seconds between SIGTERM and SIGKILL when a build is stopped.
+    pub build_kill_grace_secs: u64,
+    /// Releases kept.
+    pub releases_keep: usize,
+    /// Upstream model APIs: `huggingface=URL,civitai=URL,...`.
+    pub model_sources: Vec<String>,
+    /// Seconds between two refreshes of the model mirror.
+    pub mirror_interval_secs: u64,
+    /// Longest one upstream request may take, in seconds.
+    pub mirror_timeout_secs: u64,
+}
+
+impl Default for CatalogConfig {
+    fn default() -> Self {
+        CatalogConfig {
+            build_command: None,
+            deploy_command: None,
+            build_dir: None,
+            build_timeout_secs: 3600,
+            build_kill_grace_secs: 10,
+            releases_keep: 5,
+            model_sources: Vec::new(),
+            mirror_interval_secs: 6 * 3600,
+            mirror_timeout_secs: 20,
+        }
+    }
 }
 
 impl Default for Config {
@@ -90,6 +132,7 @@ impl Default for Config {
             board_max_ttl_seconds: 30 * 24 * 3600,
             board_peers: Vec::new(),
             board_sync_secs: 5,
+            catalog: CatalogConfig::default(),
         }
     }
 }
@@ -182,6 +225,7 @@ impl Config {
         if let Some(v) = env("MARKETPLACE_BOARD_SYNC_SECS") {
             config.board_sync_secs = parse_env("MARKETPLACE_BOARD_SYNC_SECS", &v)?;
         }
+        config.catalog.load_env(&env)?;
         Ok(config)
     }
 }
@@ -216,6 +260,44 @@ impl Config {
         }
         if let Some((n, v)) = get("MARKETPLACE_EMAIL_LOOKUP_MISSES_PER_HOUR") {
             self.email_lookup_misses_per_hour = parse_env(&n, &v)?;
+        }
+        Ok(())
+    }
+}
+
+impl CatalogConfig {
+    fn load_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let text = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        if let Some(v) = text("MARKETPLACE_BUILD_COMMAND") {
+            self.build_command = Some(v);
+        }
+        if let Some(v) = text("MARKETPLACE_DEPLOY_COMMAND") {
+            self.deploy_command = Some(v);
+        }
+        if let Some(v) = text("MARKETPLACE_BUILD_DIR") {
+            self.build_dir = Some(v.into());
+        }
+        if let Some(v) = env("MARKETPLACE_BUILD_TIMEOUT_SECS") {
+            self.build_timeout_secs = parse_env("MARKETPLACE_BUILD_TIMEOUT_SECS", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_BUILD_KILL_GRACE_SECS") {
+            self.build_kill_grace_secs = parse_env("MARKETPLACE_BUILD_KILL_GRACE_SECS", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_RELEASES_KEEP") {
+            self.releases_keep = parse_env("MARKETPLACE_RELEASES_KEEP", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_MODEL_SOURCES") {
+            self.model_sources = list(&v);
+        }
+        if let Some(v) = env("MARKETPLACE_MIRROR_INTERVAL_SECS") {
+            self.mirror_interval_secs = parse_env("MARKETPLACE_MIRROR_INTERVAL_SECS", &v)?;
+        }
+        if let Some(v) = env("MARKETPLACE_MIRROR_TIMEOUT_SECS") {
+            self.mirror_timeout_secs = parse_env("MARKETPLACE_MIRROR_TIMEOUT_SECS", &v)?;
         }
         Ok(())
     }

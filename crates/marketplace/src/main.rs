@@ -3,7 +3,9 @@
 
 mod admin;
 mod board;
+mod catalog_cli;
 mod config;
+mod mirror;
 mod schema;
 mod script;
 mod secrets;
@@ -77,6 +79,30 @@ enum Command {
     Schema {
         #[command(subcommand)]
         command: SchemaCommand,
+    },
+    /// The module catalog
+    Modules {
+        #[command(subcommand)]
+        command: ModulesCommand,
+    },
+    /// Write a static export (JSON and HTML) of workers, models, modules and products
+    Export {
+        /// Folder to write into: missing, empty, or an earlier export (replaced)
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        target: script::Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModulesCommand {
+    /// Import a marketplace.toml catalog (upserts its modules)
+    Import {
+        /// The catalog file
+        file: PathBuf,
+        #[command(flatten)]
+        target: script::Target,
     },
 }
 
@@ -192,6 +218,10 @@ fn main() -> ExitCode {
             SchemaCommand::Openrpc => schema::openrpc(),
             SchemaCommand::Generate { files, out } => schema::generate(&files, &out),
         },
+        Command::Modules { command } => match command {
+            ModulesCommand::Import { file, target } => catalog_cli::modules_import(&file, target),
+        },
+        Command::Export { out, target } => catalog_cli::export(&out, target),
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Target {
     pub token: Option<String>,
 }
 
-fn connect(target: Target) -> Result<Transport, String> {
+pub fn connect(target: Target) -> Result<Transport, String> {
     if let Some(url) = target.url {
         return Ok(Transport::remote(&url, target.token));
     }

@@ -39,6 +39,28 @@ pub fn app_config(config: &Config) -> AppConfig {
         password_attempts: config.password_attempts,
         password_lock_secs: i64::from(config.password_lock_secs),
         email_lookup_misses_per_hour: config.email_lookup_misses_per_hour,
+        builds: build_config(config),
+    }
+}
+
+/// How builds run: `[catalog]` settings, build folders beside the database
+/// unless `build_dir` says otherwise.
+fn build_config(config: &Config) -> market_core::builds::BuildConfig {
+    let c = &config.catalog;
+    let defaults = market_core::builds::BuildConfig::default();
+    let dir = match (&c.build_dir, config.db.parse::<market_store::DbUrl>()) {
+        (Some(dir), _) => dir.clone(),
+        (None, Ok(market_store::DbUrl::Redb(path))) => path.with_extension("builds"),
+        (None, Err(_)) => defaults.dir.clone(),
+    };
+    market_core::builds::BuildConfig {
+        command: c.build_command.clone(),
+        deploy_command: c.deploy_command.clone(),
+        dir,
+        timeout: Duration::from_secs(c.build_timeout_secs),
+        kill_grace: Duration::from_secs(c.build_kill_grace_secs),
+        releases_keep: c.releases_keep,
+        ..defaults
     }
 }
 
@@ -114,8 +136,26 @@ fn start(
     if !stored.is_empty() {
         tracing::info!(settings = ?stored, "stored the first start's settings; from now on they change only through system.set_config");
     }
+    let upstreams = crate::mirror::parse_sources(&config.catalog.model_sources)
+        .map_err(|e| format!("MARKETPLACE_MODEL_SOURCES: {e}"))?;
+    let runner = market_core::builds::Runner::start(app.clone()).map_err(|e| e.to_string())?;
+    let mirror = match upstreams.is_empty() {
+        true => None,
+        false => Some(
+            crate::mirror::Mirror::start(
+                app.clone(),
+                upstreams,
+                Duration::from_secs(config.catalog.mirror_interval_secs.max(1)),
+                Duration::from_secs(config.catalog.mirror_timeout_secs.max(1)),
+            )
+            .map_err(|e| format!("cannot start the model mirror: {e}"))?,
+        ),
+    };
     let runtime = market_server::runtime().map_err(|e| format!("cannot start the runtime: {e}"))?;
     let result = runtime.block_on(serve(&config, app));
+    // A build still running is stopped and marked failed.
+    drop(runner);
+    drop(mirror);
     // Dropping the runtime waits for the blocking pool, so no call is left
     // holding the database when it closes.
     drop(runtime);

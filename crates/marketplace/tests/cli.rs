@@ -430,3 +430,6 @@ fn admin_without_the_databases_key_refuses_and_makes_no_key_file() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("sealed@example.com"));
 }
+
+#[path = "cli/catalog.rs"]
+mod catalog;

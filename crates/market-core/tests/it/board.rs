@@ -243,6 +243,7 @@ fn user(app: &App, email: &str) -> market_rpc::Ctx {
             user_id: u.id,
             roles: vec!["customer".into()],
             token_id: None,
+            api_key: false,
         }),
     )
 }
