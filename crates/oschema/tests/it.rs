@@ -57,6 +57,8 @@ fn render_attrs(attrs: &FieldAttrs) -> String {
         ("max", attrs.max),
         ("minlen", attrs.min_len.map(|n| n as f64)),
         ("maxlen", attrs.max_len.map(|n| n as f64)),
+        ("keymaxlen", attrs.key_max_len.map(|n| n as f64)),
+        ("itemmaxlen", attrs.item_max_len.map(|n| n as f64)),
     ];
     out.extend(
         bounds
@@ -1122,4 +1124,43 @@ mod props {
             assert_diagnostics_point_into(&pieces.concat());
         }
     }
+}
+
+#[test]
+fn map_keys_and_items_have_their_own_length_annotations() {
+    check_model(
+        &[(
+            "f.oschema",
+            r#"T = {
+    attributes: {str: str} @maxlen(50) @keymaxlen(64) @itemmaxlen(1000)
+    tags: [str] @itemmaxlen(30)
+}
+"#,
+        )],
+        expect![[r#"
+            struct T
+                attributes: {str: str} maxlen=50 keymaxlen=64 itemmaxlen=1000
+                tags: [str] itemmaxlen=30
+        "#]],
+    );
+    check_diags(
+        &[(
+            "f.oschema",
+            r#"T = {
+    a: str @keymaxlen(3)
+    b: {u32: str} @keymaxlen(3)
+    c: [u8] @itemmaxlen(3)
+    d: {str: u8} @itemmaxlen(3)
+    e: {str: str} @keymaxlen(-1)
+}
+"#,
+        )],
+        expect![[r#"
+            f.oschema:2:12: '@keymaxlen' cannot be used on field 'a' of type 'str' ('@keymaxlen' applies to maps with str keys)
+            f.oschema:3:19: '@keymaxlen' cannot be used on field 'b' of type '{u32: str}' ('@keymaxlen' applies to maps with str keys)
+            f.oschema:4:13: '@itemmaxlen' cannot be used on field 'c' of type '[u8]' ('@itemmaxlen' applies to lists of str and maps with str values)
+            f.oschema:5:18: '@itemmaxlen' cannot be used on field 'd' of type '{str: u8}' ('@itemmaxlen' applies to lists of str and maps with str values)
+            f.oschema:6:30: '@keymaxlen' expects a non-negative integer, found -1
+        "#]],
+    );
 }
