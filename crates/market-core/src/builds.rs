@@ -82,8 +82,10 @@ fn is_done(status: BuildStatus) -> bool {
 }
 
 impl App {
+    /// A build's folder, absolute: commands run inside it and get paths in it.
     fn build_dir(&self, id: Id) -> PathBuf {
-        self.config.builds.dir.join(id.to_string())
+        let dir = self.config.builds.dir.join(id.to_string());
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
     /// Mark builds left `running` by a stopped or crashed server `failed`;

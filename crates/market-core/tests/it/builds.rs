@@ -24,6 +24,17 @@ struct Builds {
 }
 
 fn setup(script: &str, deploy: Option<&str>, timeout_secs: u64, keep: usize) -> Builds {
+    setup_in(script, deploy, timeout_secs, keep, None)
+}
+
+/// [`setup`] with builds in `dir` (a folder of the work dir by default).
+fn setup_in(
+    script: &str,
+    deploy: Option<&str>,
+    timeout_secs: u64,
+    keep: usize,
+    dir: Option<PathBuf>,
+) -> Builds {
     let work = tempfile::tempdir().expect("work dir");
     let build_sh = work.path().join("build.sh");
     std::fs::write(&build_sh, script).expect("write build script");
@@ -36,7 +47,7 @@ fn setup(script: &str, deploy: Option<&str>, timeout_secs: u64, keep: usize) -> 
         builds: BuildConfig {
             command: Some(format!("sh {}", build_sh.display())),
             deploy_command: deploy_cmd,
-            dir: work.path().join("builds"),
+            dir: dir.unwrap_or_else(|| work.path().join("builds")),
             timeout: Duration::from_secs(timeout_secs),
             deploy_timeout: Duration::from_secs(10),
             kill_grace: Duration::from_secs(1),
@@ -486,4 +497,29 @@ fn deploy_checks_rollback_and_pruning() {
         methods.contains(&"release.deploy") && methods.contains(&"release.rollback"),
         "{methods:?}"
     );
+}
+
+/// A build folder given as a relative path still hands the command a
+/// manifest path it can open from inside the build's folder.
+#[test]
+fn a_relative_build_dir_gives_usable_paths() {
+    let scratch = tempfile::tempdir_in(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target"))
+        .expect("scratch dir in target");
+    let name = scratch
+        .path()
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .to_string();
+    let relative = PathBuf::from("../../target").join(name).join("builds");
+    let b = setup_in(
+        "cat \"$MARKETPLACE_BUILD_MANIFEST\"\n",
+        None,
+        60,
+        5,
+        Some(relative),
+    );
+    let id = id_of(&b.request("headless"));
+    b.wait_for(&id, "succeeded");
+    assert!(b.log(&id, 65536).0.contains("[modules.\"search-plus\"]"));
 }
