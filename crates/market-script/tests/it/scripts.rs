@@ -138,12 +138,21 @@ fn health_check_passes_end_to_end() {
         let out = h.run_script("health_check.rhai").unwrap();
         assert_eq!(
             out,
-            json!({"passed": 6, "failed": []}),
+            json!({"passed": 8, "failed": []}),
             "{via:?}: {}",
             h.printed()
         );
         let printed = h.printed();
-        for check in ["health", "config", "catalog", "login", "me", "wallet"] {
+        for check in [
+            "health",
+            "config",
+            "catalog",
+            "login",
+            "me",
+            "wallet",
+            "board",
+            "board_post",
+        ] {
             assert!(
                 printed.contains(&format!("ok    {check}:")),
                 "{via:?}: {printed}"
@@ -160,7 +169,7 @@ fn health_check_runs_as_the_token_without_a_password() {
     let as_ops = Transport::remote(&env.rpc_url(), Some(env.token("ops@example.com")));
     let h = env.host_with(as_ops, &[], Limits::default());
     let out = h.run_script("health_check.rhai").unwrap();
-    assert_eq!(out, json!({"passed": 6, "failed": []}), "{}", h.printed());
+    assert_eq!(out, json!({"passed": 8, "failed": []}), "{}", h.printed());
     assert!(
         h.printed()
             .contains("ok    login: using the token of ops@example.com"),
@@ -175,7 +184,10 @@ fn health_check_runs_as_the_token_without_a_password() {
         Limits::default(),
     );
     let e = h.run_script("health_check.rhai").unwrap_err();
-    assert_eq!(e.message, "health check failed: login, me, wallet");
+    assert_eq!(
+        e.message,
+        "health check failed: login, me, wallet, board_post"
+    );
     assert!(
         h.printed()
             .contains("FAIL  login: no account to check: pass --token T"),
@@ -196,7 +208,7 @@ fn health_check_names_every_failed_check() {
     let e = h.run_script("health_check.rhai").unwrap_err();
     assert_eq!(
         e.message,
-        "health check failed: login, me, wallet",
+        "health check failed: login, me, wallet, board_post",
         "{}",
         h.printed()
     );
@@ -220,7 +232,7 @@ fn health_check_names_every_failed_check() {
     let e = h.run_script("health_check.rhai").unwrap_err();
     assert_eq!(
         e.message,
-        "health check failed: health, config, catalog, login, me, wallet"
+        "health check failed: health, config, catalog, login, me, wallet, board, board_post"
     );
     assert!(h.printed().contains("cannot reach"), "{}", h.printed());
 }
