@@ -271,7 +271,9 @@ fn run_against_a_server_with_a_token() {
         "a second run creates nothing: {}",
         text(&out.stdout)
     );
-    let offers = server.client().ok("post.list", json!({"category": "offer"}));
+    let offers = server
+        .client()
+        .ok("post.list", json!({"category": "offer"}));
     assert_eq!(offers["items"].as_array().unwrap().len(), 2);
 
     let token = server.client().ok(

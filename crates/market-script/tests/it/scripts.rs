@@ -138,12 +138,21 @@ fn health_check_passes_end_to_end() {
         let out = h.run_script("health_check.rhai").unwrap();
         assert_eq!(
             out,
-            json!({"passed": 6, "failed": []}),
+            json!({"passed": 8, "failed": []}),
             "{via:?}: {}",
             h.printed()
         );
         let printed = h.printed();
-        for check in ["health", "config", "catalog", "login", "me", "wallet"] {
+        for check in [
+            "health",
+            "config",
+            "catalog",
+            "login",
+            "me",
+            "wallet",
+            "board",
+            "board_post",
+        ] {
             assert!(
                 printed.contains(&format!("ok    {check}:")),
                 "{via:?}: {printed}"
@@ -165,7 +174,7 @@ fn health_check_names_every_failed_check() {
     let e = h.run_script("health_check.rhai").unwrap_err();
     assert_eq!(
         e.message,
-        "health check failed: login, me, wallet",
+        "health check failed: login, me, wallet, board_post",
         "{}",
         h.printed()
     );
@@ -189,7 +198,7 @@ fn health_check_names_every_failed_check() {
     let e = h.run_script("health_check.rhai").unwrap_err();
     assert_eq!(
         e.message,
-        "health check failed: health, config, catalog, login, me, wallet"
+        "health check failed: health, config, catalog, login, me, wallet, board, board_post"
     );
     assert!(h.printed().contains("cannot reach"), "{}", h.printed());
 }
