@@ -424,3 +424,73 @@ fn post_search_is_semantic_and_falls_back_to_text() {
         );
     }
 }
+
+#[test]
+fn board_commands_snapshot_restore_and_print_the_node_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = |name: &str| format!("redb://{}/{name}.redb", dir.path().display());
+    let seed = super::root().join("scripts/rhai/seed_board.rhai");
+    let out = bin()
+        .args(["run", seed.to_str().unwrap(), "--db", &db("a")])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("board seeded: 6 new post(s), 6 active post(s)"),
+        "{stdout}"
+    );
+
+    let file = dir.path().join("board.json");
+    let run = |args: &[&str]| bin().args(args).output().unwrap();
+    let out = run(&[
+        "board",
+        "snapshot",
+        "--out",
+        file.to_str().unwrap(),
+        "--db",
+        &db("a"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("wrote 6 events and 6 posts"));
+    let out = run(&["board", "restore", file.to_str().unwrap(), "--db", &db("b")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("restored: 6 new events, 6 posts"));
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("Spare bicycle", "Spare tricycle")).unwrap();
+    let out = run(&["board", "restore", file.to_str().unwrap(), "--db", &db("c")]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad signature"));
+
+    let id = run(&["board", "node-id", "--db", &db("a")]);
+    let id = String::from_utf8(id.stdout).unwrap();
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let again = run(&["board", "node-id", "--db", &db("a")]);
+    assert_eq!(
+        String::from_utf8(again.stdout).unwrap(),
+        id,
+        "the key file is kept"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("a.redb.node.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}
