@@ -15,14 +15,8 @@ pub const NODE_SIGNATURE: &str = "x-node-signature";
 const MAX_SKEW_SECS: i64 = 300;
 
 fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let text = text.trim();
-    if text.len() != 2 * N || !text.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; N];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text.trim(), &mut out).ok()?;
     Some(out)
 }
 
@@ -90,22 +84,18 @@ mod tests {
     use super::*;
     use ed25519_dalek::{Signer, SigningKey};
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     fn signed(key: &SigningKey, ts: i64, body: &[u8]) -> HeaderMap {
         let mut message = format!("POST\n{ts}\n").into_bytes();
         message.extend_from_slice(body);
         let mut h = HeaderMap::new();
         h.insert(
             NODE_ID,
-            hex(key.verifying_key().as_bytes()).parse().unwrap(),
+            hex::encode(key.verifying_key().as_bytes()).parse().unwrap(),
         );
         h.insert(NODE_TIMESTAMP, ts.to_string().parse().unwrap());
         h.insert(
             NODE_SIGNATURE,
-            hex(&key.sign(&message).to_bytes()).parse().unwrap(),
+            hex::encode(&key.sign(&message).to_bytes()).parse().unwrap(),
         );
         h
     }
@@ -117,7 +107,7 @@ mod tests {
         let h = signed(&key, 1000, body);
         assert_eq!(
             verify(&h, "POST", body, 1100).unwrap().unwrap(),
-            hex(key.verifying_key().as_bytes())
+            hex::encode(key.verifying_key().as_bytes())
         );
         assert!(verify(&HeaderMap::new(), "POST", body, 1000).is_none());
         let kind = |r: Option<Result<String, RpcError>>| {

@@ -25,27 +25,10 @@ pub enum EventKind {
 /// What the signature covers, after this prefix.
 const DOMAIN: &[u8] = b"marketplace-board-event-v1\n";
 
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    out
-}
-
 /// Bytes of a hex string of exactly `N` bytes.
 pub fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let text = text.trim();
-    if text.len() != 2 * N || !text.is_ascii() {
-        return None;
-    }
     let mut out = [0u8; N];
-    for (i, slot) in out.iter_mut().enumerate() {
-        *slot = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
-    }
+    hex::decode_to_slice(text.trim(), &mut out).ok()?;
     Some(out)
 }
 
@@ -81,17 +64,17 @@ impl NodeKey {
 
     /// The seed as 64 hex digits (what a key file holds).
     pub fn seed_hex(&self) -> String {
-        hex(self.0.as_bytes())
+        hex::encode(self.0.as_bytes())
     }
 
     /// The public key as 64 hex digits: the node's id.
     pub fn node_id(&self) -> String {
-        hex(self.0.verifying_key().as_bytes())
+        hex::encode(self.0.verifying_key().as_bytes())
     }
 
     /// Hex signature of `message`.
     pub fn sign_hex(&self, message: &[u8]) -> String {
-        hex(&self.0.sign(message).to_bytes())
+        hex::encode(&self.0.sign(message).to_bytes())
     }
 }
 

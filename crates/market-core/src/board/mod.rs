@@ -23,7 +23,7 @@ use market_rpc::RpcError;
 use market_store::{Actor, Db, EventLogReads, Id, Reads, WriteTx};
 use serde::{Deserialize, Serialize};
 
-pub use event::{Draft, EventData, EventKind, NodeKey, SignedEvent, hex, unhex, verify_hex};
+pub use event::{Draft, EventData, EventKind, NodeKey, SignedEvent, unhex, verify_hex};
 pub use manifest::{Community, Level, Manifest};
 pub use search::{Embedder, EmbeddingCache};
 pub use view::{PostState, View};
