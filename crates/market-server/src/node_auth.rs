@@ -95,7 +95,7 @@ mod tests {
         h.insert(NODE_TIMESTAMP, ts.to_string().parse().unwrap());
         h.insert(
             NODE_SIGNATURE,
-            hex::encode(&key.sign(&message).to_bytes()).parse().unwrap(),
+            hex::encode(key.sign(&message).to_bytes()).parse().unwrap(),
         );
         h
     }

@@ -74,7 +74,7 @@ impl NodeKey {
 
     /// Hex signature of `message`.
     pub fn sign_hex(&self, message: &[u8]) -> String {
-        hex::encode(&self.0.sign(message).to_bytes())
+        hex::encode(self.0.sign(message).to_bytes())
     }
 }
 
