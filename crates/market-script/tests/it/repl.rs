@@ -54,10 +54,17 @@ fn entries_keep_variables_and_functions() {
     );
     assert!(help.contains("access: user"), "{help}");
     let (overview, _) = session.entry("help");
-    assert!(
-        overview.unwrap().contains("wallet"),
-        "help lists namespaces"
-    );
+    let overview = overview.unwrap();
+    for ns in [
+        "wallet", "post", "board", "module", "manifest", "build", "release", "catalog",
+    ] {
+        assert!(
+            overview.contains(ns),
+            "help lists the {ns} namespace: {overview}"
+        );
+    }
+    let (text, _) = session.entry("help(\"release\")");
+    assert!(text.unwrap().contains("rollback"));
     let (text, _) = session.entry("help(\"user\")");
     assert!(text.unwrap().contains("suspend"));
     let (text, ok) = session.entry("let m = #{a: 1};\nm.a + oops");
