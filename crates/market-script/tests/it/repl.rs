@@ -59,7 +59,7 @@ fn entries_keep_variables_and_functions() {
         "wallet", "post", "board", "module", "manifest", "build", "release", "catalog",
     ] {
         assert!(
-            overview.contains(ns),
+            overview.contains(&format!("\n  {ns:<12} ")),
             "help lists the {ns} namespace: {overview}"
         );
     }
