@@ -362,7 +362,7 @@ pub fn snapshot(db: Option<String>, out: &Path) -> ExitCode {
             out.display()
         ))
     };
-    report(run())
+    crate::report(run())
 }
 
 /// `marketplace board restore FILE`
@@ -380,7 +380,7 @@ pub fn restore(db: Option<String>, input: &Path) -> ExitCode {
             view.posts.len()
         ))
     };
-    report(run())
+    crate::report(run())
 }
 
 /// `marketplace board node-id`
@@ -393,18 +393,5 @@ pub fn node_id(db: Option<String>) -> ExitCode {
         )?;
         Ok(key.node_id())
     };
-    report(run())
-}
-
-fn report(result: Result<String, String>) -> ExitCode {
-    match result {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::report(run())
 }

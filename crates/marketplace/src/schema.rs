@@ -109,14 +109,5 @@ pub fn generate(paths: &[PathBuf], out: &Path) -> ExitCode {
 
 /// Print the OpenRPC document of the built-in schema.
 pub fn openrpc() -> ExitCode {
-    match serde_json::to_string_pretty(&market_core::openrpc()) {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    crate::report(serde_json::to_string_pretty(&market_core::openrpc()).map_err(|e| e.to_string()))
 }
