@@ -20,7 +20,7 @@ use gadgets::{
     Gadget, GadgetCount, InventoryCountParams, InventoryReserveParams, InventoryService,
 };
 use market_rpc::{Ctx, Methods, RpcError};
-use market_store::{Db, PageRequest, Reads};
+use market_store::{Db, PageRequest};
 
 /// The fixture's one hand-written service.
 pub struct Inventory {
@@ -35,7 +35,7 @@ impl InventoryService for Inventory {
         };
         let found = self
             .db
-            .read(|tx| tx.find::<Gadget>("color", p.color.as_str(), &page))?;
+            .read(|tx| Gadget::find_by_color(tx, p.color, &page))?;
         Ok(GadgetCount {
             color: p.color,
             count: found.items.len() as u64,
@@ -49,7 +49,7 @@ impl InventoryService for Inventory {
         };
         let found = self
             .db
-            .read(|tx| tx.find::<Gadget>("color", p.color.as_str(), &page))?;
+            .read(|tx| Gadget::find_by_color(tx, p.color, &page))?;
         found
             .items
             .into_iter()

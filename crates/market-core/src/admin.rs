@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use crate::listing::all_of_value;
 use crate::{
     AdminAuditParams, AdminService, AdminStats, AdminStatsParams, App, AuditEntry, Node, Order,
-    OrderStatus, Product, Provider, Rental, RentalStatus, User, UserStatus, page,
+    OrderStatus, Product, Provider, Rental, RentalStatus, User, UserStatus,
 };
 
 impl AdminService for App {
@@ -41,7 +41,7 @@ impl AdminService for App {
     }
 
     fn audit(&self, _ctx: &Ctx, p: AdminAuditParams) -> Result<Page<AuditEntry>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let object = p.object_id.map(|id| id.to_string());
         let filter = match (&p.actor_id, &object) {
             (Some(actor), _) => AuditFilter::Actor(actor),

@@ -18,7 +18,7 @@ use unicode_normalization::UnicodeNormalization;
 use crate::{
     ApiKey, ApiKeyCreated, ApiKeyService, ApikeyCreateParams, ApikeyListParams, ApikeyRevokeParams,
     App, AuthChangePasswordParams, AuthLoginParams, AuthLogoutParams, AuthMeParams,
-    AuthRegisterParams, AuthResult, AuthService, Role, Session, User, UserStatus, ledger, me, page,
+    AuthRegisterParams, AuthResult, AuthService, Role, Session, User, UserStatus, ledger, me,
 };
 
 /// Prefix of session tokens.
@@ -184,8 +184,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
     let now = app.db.now();
     if token.starts_with(KEY_PREFIX) {
         let (key, user) = app.db.read(|tx| {
-            let key = tx
-                .find_unique::<ApiKey>("key_hash", &hash)?
+            let key = ApiKey::by_key_hash(tx, &hash)?
                 .filter(|k| !k.revoked)
                 .ok_or_else(unknown_token)?;
             let user: User = tx.get(key.user_id)?.ok_or_else(unknown_token)?;
@@ -201,9 +200,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
         return Ok(Caller::User(principal));
     }
     let (session, user) = app.db.read(|tx| {
-        let session = tx
-            .find_unique::<Session>("token_hash", &hash)?
-            .ok_or_else(unknown_token)?;
+        let session = Session::by_token_hash(tx, &hash)?.ok_or_else(unknown_token)?;
         let user: User = tx.get(session.user_id)?.ok_or_else(unknown_token)?;
         Ok::<_, RpcError>((session, user))
     })?;
@@ -310,10 +307,7 @@ pub(crate) fn create_user(
     password_hash: String,
     roles: Vec<Role>,
 ) -> Result<User, RpcError> {
-    if tx
-        .find_unique::<User>("email", &normalize_email(email))?
-        .is_some()
-    {
+    if User::by_email(tx, &normalize_email(email))?.is_some() {
         return Err(
             RpcError::conflict("an account with this email already exists")
                 .with_data("field", serde_json::json!("email")),
@@ -352,7 +346,7 @@ impl AuthService for App {
         let budget = budget_key(&p.email);
         let user = self
             .db
-            .read(|tx| tx.find_unique::<User>("email", &normalize_email(&p.email)))?;
+            .read(|tx| User::by_email(tx, &normalize_email(&p.email)))?;
         let user = user.filter(|u| u.status != UserStatus::Deleted);
         if !self.check_password(
             &budget,
@@ -441,10 +435,10 @@ impl ApiKeyService for App {
 
     fn list(&self, ctx: &Ctx, p: ApikeyListParams) -> Result<Page<ApiKey>, RpcError> {
         let user_id = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         Ok(self
             .db
-            .read(|tx| tx.find("user_id", &user_id.to_string(), &page))?)
+            .read(|tx| ApiKey::find_by_user_id(tx, user_id, &page))?)
     }
 
     fn revoke(&self, ctx: &Ctx, p: ApikeyRevokeParams) -> Result<market_rpc::Ok, RpcError> {

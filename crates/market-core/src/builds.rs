@@ -22,7 +22,7 @@ use crate::process::{self, Job, Outcome};
 use crate::{
     App, Build, BuildCancelParams, BuildGetParams, BuildListParams, BuildLog, BuildLogsParams,
     BuildRequestParams, BuildService, BuildStatus, Release, ReleaseDeployParams, ReleaseInfo,
-    ReleaseListParams, ReleaseRollbackParams, ReleaseService, page,
+    ReleaseListParams, ReleaseRollbackParams, ReleaseService,
 };
 
 /// How builds and deploys run.
@@ -65,14 +65,6 @@ const IDLE_POLL: Duration = Duration::from_millis(200);
 const MAX_LOG_PIECE: u64 = 1024 * 1024;
 /// How much of a smoke check's output a release keeps.
 const CHECK_TAIL: u64 = 4096;
-
-fn build_not_found() -> RpcError {
-    RpcError::not_found("build not found")
-}
-
-fn release_not_found() -> RpcError {
-    RpcError::not_found("release not found")
-}
 
 fn is_done(status: BuildStatus) -> bool {
     matches!(
@@ -293,7 +285,7 @@ impl App {
                     tx.update(&mut other, None)?;
                 }
             }
-            let mut r: Release = tx.get(target.id)?.ok_or_else(release_not_found)?;
+            let mut r: Release = tx.get(target.id)?.ok_or_else(Release::not_found)?;
             r.current = true;
             r.deployed_at = Some(tx.now());
             r.check_passed = Some(true);
@@ -463,11 +455,11 @@ impl BuildService for App {
     fn get(&self, _ctx: &Ctx, p: BuildGetParams) -> Result<Build, RpcError> {
         self.db
             .read(|tx| tx.get::<Build>(p.id))?
-            .ok_or_else(build_not_found)
+            .ok_or_else(Build::not_found)
     }
 
     fn list(&self, _ctx: &Ctx, p: BuildListParams) -> Result<Page<Build>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         self.db.read(|tx| match p.status {
             Some(s) => listing::filtered(tx, Source::Index("status", s.as_str()), &page, |_| true),
             None => Ok(tx.list(&page)?),
@@ -478,7 +470,7 @@ impl BuildService for App {
         let build = self
             .db
             .read(|tx| tx.get::<Build>(p.id))?
-            .ok_or_else(build_not_found)?;
+            .ok_or_else(Build::not_found)?;
         let offset = p.offset.unwrap_or(0);
         let limit = p.limit.map_or(64 * 1024, u64::from).min(MAX_LOG_PIECE);
         let path = self.build_dir(build.id).join("build.log");
@@ -499,7 +491,7 @@ impl BuildService for App {
 
     fn cancel(&self, ctx: &Ctx, p: BuildCancelParams) -> Result<Build, RpcError> {
         ctx.write(&self.db, |tx| {
-            let mut build = tx.get::<Build>(p.id)?.ok_or_else(build_not_found)?;
+            let mut build = tx.get::<Build>(p.id)?.ok_or_else(Build::not_found)?;
             if is_done(build.status) {
                 return Err(RpcError::invalid_state(format!(
                     "the build is {} already",
@@ -517,7 +509,7 @@ impl BuildService for App {
 
 impl ReleaseService for App {
     fn list(&self, _ctx: &Ctx, p: ReleaseListParams) -> Result<Page<ReleaseInfo>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let found: Page<Release> = self.db.read(|tx| tx.list(&page))?;
         Ok(Page {
             items: found.items.iter().map(info).collect(),
@@ -529,7 +521,7 @@ impl ReleaseService for App {
         let release = self
             .db
             .read(|tx| tx.get::<Release>(p.release_id))?
-            .ok_or_else(release_not_found)?;
+            .ok_or_else(Release::not_found)?;
         if release.current {
             return Err(RpcError::invalid_state("the release is current already"));
         }
@@ -546,7 +538,7 @@ impl ReleaseService for App {
             Some(id) => releases
                 .iter()
                 .find(|r| r.id == id)
-                .ok_or_else(release_not_found)?,
+                .ok_or_else(Release::not_found)?,
             None => releases
                 .iter()
                 .find(|r| r.id < current.id)

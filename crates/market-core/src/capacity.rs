@@ -20,20 +20,12 @@ use crate::{
     ProviderKind, Rental, RentalCancelParams, RentalExtendParams, RentalGetParams, RentalKind,
     RentalListParams, RentalNodeParams, RentalService, RentalSliceParams, RentalStatus, Sale,
     SliceAssignParams, SliceAssignment, SliceAvailability, SliceListAvailableParams, SliceService,
-    SliceUnassignParams, SshKey, TransferKind, me, money, page,
+    SliceUnassignParams, SshKey, TransferKind, me, money,
 };
 
 /// One slice unit: 1 vCPU, 4 GB memory, 200 GB storage.
 pub fn units_of(cpu_cores: u32, memory_gb: u32, storage_gb: u32) -> u32 {
     cpu_cores.min(memory_gb / 4).min(storage_gb / 200)
-}
-
-fn node_not_found() -> RpcError {
-    RpcError::not_found("node not found")
-}
-
-fn rental_not_found() -> RpcError {
-    RpcError::not_found("rental not found")
 }
 
 /// Unit-hours beyond what an order line can count.
@@ -96,7 +88,7 @@ fn own_keys(tx: &WriteTx<'_>, user: Id, ids: &[Id]) -> Result<Vec<Id>, RpcError>
 impl NodeService for App {
     fn register(&self, ctx: &Ctx, p: NodeRegisterParams) -> Result<Node, RpcError> {
         let owner = me(ctx)?;
-        let price = money::positive("price_per_hour", p.price_per_hour)?;
+        let price = p.price_per_hour.normalize();
         let units = units_of(
             p.capacity.cpu_cores,
             p.capacity.memory_gb,
@@ -130,10 +122,7 @@ impl NodeService for App {
 
     fn set_status(&self, ctx: &Ctx, p: NodeSetStatusParams) -> Result<Node, RpcError> {
         ctx.write(&self.db, |tx| {
-            let mut node = tx
-                .get::<Node>(p.id)?
-                .filter(|n| ctx.owns(n.owner_id))
-                .ok_or_else(node_not_found)?;
+            let mut node = Node::get_visible(tx, ctx, p.id)?;
             node.status = p.status;
             tx.update(&mut node, None)?;
             Ok(node)
@@ -143,11 +132,11 @@ impl NodeService for App {
     fn get(&self, _ctx: &Ctx, p: NodeGetParams) -> Result<Node, RpcError> {
         self.db
             .read(|tx| tx.get::<Node>(p.id))?
-            .ok_or_else(node_not_found)
+            .ok_or_else(Node::not_found)
     }
 
     fn list(&self, _ctx: &Ctx, p: NodeListParams) -> Result<Page<Node>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let country = p.country.as_ref().map(|c| c.trim().to_uppercase());
         let source = match (p.status, &country) {
             (_, Some(c)) => Source::Index("country", c),
@@ -168,7 +157,7 @@ impl SliceService for App {
         _ctx: &Ctx,
         p: SliceListAvailableParams,
     ) -> Result<Page<SliceAvailability>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let country = p.country.as_ref().map(|c| c.trim().to_uppercase());
         let need_units = p
             .min_cpu
@@ -212,7 +201,7 @@ impl SliceService for App {
             let rental = tx
                 .get::<Rental>(p.rental_id)?
                 .filter(|r| r.buyer_id == owner)
-                .ok_or_else(rental_not_found)?;
+                .ok_or_else(Rental::not_found)?;
             still_running(&rental, tx.now())?;
             let keys = match &p.ssh_key_ids {
                 Some(ids) if !ids.is_empty() => own_keys(tx, owner, ids)?,
@@ -233,9 +222,7 @@ impl SliceService for App {
 
     fn unassign(&self, ctx: &Ctx, p: SliceUnassignParams) -> Result<market_rpc::Ok, RpcError> {
         ctx.write(&self.db, |tx| {
-            tx.get::<SliceAssignment>(p.assignment_id)?
-                .filter(|a| ctx.owns(a.owner_id))
-                .ok_or_else(|| RpcError::not_found("assignment not found"))?;
+            SliceAssignment::get_visible(tx, ctx, p.assignment_id)?;
             tx.delete::<SliceAssignment>(p.assignment_id)?;
             Ok(market_rpc::Ok::TRUE)
         })
@@ -254,7 +241,7 @@ impl App {
     fn rent(&self, ctx: &Ctx, req: RentRequest<'_>) -> Result<Rental, RpcError> {
         let buyer = me(ctx)?;
         ctx.write(&self.db, |tx| {
-            let mut node = tx.get::<Node>(req.node_id)?.ok_or_else(node_not_found)?;
+            let mut node = tx.get::<Node>(req.node_id)?.ok_or_else(Node::not_found)?;
             if node.status != NodeStatus::Online {
                 return Err(RpcError::invalid_state(format!(
                     "the node is {}",
@@ -494,10 +481,10 @@ impl RentalService for App {
 
     fn list(&self, ctx: &Ctx, p: RentalListParams) -> Result<Page<Rental>, RpcError> {
         let buyer = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let read = || {
             self.db
-                .read(|tx| tx.find::<Rental>("buyer_id", &buyer.to_string(), &page))
+                .read(|tx| Rental::find_by_buyer_id(tx, buyer, &page))
         };
         let rentals = read()?;
         if self.expire_due_of(&rentals.items)? {
@@ -512,9 +499,9 @@ impl RentalService for App {
                 .read(|tx| tx.get::<Rental>(p.id))
                 .map(|r| r.filter(|r| ctx.owns(r.buyer_id) || ctx.user_id() == Some(r.seller_id)))
         };
-        let rental = read()?.ok_or_else(rental_not_found)?;
+        let rental = read()?.ok_or_else(Rental::not_found)?;
         if self.expire_due_of(std::slice::from_ref(&rental))? {
-            return read()?.ok_or_else(rental_not_found);
+            return read()?.ok_or_else(Rental::not_found);
         }
         Ok(rental)
     }
@@ -526,7 +513,7 @@ impl RentalService for App {
             let mut rental = tx
                 .get::<Rental>(p.id)?
                 .filter(|r| r.buyer_id == buyer)
-                .ok_or_else(rental_not_found)?;
+                .ok_or_else(Rental::not_found)?;
             still_running(&rental, tx.now())?;
             let cost = charge(
                 rental.node_price_per_hour,
@@ -569,10 +556,7 @@ impl RentalService for App {
     fn cancel(&self, ctx: &Ctx, p: RentalCancelParams) -> Result<Rental, RpcError> {
         self.expire_if_due(p.id)?;
         ctx.write(&self.db, |tx| {
-            let mut rental = tx
-                .get::<Rental>(p.id)?
-                .filter(|r| ctx.owns(r.buyer_id))
-                .ok_or_else(rental_not_found)?;
+            let mut rental = Rental::get_visible(tx, ctx, p.id)?;
             still_running(&rental, tx.now())?;
             let left = (rental.ends_at.unix_millis() - tx.now().unix_millis()).max(0);
             let unused_hours = u32::try_from(left / 3_600_000)

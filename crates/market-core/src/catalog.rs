@@ -10,7 +10,7 @@ use crate::{
     App, Product, ProductArchiveParams, ProductCategory, ProductCreateParams, ProductGetParams,
     ProductListParams, ProductSearchParams, ProductService, ProductStatus, ProductUpdateParams,
     Provider, ProviderGetParams, ProviderKind, ProviderListParams, ProviderRegisterParams,
-    ProviderService, ProviderUpdateParams, Role, User, me, money, page,
+    ProviderService, ProviderUpdateParams, Role, User, me,
 };
 
 /// The provider kind that may sell a category.
@@ -73,15 +73,9 @@ fn within_size(product: &Product) -> Result<(), RpcError> {
     Ok(())
 }
 
-fn product_not_found() -> RpcError {
-    RpcError::not_found("product not found")
-}
-
 /// A product the caller may change: their own (or any, for an admin).
 fn owned_product(tx: &WriteTx<'_>, ctx: &Ctx, id: market_store::Id) -> Result<Product, RpcError> {
-    tx.get::<Product>(id)?
-        .filter(|p| ctx.owns(p.owner_id))
-        .ok_or_else(product_not_found)
+    Product::get_visible(tx, ctx, id)
 }
 
 fn clean_tags(tags: Vec<String>) -> Result<Vec<String>, RpcError> {
@@ -134,25 +128,18 @@ impl ProviderService for App {
     }
 
     fn list(&self, _ctx: &Ctx, p: ProviderListParams) -> Result<Page<Provider>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         Ok(self.db.read(|tx| match p.kind {
-            Some(kind) => tx.find("kind", kind.as_str(), &page),
+            Some(kind) => Provider::find_by_kind(tx, kind, &page),
             None => tx.list(&page),
         })?)
     }
 
     fn update(&self, ctx: &Ctx, p: ProviderUpdateParams) -> Result<Provider, RpcError> {
         ctx.write(&self.db, |tx| {
-            let mut provider = tx
-                .get::<Provider>(p.id)?
-                .filter(|v| ctx.owns(v.owner_id))
-                .ok_or_else(|| RpcError::not_found("provider not found"))?;
-            if let Some(name) = &p.name {
-                provider.name = name.trim().to_string();
-            }
-            if let Some(description) = &p.description {
-                provider.description = description.clone();
-            }
+            let mut provider = Provider::get_visible(tx, ctx, p.id)?;
+            p.apply(&mut provider);
+            provider.name = provider.name.trim().to_string();
             tx.update(&mut provider, p.expected_version)?;
             Ok(provider)
         })
@@ -162,7 +149,7 @@ impl ProviderService for App {
 impl ProductService for App {
     fn create(&self, ctx: &Ctx, p: ProductCreateParams) -> Result<Product, RpcError> {
         let owner = me(ctx)?;
-        let price = money::positive("price", p.price)?;
+        let price = p.price.normalize();
         let tags = clean_tags(p.tags.clone().unwrap_or_default())?;
         if let Some(attributes) = &p.attributes {
             crate::site_catalog::validate_attributes(p.category, attributes)?;
@@ -196,7 +183,6 @@ impl ProductService for App {
     }
 
     fn update(&self, ctx: &Ctx, p: ProductUpdateParams) -> Result<Product, RpcError> {
-        let price = p.price.map(|v| money::positive("price", v)).transpose()?;
         let tags = p.tags.clone().map(clean_tags).transpose()?;
         if p.status == Some(ProductStatus::Archived) {
             return Err(field("status", "use product.archive to archive a product"));
@@ -206,30 +192,14 @@ impl ProductService for App {
             if product.status == ProductStatus::Archived {
                 return Err(RpcError::invalid_state("an archived product cannot change"));
             }
-            if let Some(name) = &p.name {
-                product.name = name.trim().to_string();
-            }
-            if let Some(d) = &p.description {
-                product.description = d.clone();
-            }
-            if let Some(price) = price {
-                product.price = price;
-            }
-            if let Some(unit) = p.pricing_unit {
-                product.pricing_unit = unit;
-            }
+            p.apply(&mut product);
+            product.name = product.name.trim().to_string();
+            product.price = product.price.normalize();
             if let Some(tags) = &tags {
                 product.tags = tags.clone();
             }
-            if let Some(attributes) = &p.attributes {
-                crate::site_catalog::validate_attributes(product.category, attributes)?;
-                product.attributes = attributes.clone();
-            }
-            if let Some(stock) = p.stock {
-                product.stock = Some(stock);
-            }
-            if let Some(status) = p.status {
-                product.status = status;
+            if p.attributes.is_some() {
+                crate::site_catalog::validate_attributes(product.category, &product.attributes)?;
             }
             within_size(&product)?;
             tx.update(&mut product, p.expected_version)?;
@@ -253,11 +223,11 @@ impl ProductService for App {
         let product: Option<Product> = self.db.read(|tx| tx.get(p.id))?;
         product
             .filter(|product| product.status == ProductStatus::Active || ctx.owns(product.owner_id))
-            .ok_or_else(product_not_found)
+            .ok_or_else(Product::not_found)
     }
 
     fn list(&self, ctx: &Ctx, p: ProductListParams) -> Result<Page<Product>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let provider = p.provider_id.map(|id| id.to_string());
         let visible = |x: &Product| x.status == ProductStatus::Active || ctx.owns(x.owner_id);
         let matches = |x: &Product| {
@@ -292,7 +262,7 @@ impl ProductService for App {
     }
 
     fn search(&self, _ctx: &Ctx, p: ProductSearchParams) -> Result<Page<Product>, RpcError> {
-        let page = page(p.limit, None)?;
+        let page = p.page()?;
         let offset: usize = match &p.cursor {
             None => 0,
             Some(c) => c

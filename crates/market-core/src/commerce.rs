@@ -17,7 +17,7 @@ use crate::{
     DeploymentStatus, LedgerEntryKind, Order, OrderBuyNowParams, OrderCancelParams,
     OrderCheckoutParams, OrderFulfilParams, OrderGetParams, OrderItem, OrderListParams,
     OrderListSalesParams, OrderRefundParams, OrderService, OrderStatus, OrderTransitionsParams,
-    Product, ProductCategory, ProductStatus, Rental, Sale, TransferKind, me, money, page,
+    Product, ProductCategory, ProductStatus, Rental, Sale, TransferKind, me, money,
 };
 
 /// Most units of one product in a cart (what one `cart.add_item` may ask for).
@@ -25,18 +25,9 @@ const MAX_LINE_QUANTITY: u32 = 10_000;
 /// Most products in one cart.
 const MAX_CART_LINES: usize = 100;
 
-fn order_not_found() -> RpcError {
-    RpcError::not_found("order not found")
-}
-
-fn product_not_found() -> RpcError {
-    RpcError::not_found("product not found")
-}
-
 /// The user's cart (every user gets one with their account).
 fn cart_of<R: Reads>(tx: &R, user: Id) -> Result<Cart, RpcError> {
-    tx.find_unique::<Cart>("owner_id", &user.to_string())?
-        .ok_or_else(|| RpcError::not_found("cart not found"))
+    Cart::by_owner_id(tx, user)?.ok_or_else(|| RpcError::not_found("cart not found"))
 }
 
 /// Create the cart of a new user (in the transaction creating the user).
@@ -59,7 +50,7 @@ fn buyable<R: Reads>(
     let product = tx
         .get::<Product>(product_id)?
         .filter(|p| p.status != ProductStatus::Draft || p.owner_id == buyer)
-        .ok_or_else(product_not_found)?;
+        .ok_or_else(Product::not_found)?;
     if product.status != ProductStatus::Active {
         return Err(
             RpcError::conflict(format!("'{}' is no longer for sale", product.name))
@@ -339,22 +330,22 @@ impl OrderService for App {
         self.db
             .read(|tx| tx.get::<Order>(p.id))?
             .filter(|o| may_see(ctx, o))
-            .ok_or_else(order_not_found)
+            .ok_or_else(Order::not_found)
     }
 
     fn list(&self, ctx: &Ctx, p: OrderListParams) -> Result<Page<Order>, RpcError> {
         let buyer = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         Ok(self
             .db
-            .read(|tx| tx.find("buyer_id", &buyer.to_string(), &page))?)
+            .read(|tx| Order::find_by_buyer_id(tx, buyer, &page))?)
     }
 
     fn list_sales(&self, ctx: &Ctx, p: OrderListSalesParams) -> Result<Page<Order>, RpcError> {
         let seller = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         self.db.read(|tx| {
-            let sales: Page<Sale> = tx.find("seller_id", &seller.to_string(), &page)?;
+            let sales = Sale::find_by_seller_id(tx, seller, &page)?;
             let mut items = Vec::with_capacity(sales.items.len());
             for sale in &sales.items {
                 items.push(tx.load::<Order>(sale.order_id)?);
@@ -372,9 +363,9 @@ impl OrderService for App {
             let mut order = tx
                 .get::<Order>(p.id)?
                 .filter(|o| may_see(ctx, o))
-                .ok_or_else(order_not_found)?;
+                .ok_or_else(Order::not_found)?;
             if !order.items.iter().any(|i| i.seller_id == seller) {
-                return Err(order_not_found());
+                return Err(Order::not_found());
             }
             if order.status != OrderStatus::Paid {
                 return Err(RpcError::invalid_state(format!(
@@ -421,10 +412,7 @@ impl OrderService for App {
 
     fn cancel(&self, ctx: &Ctx, p: OrderCancelParams) -> Result<Order, RpcError> {
         ctx.write(&self.db, |tx| {
-            let mut order = tx
-                .get::<Order>(p.id)?
-                .filter(|o| ctx.owns(o.buyer_id))
-                .ok_or_else(order_not_found)?;
+            let mut order = Order::get_visible(tx, ctx, p.id)?;
             if order.rental_id.is_some() {
                 return Err(RpcError::invalid_state(
                     "cancel a rental with rental.cancel",
@@ -463,7 +451,7 @@ impl OrderService for App {
 
     fn refund(&self, ctx: &Ctx, p: OrderRefundParams) -> Result<Order, RpcError> {
         ctx.write(&self.db, |tx| {
-            let mut order = tx.get::<Order>(p.id)?.ok_or_else(order_not_found)?;
+            let mut order = tx.get::<Order>(p.id)?.ok_or_else(Order::not_found)?;
             if order.status != OrderStatus::Completed {
                 return Err(RpcError::invalid_state(format!(
                     "only a completed order can be refunded; this one is {}",
@@ -504,7 +492,7 @@ impl OrderService for App {
             .db
             .read(|tx| tx.get::<Order>(p.id))?
             .filter(|o| may_see(ctx, o))
-            .ok_or_else(order_not_found)?;
+            .ok_or_else(Order::not_found)?;
         Ok(App::transitions_for(ctx, &order))
     }
 }
@@ -512,7 +500,7 @@ impl OrderService for App {
 impl BookingService for App {
     fn list(&self, ctx: &Ctx, p: BookingListParams) -> Result<Page<Booking>, RpcError> {
         let user = me(ctx)?.to_string();
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         self.db
             .read(|tx| listing::union(tx, ("customer_id", &user), ("seller_id", &user), &page))
     }
@@ -553,7 +541,7 @@ impl BookingService for App {
 impl DeploymentService for App {
     fn list(&self, ctx: &Ctx, p: DeploymentListParams) -> Result<Page<Deployment>, RpcError> {
         let user = me(ctx)?.to_string();
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         self.db
             .read(|tx| listing::union(tx, ("customer_id", &user), ("seller_id", &user), &page))
     }

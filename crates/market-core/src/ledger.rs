@@ -47,7 +47,7 @@ pub fn system_account<R: Reads>(tx: &R, kind: AccountKind) -> Result<Account, Rp
         limit: 1,
         cursor: None,
     };
-    tx.find::<Account>("kind", kind.as_str(), &page)?
+    Account::find_by_kind(tx, kind, &page)?
         .items
         .into_iter()
         .next()
@@ -69,11 +69,7 @@ pub fn ensure_system_accounts(db: &Db) -> Result<(), RpcError> {
                 limit: 1,
                 cursor: None,
             };
-            if tx
-                .find::<Account>("kind", kind.as_str(), &page)?
-                .items
-                .is_empty()
-            {
+            if Account::find_by_kind(tx, kind, &page)?.items.is_empty() {
                 tx.insert(&mut Account {
                     kind,
                     currency: CURRENCY.into(),
@@ -99,8 +95,7 @@ pub fn open_wallet(tx: &mut WriteTx<'_>, user_id: Id) -> Result<Account, RpcErro
 
 /// A user's wallet.
 pub fn wallet_of<R: Reads>(tx: &R, user_id: Id) -> Result<Account, RpcError> {
-    tx.find_unique::<Account>("owner_id", &user_id.to_string())?
-        .ok_or_else(|| RpcError::not_found("wallet not found"))
+    Account::by_owner_id(tx, user_id)?.ok_or_else(|| RpcError::not_found("wallet not found"))
 }
 
 /// `insufficient_funds` unless `from` can pay `amount` (the issuance

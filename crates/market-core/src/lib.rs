@@ -37,7 +37,7 @@ mod wallet;
 use std::sync::Arc;
 
 use market_rpc::{Caller, Methods, RpcError};
-use market_store::{Db, Id, PageRequest};
+use market_store::{Db, Id};
 use rust_decimal::Decimal;
 
 pub use auth::normalize_email;
@@ -179,11 +179,6 @@ impl App {
             Some(token) => auth::authenticate(self, token),
         }
     }
-}
-
-/// `limit`/`cursor` of a list method, checked.
-fn page(limit: Option<u32>, cursor: Option<String>) -> Result<PageRequest, RpcError> {
-    market_rpc::crud::page_request(limit, cursor)
 }
 
 /// The caller's user id, or `unauthenticated`.

@@ -8,12 +8,8 @@ use market_store::{Id, Page, Reads};
 use crate::listing;
 use crate::{
     App, Message, MessageListParams, MessageMarkReadParams, MessageSendParams, MessageService,
-    MessageThread, MessageThreadsParams, Order, ThreadSummary, User, UserStatus, me, page,
+    MessageThread, MessageThreadsParams, Order, ThreadSummary, User, UserStatus, me,
 };
-
-fn thread_not_found() -> RpcError {
-    RpcError::not_found("thread not found")
-}
 
 /// The key keeping one thread per pair of users and order.
 fn pair_key(a: Id, b: Id, order: Option<Id>) -> String {
@@ -70,7 +66,7 @@ fn visible_thread<R: Reads>(tx: &R, ctx: &Ctx, id: Id) -> Result<MessageThread, 
                     .user_id()
                     .is_some_and(|me| me == t.user_a_id || me == t.user_b_id)
         })
-        .ok_or_else(thread_not_found)
+        .ok_or_else(MessageThread::not_found)
 }
 
 impl MessageService for App {
@@ -103,7 +99,7 @@ impl MessageService for App {
             };
             let key = pair_key(a, b, p.order_id);
             let now = tx.now();
-            let mut thread = match tx.find_unique::<MessageThread>("pair_key", &key)? {
+            let mut thread = match MessageThread::by_pair_key(tx, &key)? {
                 Some(t) => t,
                 None => {
                     let mut t = MessageThread {
@@ -140,7 +136,7 @@ impl MessageService for App {
 
     fn threads(&self, ctx: &Ctx, p: MessageThreadsParams) -> Result<Page<ThreadSummary>, RpcError> {
         let user = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let after = page
             .cursor
             .as_deref()
@@ -188,10 +184,10 @@ impl MessageService for App {
     }
 
     fn list(&self, ctx: &Ctx, p: MessageListParams) -> Result<Page<Message>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         self.db.read(|tx| {
             let thread = visible_thread(tx, ctx, p.thread_id)?;
-            Ok(tx.find("thread_id", &thread.id.to_string(), &page)?)
+            Ok(Message::find_by_thread_id(tx, thread.id, &page)?)
         })
     }
 

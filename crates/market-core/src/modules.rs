@@ -15,7 +15,7 @@ use crate::{
     App, CatalogModule, Manifest, ManifestEntry, ManifestGetParams, ManifestHistoryParams,
     ManifestInstallParams, ManifestRevision, ManifestService, ManifestUninstallParams,
     ModuleGetParams, ModuleImport, ModuleImportCatalogParams, ModuleListParams, ModuleService,
-    ModuleSource, VERSION, page,
+    ModuleSource, VERSION,
 };
 
 /// The catalog format this server reads (`schema = 1`).
@@ -414,9 +414,7 @@ impl App {
             return Err(field("reason", "say why"));
         }
         ctx.write(&self.db, |tx| {
-            let module = tx
-                .find_unique::<CatalogModule>("slug", slug)?
-                .ok_or_else(|| module_not_found(slug))?;
+            let module = CatalogModule::by_slug(tx, slug)?.ok_or_else(|| module_not_found(slug))?;
             let current = current_manifest(tx)?;
             let mut entries: BTreeMap<String, ManifestEntry> = current
                 .modules
@@ -452,7 +450,7 @@ impl ModuleService for App {
         ctx.write(&self.db, |tx| {
             let (mut created, mut updated, mut unchanged) = (0, 0, 0);
             for module in catalog.modules.values() {
-                match tx.find_unique::<CatalogModule>("slug", &module.slug)? {
+                match CatalogModule::by_slug(tx, &module.slug)? {
                     None => {
                         tx.insert(&mut module.clone())?;
                         created += 1;
@@ -477,7 +475,7 @@ impl ModuleService for App {
     }
 
     fn list(&self, _ctx: &Ctx, p: ModuleListParams) -> Result<Page<CatalogModule>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let tag = p.tag.as_ref().map(|t| t.trim().to_lowercase());
         let query = p.query.as_ref().map(|q| q.trim().to_lowercase());
         let source = match &tag {
@@ -502,7 +500,7 @@ impl ModuleService for App {
     fn get(&self, _ctx: &Ctx, p: ModuleGetParams) -> Result<CatalogModule, RpcError> {
         let mut module = self
             .db
-            .read(|tx| tx.find_unique::<CatalogModule>("slug", p.slug.trim()))?
+            .read(|tx| CatalogModule::by_slug(tx, p.slug.trim()))?
             .ok_or_else(|| module_not_found(&p.slug))?;
         module.compatible = compatible(&module.compat_server);
         Ok(module)
@@ -519,7 +517,7 @@ impl ManifestService for App {
         _ctx: &Ctx,
         p: ManifestHistoryParams,
     ) -> Result<Page<ManifestRevision>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         Ok(self.db.read(|tx| tx.list(&page))?)
     }
 

@@ -11,7 +11,7 @@ use crate::listing::{self, Source};
 use crate::{
     App, CatalogItem, CatalogModelsParams, CatalogService, CatalogWorkerParams,
     CatalogWorkersParams, MirrorModel, MirrorSource, ModelPage, ModelSource, Product,
-    ProductCategory, ProductStatus, page,
+    ProductCategory, ProductStatus,
 };
 
 /// Longest `pkgbuild` attribute.
@@ -204,7 +204,7 @@ impl App {
             let now = tx.now();
             for m in models {
                 let key = format!("{source}:{}", m.upstream_id);
-                let existing = tx.find_unique::<MirrorModel>("key", &key)?;
+                let existing = MirrorModel::by_key(tx, &key)?;
                 let mut next = MirrorModel {
                     key: key.clone(),
                     source,
@@ -261,7 +261,7 @@ impl App {
     pub fn mirror_last_success(&self, url: &str) -> Result<Option<Timestamp>, RpcError> {
         Ok(self
             .db
-            .read(|tx| tx.find_unique::<MirrorSource>("url", url))?
+            .read(|tx| MirrorSource::by_url(tx, url))?
             .and_then(|s| s.last_success_at))
     }
 
@@ -271,13 +271,13 @@ impl App {
         url: &str,
         source: ModelSource,
     ) -> Result<MirrorSource, RpcError> {
-        Ok(tx
-            .find_unique::<MirrorSource>("url", url)?
-            .unwrap_or_else(|| MirrorSource {
+        Ok(
+            MirrorSource::by_url(tx, url)?.unwrap_or_else(|| MirrorSource {
                 url: url.to_string(),
                 source,
                 ..Default::default()
-            }))
+            }),
+        )
     }
 }
 
@@ -299,7 +299,7 @@ fn active_worker(p: &Product) -> bool {
 
 impl CatalogService for App {
     fn workers(&self, _ctx: &Ctx, p: CatalogWorkersParams) -> Result<Page<CatalogItem>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let found = self.db.read(|tx| {
             listing::filtered(
                 tx,
@@ -323,7 +323,7 @@ impl CatalogService for App {
     }
 
     fn models(&self, _ctx: &Ctx, p: CatalogModelsParams) -> Result<ModelPage, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let after: Option<Id> = match &page.cursor {
             None => None,
             Some(c) => Some(c.parse().map_err(|_| {

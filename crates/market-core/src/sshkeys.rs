@@ -8,7 +8,7 @@ use market_store::{Id, Page, PageRequest, Reads, WriteTx};
 use crate::sshkey::{KeyAlgorithm, parse_public_key};
 use crate::{
     App, KeyType, SshKey, SshKeyService, SshkeyAddParams, SshkeyListParams, SshkeyRemoveParams,
-    SshkeySetDefaultParams, me, page,
+    SshkeySetDefaultParams, me,
 };
 
 fn not_found() -> RpcError {
@@ -82,10 +82,10 @@ impl SshKeyService for App {
 
     fn list(&self, ctx: &Ctx, p: SshkeyListParams) -> Result<Page<SshKey>, RpcError> {
         let user_id = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         Ok(self
             .db
-            .read(|tx| tx.find("user_id", &user_id.to_string(), &page))?)
+            .read(|tx| SshKey::find_by_user_id(tx, user_id, &page))?)
     }
 
     fn remove(&self, ctx: &Ctx, p: SshkeyRemoveParams) -> Result<market_rpc::Ok, RpcError> {

@@ -14,7 +14,7 @@ const COMMISSION: &str = "commission_percent";
 
 /// A decimal setting: the stored value, else `default`.
 fn setting<R: Reads>(tx: &R, key: &str, default: Decimal) -> Result<Decimal, RpcError> {
-    match tx.find_unique::<Setting>("key", key)? {
+    match Setting::by_key(tx, key)? {
         Some(s) => s.value.parse().map_err(|_| {
             tracing::error!(key, value = %s.value, "stored setting is not a decimal");
             RpcError::internal()
@@ -24,7 +24,7 @@ fn setting<R: Reads>(tx: &R, key: &str, default: Decimal) -> Result<Decimal, Rpc
 }
 
 fn store_setting(tx: &mut WriteTx<'_>, key: &str, value: Decimal) -> Result<(), RpcError> {
-    match tx.find_unique::<Setting>("key", key)? {
+    match Setting::by_key(tx, key)? {
         Some(mut s) => {
             s.value = value.to_string();
             tx.update(&mut s, None)?;
@@ -52,7 +52,7 @@ impl App {
             .write(&market_store::Actor::system("system.start"), |tx| {
                 let mut stored = Vec::new();
                 for (key, value) in defaults {
-                    if tx.find_unique::<Setting>("key", key)?.is_none() {
+                    if Setting::by_key(tx, key)?.is_none() {
                         store_setting(tx, key, value.normalize())?;
                         stored.push(key);
                     }
@@ -106,7 +106,7 @@ impl SystemService for App {
     fn set_config(&self, ctx: &Ctx, p: SystemSetConfigParams) -> Result<SystemConfig, RpcError> {
         ctx.write(&self.db, |tx| {
             if let Some(rate) = p.usd_rate {
-                store_setting(tx, USD_RATE, crate::money::positive("usd_rate", rate)?)?;
+                store_setting(tx, USD_RATE, rate.normalize())?;
             }
             if let Some(pct) = p.commission_percent {
                 store_setting(tx, COMMISSION, pct.normalize())?;

@@ -9,7 +9,7 @@ use market_store::{Actor, Page, PageRequest, Reads};
 use crate::auth::{create_user, revoke_keys, revoke_sessions};
 use crate::{
     App, Role, User, UserGetParams, UserListParams, UserService, UserSetRolesParams, UserStatus,
-    UserSuspendParams, UserUnsuspendParams, UserUpdateProfileParams, me, page,
+    UserSuspendParams, UserUnsuspendParams, UserUpdateProfileParams, me,
 };
 
 fn not_found() -> RpcError {
@@ -22,10 +22,10 @@ fn field_error(field: &str, reason: &str) -> RpcError {
 
 impl UserService for App {
     fn list(&self, _ctx: &Ctx, p: UserListParams) -> Result<Page<User>, RpcError> {
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         let mut found: Page<User> = self.db.read(|tx| match (p.role, p.status) {
-            (Some(role), _) => tx.find("roles", role.as_str(), &page),
-            (None, Some(status)) => tx.find("status", status.as_str(), &page),
+            (Some(role), _) => User::find_by_roles(tx, role, &page),
+            (None, Some(status)) => User::find_by_status(tx, status, &page),
             (None, None) => tx.list(&page),
         })?;
         match p.status {
@@ -172,7 +172,7 @@ impl App {
         errs.into_result()?;
         if let Some(existing) = self
             .db
-            .read(|tx| tx.find_unique::<User>("email", &crate::auth::normalize_email(email)))?
+            .read(|tx| User::by_email(tx, &crate::auth::normalize_email(email)))?
         {
             return Ok(Added::Exists(existing));
         }
@@ -231,8 +231,7 @@ impl App {
     /// history stays). Returns the user, or `not_found`.
     pub fn remove_user(&self, email: &str) -> Result<User, RpcError> {
         self.db.write(&Actor::system("admin.remove_user"), |tx| {
-            let mut user = tx
-                .find_unique::<User>("email", &crate::auth::normalize_email(email))?
+            let mut user = User::by_email(tx, &crate::auth::normalize_email(email))?
                 .filter(|u| u.status != UserStatus::Deleted)
                 .ok_or_else(not_found)?;
             user.status = UserStatus::Deleted;

@@ -8,7 +8,7 @@ use crate::{
     AccountKind, App, LedgerEntry, LedgerEntryKind, LedgerService, LedgerVerification,
     LedgerVerifyParams, Transfer, TransferKind, User, UserStatus, WalletGetParams,
     WalletGrantParams, WalletHistoryParams, WalletInfo, WalletService, WalletTopupParams,
-    WalletTransferParams, me, money, page,
+    WalletTransferParams, me, money,
 };
 
 impl WalletService for App {
@@ -27,16 +27,16 @@ impl WalletService for App {
 
     fn history(&self, ctx: &Ctx, p: WalletHistoryParams) -> Result<Page<LedgerEntry>, RpcError> {
         let user_id = me(ctx)?;
-        let page = page(p.limit, p.cursor)?;
+        let page = p.page()?;
         self.db.read(|tx| {
             let wallet = ledger::wallet_of(tx, user_id)?;
-            Ok(tx.find("account_id", &wallet.id.to_string(), &page)?)
+            Ok(LedgerEntry::find_by_account_id(tx, wallet.id, &page)?)
         })
     }
 
     fn transfer(&self, ctx: &Ctx, p: WalletTransferParams) -> Result<Transfer, RpcError> {
         let user_id = me(ctx)?;
-        let amount = money::positive("amount", p.amount)?;
+        let amount = p.amount.normalize();
         let budget = user_id.to_string();
         self.lookups.check(&budget, self.db.now())?;
         let email = crate::normalize_email(&p.to_email);
@@ -50,9 +50,7 @@ impl WalletService for App {
             // unknown email answer alike.
             let from = ledger::wallet_of(tx, user_id)?;
             ledger::ensure_funds(&from, amount)?;
-            let recipient = tx
-                .find_unique::<User>("email", &email)?
-                .filter(|u| u.status != UserStatus::Deleted);
+            let recipient = User::by_email(tx, &email)?.filter(|u| u.status != UserStatus::Deleted);
             missed = recipient.is_none();
             let recipient =
                 recipient.ok_or_else(|| RpcError::not_found("no user with this email"))?;
@@ -86,7 +84,7 @@ impl WalletService for App {
 
     fn grant(&self, ctx: &Ctx, p: WalletGrantParams) -> Result<Transfer, RpcError> {
         let admin = ctx.actor().actor_id;
-        let amount = money::positive("amount", p.amount)?;
+        let amount = p.amount.normalize();
         ctx.write(&self.db, |tx| {
             tx.get::<User>(p.user_id)?
                 .filter(|u| u.status != UserStatus::Deleted)
@@ -117,7 +115,7 @@ impl WalletService for App {
                 "top-ups need test payments to be on (MARKETPLACE_TEST_PAYMENTS=1)",
             ));
         }
-        let amount = money::positive("amount", p.amount)?;
+        let amount = p.amount.normalize();
         ctx.write(&self.db, |tx| {
             let issuance = ledger::system_account(tx, AccountKind::Issuance)?;
             let wallet = ledger::wallet_of(tx, user_id)?;

@@ -255,13 +255,14 @@ pub mod rules {
     /// below where sums could overflow.
     pub const DECIMAL_LIMIT: i64 = 1_000_000_000_000_000;
 
-    /// Decimals: `@min`/`@max`, at most six decimal places, and a sane size.
+    /// Decimals: `@min`/`@max` compared as decimals, at most six decimal
+    /// places, and a sane size.
     pub fn decimal(
         errs: &mut FieldErrors,
         field: &str,
         value: &Decimal,
-        min: Option<f64>,
-        max: Option<f64>,
+        min: Option<Decimal>,
+        max: Option<Decimal>,
     ) {
         if value.normalize().scale() > 6 {
             errs.add(field, "at most 6 decimal places");
@@ -269,8 +270,12 @@ pub mod rules {
         if value.abs() >= Decimal::from(DECIMAL_LIMIT) {
             errs.add(field, "too large");
         }
-        let as_f64 = value.to_string().parse::<f64>().unwrap_or(f64::NAN);
-        range(errs, field, as_f64, min, max);
+        if let Some(min) = min.filter(|m| value < m) {
+            errs.add(field, format!("must be at least {}", min.normalize()));
+        }
+        if let Some(max) = max.filter(|m| value > m) {
+            errs.add(field, format!("must be at most {}", max.normalize()));
+        }
     }
 
     /// Lengths (`@minlen`/`@maxlen`): chars of a string, items of a list.

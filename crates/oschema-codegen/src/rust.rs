@@ -198,6 +198,100 @@ impl Gen<'_> {
         self.redact_impl(out, s);
         if s.root {
             self.record_impl(out, s);
+            self.record_helpers(out, s);
+        }
+    }
+
+    /// Typed lookups of a root object: `not_found`, a get that answers it,
+    /// the owner's view, and one finder per indexed field.
+    fn record_helpers(&self, out: &mut String, s: &Struct) {
+        let name = &s.name;
+        let what = snake(name).replace('_', " ");
+        let _ = writeln!(
+            out,
+            "impl {name} {{\n    /// The `not_found` error of this kind of object.\n    pub fn not_found() -> RpcError {{\n        RpcError::not_found({msg})\n    }}\n\n\
+             \x20   /// The object with this id, or `not_found`.\n    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {{\n        tx.get::<Self>(id)?.ok_or_else(Self::not_found)\n    }}\n",
+            msg = lit(&format!("{what} not found")),
+        );
+        if let Some(o) = s.owner_field() {
+            let owner = if o.optional {
+                format!("r.{}.is_some_and(|o| ctx.owns(o))", o.name)
+            } else {
+                format!("ctx.owns(r.{})", o.name)
+            };
+            let _ = writeln!(
+                out,
+                "    /// The object with this id if the caller owns it or is an admin; `not_found` otherwise, so others cannot learn it exists.\n\
+                 \x20   pub fn get_visible<R: market_store::Reads>(tx: &R, ctx: &Ctx, id: Id) -> Result<Self, RpcError> {{\n        tx.get::<Self>(id)?.filter(|r| {owner}).ok_or_else(Self::not_found)\n    }}\n"
+            );
+        }
+        for f in s.fields.iter().filter(|f| is_indexed(f)) {
+            let (arg, key) = self.finder_arg(&f.ty);
+            let field = lit(&f.name);
+            if f.attrs.unique {
+                let _ = writeln!(
+                    out,
+                    "    /// The object whose `{fname}` is `value`.\n    pub fn by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<Option<Self>> {{\n        tx.find_unique::<Self>({field}, {key})\n    }}\n",
+                    fname = f.name
+                );
+            } else {
+                let _ = writeln!(
+                    out,
+                    "    /// Objects whose `{fname}` is (or, for a list, holds) `value`, newest first.\n    pub fn find_by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {{\n        tx.find::<Self>({field}, {key}, page)\n    }}\n",
+                    fname = f.name
+                );
+            }
+        }
+        if out.ends_with("\n\n") {
+            out.pop();
+        }
+        out.push_str("}\n\n");
+    }
+
+    /// `apply` of an `update` method returning a root object: each given
+    /// param that names a field of the object (with the same type) replaces it.
+    fn update_apply(&self, out: &mut String, params: &str, m: &Method) {
+        let Some(Type::Named(target)) = &m.result else {
+            return;
+        };
+        let Some(s) = self.schema.find_struct(target).filter(|s| s.root) else {
+            return;
+        };
+        let mut body = String::new();
+        for p in m.params.iter().filter(|p| p.optional) {
+            let Some(f) = s.fields.iter().find(|f| f.name == p.name && f.ty == p.ty) else {
+                continue;
+            };
+            let value = if f.optional {
+                "Some(v.clone())"
+            } else {
+                "v.clone()"
+            };
+            let _ = writeln!(
+                body,
+                "        if let Some(v) = &self.{} {{\n            target.{} = {value};\n        }}",
+                p.name, f.name
+            );
+        }
+        if body.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "impl {params} {{\n    /// Replace each field of `target` given in these params; absent ones stay.\n    pub fn apply(&self, target: &mut {target}) {{\n{body}    }}\n}}\n"
+        );
+    }
+
+    /// A finder's argument type for an indexed field of type `ty`, and the
+    /// expression turning `value` into the indexed text.
+    fn finder_arg(&self, ty: &Type) -> (String, &'static str) {
+        match ty {
+            Type::List(inner) => self.finder_arg(inner),
+            Type::Str => ("&str".into(), "value"),
+            other => (
+                self.rust_type(other),
+                "&IndexValue::index_values(&value).concat()",
+            ),
         }
     }
 
@@ -269,8 +363,8 @@ impl Gen<'_> {
                 let _ = writeln!(
                     r,
                     "{ind}market_rpc::rules::decimal(errs, {path}, {v}, {}, {});",
-                    opt_f(a.min),
-                    opt_f(a.max)
+                    decimal_bound(a.min),
+                    decimal_bound(a.max)
                 );
             }
             Type::List(inner) | Type::Map(_, inner) => {
@@ -672,6 +766,23 @@ impl Gen<'_> {
                 &format!("Params of `{}.{}`.", svc.namespace, m.name),
                 &fields,
             );
+            if m.name == "update" {
+                self.update_apply(out, &params_struct_name(svc, m), m);
+            }
+            let has = |name: &str| m.params.iter().any(|p| p.name == name);
+            if has("limit") || has("cursor") {
+                let limit = if has("limit") { "self.limit" } else { "None" };
+                let cursor = if has("cursor") {
+                    "self.cursor.clone()"
+                } else {
+                    "None"
+                };
+                let _ = writeln!(
+                    out,
+                    "impl {} {{\n    /// `limit` and `cursor`, checked.\n    pub fn page(&self) -> Result<market_store::PageRequest, RpcError> {{\n        market_rpc::crud::page_request({limit}, {cursor})\n    }}\n}}\n",
+                    params_struct_name(svc, m)
+                );
+            }
         }
         out.push_str(&doc(svc.doc.as_deref().or(svc.description.as_deref()), ""));
         let _ = writeln!(out, "pub trait {}: Send + Sync + 'static {{", svc.name);
@@ -724,6 +835,20 @@ impl Gen<'_> {
             "/// Register every service method, implemented by one `service`, with its declared access.\npub fn register_services<S: {bound}>({mp}: &mut Methods, {sp}: std::sync::Arc<S>) {{\n{body}}}"
         );
     }
+}
+
+/// A `@min`/`@max` bound of a decimal field as an exact decimal constant:
+/// the bound's shortest decimal spelling, as a mantissa and a scale.
+fn decimal_bound(bound: Option<f64>) -> String {
+    let Some(n) = bound else {
+        return "None".into();
+    };
+    let text = format!("{n}");
+    let (whole, frac) = text.split_once('.').unwrap_or((&text, ""));
+    format!(
+        "Some(rust_decimal::Decimal::from_i128_with_scale({whole}{frac}, {}))",
+        frac.len()
+    )
 }
 
 /// Fields no answer may contain: `@secret` and `@hidden`.

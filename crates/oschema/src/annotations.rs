@@ -33,16 +33,23 @@ const METHOD: &[&str] = &["access", "mutates"];
 /// Annotations of struct definitions.
 const STRUCT: &[&str] = &["error", "crud"];
 
-/// Roles a user can hold (SPEC section 7).
-const ROLES: &[&str] = &[
-    "customer",
-    "service_provider",
-    "app_provider",
-    "resource_provider",
-    "admin",
-];
 const LEVELS: &[&str] = &["public", "user", "owner", "admin"];
-const ACCESS_HELP: &str = "expected public, user, owner, admin or roles: customer, service_provider, app_provider, resource_provider";
+/// The enum whose variants are the roles `@access` may name.
+pub(crate) const ROLE_ENUM: &str = "Role";
+
+/// What an access value may be, for hints.
+fn access_help(roles: &[String]) -> String {
+    if roles.is_empty() {
+        format!(
+            "expected public, user, owner or admin; roles are the variants of a '{ROLE_ENUM}' enum"
+        )
+    } else {
+        format!(
+            "expected public, user, owner, admin or roles: {}",
+            roles.join(", ")
+        )
+    }
+}
 
 const CRUD_OPS: [CrudOp; 6] = [
     CrudOp::Create,
@@ -456,11 +463,17 @@ fn access_words(values: &[&Val], rep: &mut Reporter) -> Option<Vec<(String, Span
 }
 
 /// `public`, `user`, `owner`, `admin`, or one or more roles.
-fn access_of(words: &[(String, Span)], at: Span, rep: &mut Reporter) -> Option<Access> {
+fn access_of(
+    words: &[(String, Span)],
+    at: Span,
+    roles: &[String],
+    rep: &mut Reporter,
+) -> Option<Access> {
+    let is_role = |word: &str| roles.iter().any(|r| r == word);
     match words {
         [] => {
             rep.error(at, "expected an access value")
-                .with_hint(ACCESS_HELP);
+                .with_hint(access_help(roles));
             None
         }
         [(word, span)] => match word.as_str() {
@@ -468,17 +481,17 @@ fn access_of(words: &[(String, Span)], at: Span, rep: &mut Reporter) -> Option<A
             "user" => Some(Access::User),
             "owner" => Some(Access::OwnerOrAdmin),
             "admin" => Some(Access::Admin),
-            role if ROLES.contains(&role) => Some(Access::Roles(vec![role.to_owned()])),
+            role if is_role(role) => Some(Access::Roles(vec![role.to_owned()])),
             _ => {
-                unknown_role(word, *span, rep);
+                unknown_role(word, *span, roles, rep);
                 None
             }
         },
         _ => {
-            let mut roles = Vec::new();
+            let mut named = Vec::new();
             for (word, span) in words {
-                if ROLES.contains(&word.as_str()) {
-                    roles.push(word.clone());
+                if is_role(word) {
+                    named.push(word.clone());
                 } else if LEVELS.contains(&word.as_str()) {
                     rep.error(
                         *span,
@@ -486,23 +499,26 @@ fn access_of(words: &[(String, Span)], at: Span, rep: &mut Reporter) -> Option<A
                     )
                     .with_hint("list roles only, e.g. 'service_provider, app_provider'");
                 } else {
-                    unknown_role(word, *span, rep);
+                    unknown_role(word, *span, roles, rep);
                 }
             }
-            (roles.len() == words.len()).then_some(Access::Roles(roles))
+            (named.len() == words.len()).then_some(Access::Roles(named))
         }
     }
 }
 
-fn unknown_role(word: &str, at: Span, rep: &mut Reporter) {
-    let candidates = LEVELS.iter().chain(ROLES).copied();
-    let hint = did_you_mean(word, candidates).unwrap_or_else(|| ACCESS_HELP.to_owned());
+fn unknown_role(word: &str, at: Span, roles: &[String], rep: &mut Reporter) {
+    let candidates = LEVELS
+        .iter()
+        .copied()
+        .chain(roles.iter().map(String::as_str));
+    let hint = did_you_mean(word, candidates).unwrap_or_else(|| access_help(roles));
     rep.error(at, format!("unknown role '{word}'"))
         .with_hint(hint);
 }
 
 /// `@access(...)` on a method.
-pub(crate) fn access(annotation: &Annot, rep: &mut Reporter) -> Option<Access> {
+pub(crate) fn access(annotation: &Annot, roles: &[String], rep: &mut Reporter) -> Option<Access> {
     if let Some(keyed) = annotation.args.iter().find_map(|a| a.key.as_ref()) {
         rep.error(
             keyed.span,
@@ -513,18 +529,23 @@ pub(crate) fn access(annotation: &Annot, rep: &mut Reporter) -> Option<Access> {
     }
     let values: Vec<&Val> = annotation.args.iter().map(|a| &a.value).collect();
     let words = access_words(&values, rep)?;
-    access_of(&words, annotation.name.span, rep)
+    access_of(&words, annotation.name.span, roles, rep)
 }
 
 /// The service key `access: "..."`: a comma-separated list of access words.
-pub(crate) fn access_text(text: &str, at: Span, rep: &mut Reporter) -> Option<Access> {
+pub(crate) fn access_text(
+    text: &str,
+    at: Span,
+    roles: &[String],
+    rep: &mut Reporter,
+) -> Option<Access> {
     let words: Vec<(String, Span)> = text
         .split(',')
         .map(str::trim)
         .filter(|w| !w.is_empty())
         .map(|w| (w.to_owned(), at))
         .collect();
-    access_of(&words, at, rep)
+    access_of(&words, at, roles, rep)
 }
 
 /// `@error(kind)` on a struct.
@@ -554,6 +575,8 @@ pub(crate) struct CrudTarget<'a> {
     pub root: bool,
     pub has_owner: bool,
     pub has_index: bool,
+    /// The variants of the schema's `Role` enum.
+    pub roles: &'a [String],
 }
 
 /// `@crud(namespace: "x", get: public, update: owner, ...)` on a struct.
@@ -610,7 +633,7 @@ pub(crate) fn crud(annotation: &Annot, target: &CrudTarget<'_>, rep: &mut Report
             .with_hint("mark the fields to find by with @index");
         }
         let Some(access) = access_words(&[&arg.value], rep)
-            .and_then(|words| access_of(&words, arg.value.span, rep))
+            .and_then(|words| access_of(&words, arg.value.span, target.roles, rep))
         else {
             continue;
         };

@@ -98,8 +98,18 @@ pub(crate) fn run(files: &[ast::File], rep: &mut Reporter) -> Schema {
         rep,
         types: HashMap::new(),
         endpoints: Vec::new(),
+        roles: Vec::new(),
     };
     let items: Vec<&Item> = files.iter().flat_map(|f| &f.items).collect();
+    checker.roles = items
+        .iter()
+        .find_map(|item| match item {
+            Item::Enum(def) if def.name.text == annotations::ROLE_ENUM => {
+                Some(def.variants.iter().map(|(v, _)| v.clone()).collect())
+            }
+            _ => None,
+        })
+        .unwrap_or_default();
     for item in &items {
         checker.declare(item);
     }
@@ -160,6 +170,8 @@ struct Checker<'r> {
     /// Every enum and struct by name: the first definition of each name.
     types: HashMap<String, TypeInfo>,
     endpoints: Vec<Endpoint>,
+    /// What `@access` may name as roles: the variants of the `Role` enum.
+    roles: Vec<String>,
 }
 
 /// An error type: has `@error(...)`.
@@ -488,6 +500,7 @@ impl Checker<'_> {
                     root,
                     has_owner: strukt.owner_field().is_some(),
                     has_index: strukt.fields.iter().any(|f| f.attrs.index),
+                    roles: &self.roles,
                 };
                 let crud = annotations::crud(annotation, &target, self.rep);
                 for (op, _) in &crud.ops {
@@ -612,7 +625,7 @@ impl Checker<'_> {
                 }
                 _ => {
                     service.default_access =
-                        annotations::access_text(text, key.value.span, self.rep);
+                        annotations::access_text(text, key.value.span, &self.roles, self.rep);
                 }
             }
         }
@@ -675,7 +688,7 @@ impl Checker<'_> {
         let mut mutates = false;
         for annotation in annotations::applicable(&def.annotations, Place::Method, self.rep) {
             if annotation.name.text == "access" {
-                access = annotations::access(annotation, self.rep);
+                access = annotations::access(annotation, &self.roles, self.rep);
             } else {
                 if let Some(arg) = annotation.args.first() {
                     self.rep

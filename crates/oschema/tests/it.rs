@@ -625,9 +625,11 @@ service ProviderService {
     access: "service_provider, resource_provider"
     h()
 }
+Role = "customer" | "service_provider" | "app_provider" | "resource_provider"
 "#,
         )],
         expect![[r#"
+            enum Role = customer | service_provider | app_provider | resource_provider
             service PlainService ns=plain
                 a() access=admin
             service ShopService ns=shop access=user
@@ -657,6 +659,7 @@ fn bad_access_values() {
     e() @access(role: admin)
     f() @access(3) @mutates(yes)
 }
+Role = "customer" | "service_provider" | "app_provider" | "resource_provider"
 "#,
         )],
         expect![[r#"
@@ -668,6 +671,36 @@ fn bad_access_values() {
             a.oschema:7:17: '@access' takes access values, not 'key: value' (e.g. '@access(user)' or '@access(service_provider, app_provider)')
             a.oschema:8:17: expected an access value, found 3
             a.oschema:8:29: '@mutates' takes no arguments
+        "#]],
+    );
+}
+
+#[test]
+fn roles_are_the_variants_of_the_role_enum() {
+    check_diags(
+        &[(
+            "r.oschema",
+            r#"service S {
+    a() @access(customer)
+    b() @access(moderator)
+}
+Role = "customer" | "admin"
+"#,
+        )],
+        expect![[r#"
+            r.oschema:3:17: unknown role 'moderator' (expected public, user, owner, admin or roles: customer, admin)
+        "#]],
+    );
+    check_diags(
+        &[(
+            "n.oschema",
+            r#"service S {
+    a() @access(customer)
+}
+"#,
+        )],
+        expect![[r#"
+            n.oschema:2:17: unknown role 'customer' (expected public, user, owner or admin; roles are the variants of a 'Role' enum)
         "#]],
     );
 }
@@ -687,9 +720,11 @@ Gizmo = {
 ApiKey = { sid: str  name: str } @crud(get: customer)
 Taken = { what: str } @error(conflict)
 Late = {} @error("invalid_state")
+Role = "customer" | "service_provider" | "app_provider" | "resource_provider"
 "#,
         )],
         expect![[r#"
+            enum Role = customer | service_provider | app_provider | resource_provider
             struct Gizmo root crud[gadget](create: admin, get: public, list: public, find: public, update: owneroradmin, delete: roles(service_provider, app_provider))  # "A gadget"
                 owner_id: ulid owner
                 serial: str index unique nocase

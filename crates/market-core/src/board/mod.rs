@@ -130,7 +130,7 @@ fn fingerprint(community: &Community) -> String {
 
 /// A numeric setting: the stored value, else `default`.
 fn setting_u64<R: Reads>(tx: &R, key: &str, default: u64) -> Result<u64, RpcError> {
-    match tx.find_unique::<Setting>("key", key)? {
+    match Setting::by_key(tx, key)? {
         Some(s) => s.value.trim().parse().map_err(|_| {
             tracing::error!(key, value = %s.value, "stored setting is not a whole number");
             RpcError::internal()

@@ -13,7 +13,6 @@ use crate::{
     App, BoardEvent, BoardEventPage, BoardEventsParams, BoardService, ExpiryReason, Post,
     PostCreateParams, PostCreated, PostExpireParams, PostGetParams, PostHit, PostListParams,
     PostLocation, PostSearchParams, PostSearchResult, PostService, PostUpdateParams, Role, me,
-    page,
 };
 
 /// Most tags on a post, and the longest tag.
@@ -304,7 +303,7 @@ impl PostService for App {
     }
 
     fn list(&self, _ctx: &Ctx, p: PostListParams) -> Result<market_store::Page<Post>, RpcError> {
-        let req = page(p.limit, p.cursor)?;
+        let req = p.page()?;
         let cursor: Option<Id> = match &req.cursor {
             Some(c) => Some(
                 c.parse()

@@ -119,7 +119,7 @@ impl Validate for Gadget {
         }
         {
             let v = &self.price;
-            market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(0.0), None);
+            market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(rust_decimal::Decimal::from_i128_with_scale(0, 0)), None);
         }
         if let Some(v) = &self.shelf {
             v.validate_at(&market_rpc::path(at, "shelf"), errs);
@@ -162,6 +162,38 @@ impl Record for Gadget {
             "owner_id" => IndexValue::index_values(&self.owner_id),
             _ => Vec::new(),
         }
+    }
+}
+
+impl Gadget {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("gadget not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// The object with this id if the caller owns it or is an admin; `not_found` otherwise, so others cannot learn it exists.
+    pub fn get_visible<R: market_store::Reads>(tx: &R, ctx: &Ctx, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.filter(|r| ctx.owns(r.owner_id)).ok_or_else(Self::not_found)
+    }
+
+    /// The object whose `serial` is `value`.
+    pub fn by_serial<R: market_store::Reads>(tx: &R, value: &str) -> market_store::Result<Option<Self>> {
+        tx.find_unique::<Self>("serial", value)
+    }
+
+    /// Objects whose `color` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_color<R: market_store::Reads>(tx: &R, value: Color, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("color", &IndexValue::index_values(&value).concat(), page)
+    }
+
+    /// Objects whose `owner_id` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_owner_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("owner_id", &IndexValue::index_values(&value).concat(), page)
     }
 }
 
@@ -217,6 +249,28 @@ impl Record for Widget {
             "size" => IndexValue::index_values(&self.size),
             _ => Vec::new(),
         }
+    }
+}
+
+impl Widget {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("widget not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// Objects whose `sku` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_sku<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("sku", value, page)
+    }
+
+    /// Objects whose `size` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_size<R: market_store::Reads>(tx: &R, value: u32, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("size", &IndexValue::index_values(&value).concat(), page)
     }
 }
 
@@ -297,7 +351,7 @@ impl Validate for GadgetCreate {
         }
         {
             let v = &self.price;
-            market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(0.0), None);
+            market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(rust_decimal::Decimal::from_i128_with_scale(0, 0)), None);
         }
         if let Some(v) = &self.shelf {
             v.validate_at(&market_rpc::path(at, "shelf"), errs);
@@ -361,7 +415,7 @@ impl Validate for GadgetUpdate {
             market_rpc::rules::text(errs, &market_rpc::path(at, "name"), v, Some(1), Some(50));
         }
         if let Some(v) = &self.price {
-            market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(0.0), None);
+            market_rpc::rules::decimal(errs, &market_rpc::path(at, "price"), v, Some(rust_decimal::Decimal::from_i128_with_scale(0, 0)), None);
         }
         if let Some(v) = &self.shelf {
             v.validate_at(&market_rpc::path(at, "shelf"), errs);

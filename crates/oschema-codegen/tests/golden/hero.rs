@@ -230,6 +230,23 @@ impl Record for User {
     }
 }
 
+impl User {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("user not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// Objects whose `email` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_email<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("email", value, page)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Contact {
     pub name: String,
@@ -312,6 +329,23 @@ impl Record for Product {
     }
 }
 
+impl Product {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("product not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// Objects whose `name` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_name<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("name", value, page)
+    }
+}
+
 /// A placed order
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
@@ -382,6 +416,23 @@ impl Record for Order {
             "buyer" => IndexValue::index_values(&self.buyer),
             _ => Vec::new(),
         }
+    }
+}
+
+impl Order {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("order not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// Objects whose `buyer` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_buyer<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("buyer", value, page)
     }
 }
 
@@ -551,6 +602,33 @@ impl Record for Task {
             "description" => IndexValue::index_values(&self.description),
             _ => Vec::new(),
         }
+    }
+}
+
+impl Task {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("task not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// Objects whose `name` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_name<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("name", value, page)
+    }
+
+    /// Objects whose `title` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_title<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("title", value, page)
+    }
+
+    /// Objects whose `description` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_description<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("description", value, page)
     }
 }
 
