@@ -166,14 +166,19 @@ fn budget_key(email: &str) -> String {
 }
 
 /// The caller a user is, refusing deleted and suspended accounts.
-fn principal(user: &User, token_id: Id, api_key: bool) -> Result<Principal, RpcError> {
+pub(crate) fn principal(
+    user: &User,
+    token_id: Option<Id>,
+    api_key: bool,
+) -> Result<Principal, RpcError> {
     match user.status {
-        UserStatus::Deleted => Err(unknown_token()),
+        UserStatus::Deleted if token_id.is_some() => Err(unknown_token()),
+        UserStatus::Deleted => Err(RpcError::unauthenticated("this account is deleted")),
         UserStatus::Suspended => Err(RpcError::forbidden("this account is suspended")),
         UserStatus::Active => Ok(Principal {
             user_id: user.id,
             roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            token_id: Some(token_id),
+            token_id,
             api_key,
         }),
     }
@@ -190,7 +195,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
             let user: User = tx.get(key.user_id)?.ok_or_else(unknown_token)?;
             Ok::<_, RpcError>((key, user))
         })?;
-        let principal = principal(&user, key.id, true)?;
+        let principal = principal(&user, Some(key.id), true)?;
         let stale = key
             .last_used_at
             .is_none_or(|t| t.add_seconds(KEY_USE_RESOLUTION_SECS) < now);
@@ -207,7 +212,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
     if session.revoked || session.expires_at <= now {
         return Err(unknown_token());
     }
-    Ok(Caller::User(principal(&user, session.id, false)?))
+    Ok(Caller::User(principal(&user, Some(session.id), false)?))
 }
 
 /// Note when an API key was last used (best effort: a failure only logs).

@@ -36,8 +36,8 @@ mod wallet;
 
 use std::sync::Arc;
 
-use market_rpc::{Caller, Methods, RpcError};
-use market_store::{Db, Id};
+use market_rpc::{Api, Authenticator, Caller, Methods, RpcError};
+use market_store::{Db, Id, Reads};
 use rust_decimal::Decimal;
 
 pub use auth::normalize_email;
@@ -170,6 +170,20 @@ impl App {
         methods
     }
 
+    /// The whole API on this business layer: methods, authentication, the
+    /// generated documents and readiness. The one wiring point of the server,
+    /// local scripts and tests.
+    pub fn api(self: &Arc<Self>) -> Api {
+        let db = self.db.clone();
+        Api {
+            methods: self.methods(),
+            openrpc: openrpc(),
+            doc_html: DOC_HTML.to_string(),
+            authenticator: self.clone(),
+            ready: Arc::new(move || db.ping().is_ok()),
+        }
+    }
+
     /// Resolve a bearer token to its caller. No token is an anonymous caller;
     /// an unknown, expired or revoked token is `unauthenticated`; a suspended
     /// user's token is `forbidden`.
@@ -178,6 +192,23 @@ impl App {
             None => Ok(Caller::Anonymous),
             Some(token) => auth::authenticate(self, token),
         }
+    }
+
+    /// The caller that acting as this user (a local script's `as_user`) is:
+    /// refused, as the user's tokens are, while the account is suspended or
+    /// deleted; read again on every call so that changes apply at once.
+    pub fn act_as(&self, user_id: Id) -> Result<Caller, RpcError> {
+        let user = self
+            .db
+            .read(|tx| tx.get::<User>(user_id))?
+            .ok_or_else(|| RpcError::unauthenticated("the user acted as no longer exists"))?;
+        auth::principal(&user, None, false).map(Caller::User)
+    }
+}
+
+impl Authenticator for App {
+    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
+        App::authenticate(self, token)
     }
 }
 

@@ -5,6 +5,7 @@
 //! Generated code stays thin (declarations and registration tables); the
 //! logic lives here, once.
 
+pub mod api;
 pub mod builtin;
 pub mod crud;
 pub mod ctx;
@@ -14,6 +15,7 @@ pub mod methods;
 pub mod params;
 pub mod redact;
 
+pub use api::{Api, Authenticator};
 pub use ctx::{ADMIN_ROLE, Access, Caller, Ctx, Principal};
 pub use error::{ErrorKind, RpcError};
 pub use methods::{Handler, MethodDef, Methods, Ok};

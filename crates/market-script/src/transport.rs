@@ -16,8 +16,8 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use market_core::{App, User, UserStatus};
-use market_rpc::{Caller, Ctx, Methods, Principal, RpcError};
-use market_store::{Id, Reads};
+use market_rpc::{Caller, Ctx, Methods, RpcError};
+use market_store::Id;
 use serde_json::{Value, json};
 
 use crate::error::TRANSPORT_ERROR;
@@ -62,7 +62,7 @@ pub struct Transport {
 impl Transport {
     /// The business layer `app`, called in-process as the system operator.
     pub fn local(app: Arc<App>) -> Transport {
-        let methods = app.methods();
+        let methods = app.api().methods;
         Transport {
             kind: Kind::Local { app, methods },
             initial: Identity::System,
@@ -181,12 +181,7 @@ impl Transport {
             Identity::System => Ok(Caller::System),
             Identity::Anonymous => Ok(Caller::Anonymous),
             Identity::Token(token) => app.authenticate(Some(&token)),
-            Identity::User(id) => {
-                let user = app.db().read(|tx| tx.get::<User>(id))?.ok_or_else(|| {
-                    RpcError::unauthenticated("the user acted as no longer exists")
-                })?;
-                principal(&user).map(Caller::User)
-            }
+            Identity::User(id) => app.act_as(id),
         }
     }
 
@@ -213,10 +208,10 @@ impl Transport {
         };
         let user = app
             .db()
-            .read(|tx| tx.find_unique::<User>("email", &market_core::normalize_email(email)))?
+            .read(|tx| User::by_email(tx, &market_core::normalize_email(email)))?
             .filter(|u| u.status != UserStatus::Deleted)
             .ok_or_else(|| RpcError::not_found(format!("no user with email {}", email.trim())))?;
-        principal(&user)?;
+        app.act_as(user.id)?;
         self.set_identity(Identity::User(user.id));
         let raw = market_rpc::methods::to_raw(&user)?;
         serde_json::from_str(raw.get()).map_err(|_| RpcError::internal())
@@ -256,21 +251,6 @@ fn is_admin(roles: &Value) -> bool {
     roles
         .as_array()
         .is_some_and(|r| r.iter().any(|r| r == market_rpc::ADMIN_ROLE))
-}
-
-/// A user as the access checks see them, refusing suspended and deleted
-/// accounts as the server does for their tokens.
-fn principal(user: &User) -> Result<Principal, RpcError> {
-    match user.status {
-        UserStatus::Active => Ok(Principal {
-            user_id: user.id,
-            roles: user.roles.iter().map(|r| r.as_str().to_string()).collect(),
-            token_id: None,
-            api_key: false,
-        }),
-        UserStatus::Suspended => Err(RpcError::forbidden("this account is suspended")),
-        UserStatus::Deleted => Err(RpcError::unauthenticated("this account is deleted")),
-    }
 }
 
 fn transport_error(message: String) -> RpcError {

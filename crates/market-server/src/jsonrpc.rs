@@ -340,6 +340,14 @@ pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origi
     })
 }
 
+/// Answer one body on this thread (the in-process endpoint).
+pub fn answer_now(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
+    match parse(body) {
+        Ok(parsed) => answer_body(shared, parsed, origin),
+        Err(e) => Reply::Json(error_response(RawValue::NULL, &e)),
+    }
+}
+
 /// Answer the calls; writes made by them are durable before the reply
 /// leaves (a failure to make them durable answers an internal error instead).
 fn answer_body(shared: &Shared, parsed: Body, origin: &Origin) -> Reply {

@@ -23,31 +23,13 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use market_rpc::{Caller, Methods, RpcError};
-use serde_json::Value;
+use market_rpc::Methods;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use connections::ConnectionLimits;
 pub use limits::Limits;
+pub use market_rpc::{Api, Authenticator};
 pub use metrics::Metrics;
-
-/// Resolves the bearer token of a request to a caller.
-pub trait Authenticator: Send + Sync + 'static {
-    /// `token` is the `Authorization: Bearer` value, if any. Runs on the blocking pool.
-    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError>;
-}
-
-/// What the server serves.
-pub struct Api {
-    pub methods: Methods,
-    /// The OpenRPC document (also the result of `rpc.discover`).
-    pub openrpc: Value,
-    /// The HTML API reference.
-    pub doc_html: String,
-    pub authenticator: Arc<dyn Authenticator>,
-    /// Does the database answer? Runs on the blocking pool.
-    pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
-}
 
 /// Limits, CORS and proxies.
 #[derive(Debug, Clone)]
@@ -107,30 +89,9 @@ pub(crate) struct Shared {
     trusted_proxies: Vec<IpAddr>,
 }
 
-/// The router. `rpc.discover` is added to the method table here.
-pub fn app(mut api: Api, config: &ServerConfig) -> Router {
-    let doc = serde_json::value::to_raw_value(&api.openrpc).unwrap_or_default();
-    api.methods.add_raw(market_rpc::MethodDef {
-        name: "rpc.discover",
-        access: market_rpc::Access::Public,
-        mutates: false,
-        handler: Arc::new(move |_, _| Ok(doc.clone())),
-    });
-    let shared = Arc::new(Shared {
-        openrpc: serde_json::to_vec(&api.openrpc).unwrap_or_default(),
-        methods: api.methods,
-        doc_html: api.doc_html,
-        authenticator: api.authenticator,
-        ready: api.ready,
-        metrics: Metrics::default(),
-        limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
-        writes: WritePool::new(),
-        batch_limit: config.batch_limit,
-        body_limit: config.body_limit,
-        answer_limit: config.answer_limit,
-        body_timeout: config.body_timeout,
-        trusted_proxies: config.trusted_proxies.clone(),
-    });
+/// The router.
+pub fn app(api: Api, config: &ServerConfig) -> Router {
+    let shared = shared(api, config);
     spawn_limit_sweeper(&shared);
     Router::new()
         .route("/rpc", post(rpc))
@@ -146,6 +107,65 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         .route("/catalog/models", get(catalog::models))
         .layer(cors(&config.cors_origins))
         .with_state(shared)
+}
+
+/// The JSON-RPC endpoint without HTTP: the envelope, batches, answer limits,
+/// authentication, rate limits, metrics and durability of `/rpc`, called on
+/// the caller's thread. Tests and tools reach the API through it in-process.
+pub struct Endpoint {
+    shared: Arc<Shared>,
+}
+
+impl Endpoint {
+    pub fn new(api: Api, config: &ServerConfig) -> Endpoint {
+        Endpoint {
+            shared: shared(api, config),
+        }
+    }
+
+    /// Answer one JSON-RPC body as `/rpc` answers it for a caller sending
+    /// `token` as its bearer token: the response JSON, or `None` when there
+    /// is nothing to answer (notifications only).
+    pub fn call(&self, body: &[u8], token: Option<&str>) -> Option<Vec<u8>> {
+        let origin = jsonrpc::Origin {
+            credentials: match token {
+                Some(t) => jsonrpc::Credentials::Bearer(t.to_string()),
+                None => jsonrpc::Credentials::None,
+            },
+            peer: None,
+            node: None,
+        };
+        match jsonrpc::answer_now(&self.shared, body, &origin) {
+            jsonrpc::Reply::Json(out) => Some(out),
+            jsonrpc::Reply::Nothing => None,
+        }
+    }
+}
+
+/// The state every route shares. `rpc.discover` is added to the method table here.
+fn shared(mut api: Api, config: &ServerConfig) -> Arc<Shared> {
+    let doc = serde_json::value::to_raw_value(&api.openrpc).unwrap_or_default();
+    api.methods.add_raw(market_rpc::MethodDef {
+        name: "rpc.discover",
+        access: market_rpc::Access::Public,
+        mutates: false,
+        handler: Arc::new(move |_, _| Ok(doc.clone())),
+    });
+    Arc::new(Shared {
+        openrpc: serde_json::to_vec(&api.openrpc).unwrap_or_default(),
+        methods: api.methods,
+        doc_html: api.doc_html,
+        authenticator: api.authenticator,
+        ready: api.ready,
+        metrics: Metrics::default(),
+        limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
+        writes: WritePool::new(),
+        batch_limit: config.batch_limit,
+        body_limit: config.body_limit,
+        answer_limit: config.answer_limit,
+        body_timeout: config.body_timeout,
+        trusted_proxies: config.trusted_proxies.clone(),
+    })
 }
 
 fn cors(origins: &[String]) -> CorsLayer {

@@ -1,36 +1,21 @@
 //! Test support shared by the integration suites: a server running on a
 //! loopback port in its own runtime, and a small JSON-RPC client that talks
-//! to it over a real socket.
+//! to it over a real socket or to the same endpoint in-process.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use market_core::{App, AppConfig};
-use market_rpc::{Caller, RpcError};
-use market_server::{Api, Authenticator, ServerConfig};
+use market_server::{Api, Endpoint, ServerConfig};
 use market_store::Db;
 use serde_json::{Value, json};
-
-struct CoreAuth(Arc<App>);
-
-impl Authenticator for CoreAuth {
-    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
-        self.0.authenticate(token)
-    }
-}
 
 /// The marketplace's business layer on `db` and the API serving it, wired
 /// as `marketplace serve` wires them.
 pub fn marketplace(db: Arc<Db>, config: AppConfig) -> (Arc<App>, Api) {
-    let app = App::new(db.clone(), config).expect("start the business layer");
-    let api = Api {
-        methods: app.methods(),
-        openrpc: market_core::openrpc(),
-        doc_html: market_core::DOC_HTML.to_string(),
-        authenticator: Arc::new(CoreAuth(app.clone())),
-        ready: Arc::new(move || db.ping().is_ok()),
-    };
+    let app = App::new(db, config).expect("start the business layer");
+    let api = app.api();
     (app, api)
 }
 
@@ -80,11 +65,7 @@ impl TestServer {
 
     /// A client for `/rpc`, without a token.
     pub fn client(&self) -> Client {
-        Client {
-            url: self.url("/rpc"),
-            token: None,
-            agent: agent(),
-        }
+        Client::new(&self.url("/rpc"))
     }
 }
 
@@ -123,21 +104,37 @@ impl HttpReply {
     }
 }
 
-/// A JSON-RPC client for a test server.
+/// A JSON-RPC client: over HTTP to a server, or in-process to an
+/// [`Endpoint`] (the same envelope and rules, without a socket).
 #[derive(Clone)]
 pub struct Client {
-    pub url: String,
+    target: Target,
     pub token: Option<String>,
-    agent: ureq::Agent,
+}
+
+#[derive(Clone)]
+enum Target {
+    Http { url: String, agent: ureq::Agent },
+    Local(Arc<Endpoint>),
 }
 
 impl Client {
     /// A client for any JSON-RPC endpoint URL.
     pub fn new(url: &str) -> Client {
         Client {
-            url: url.to_string(),
+            target: Target::Http {
+                url: url.to_string(),
+                agent: agent(),
+            },
             token: None,
-            agent: agent(),
+        }
+    }
+
+    /// A client calling `endpoint` in this process.
+    pub fn local(endpoint: Arc<Endpoint>) -> Client {
+        Client {
+            target: Target::Local(endpoint),
+            token: None,
         }
     }
 
@@ -146,17 +143,33 @@ impl Client {
         self
     }
 
-    /// POST a raw body to the RPC endpoint.
+    /// Send a raw JSON-RPC body; in-process answers come back as HTTP
+    /// would carry them (200 with JSON, 204 for notifications only).
     pub fn post_raw(&self, body: &str) -> HttpReply {
-        let mut req = self
-            .agent
-            .post(&self.url)
-            .header("Content-Type", "application/json");
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
+        match &self.target {
+            Target::Http { url, agent } => {
+                let mut req = agent.post(url).header("Content-Type", "application/json");
+                if let Some(t) = &self.token {
+                    req = req.header("Authorization", &format!("Bearer {t}"));
+                }
+                let mut resp = req.send(body).expect("HTTP request");
+                reply(&mut resp)
+            }
+            Target::Local(endpoint) => {
+                match endpoint.call(body.as_bytes(), self.token.as_deref()) {
+                    Some(out) => HttpReply {
+                        status: 200,
+                        content_type: "application/json".into(),
+                        body: String::from_utf8(out).expect("UTF-8 answer"),
+                    },
+                    None => HttpReply {
+                        status: 204,
+                        content_type: String::new(),
+                        body: String::new(),
+                    },
+                }
+            }
         }
-        let mut resp = req.send(body).expect("HTTP request");
-        reply(&mut resp)
     }
 
     /// Call `method` with named params; the whole response object.

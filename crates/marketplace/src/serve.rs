@@ -7,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use market_core::{App, AppConfig};
-use market_rpc::{Caller, RpcError};
-use market_server::{Api, Authenticator, ServerConfig};
+use market_server::ServerConfig;
 use market_store::{Db, Reads};
 
 use crate::config::Config;
@@ -16,14 +15,6 @@ use crate::secrets;
 
 /// How long idempotency records are kept.
 const IDEMPOTENCY_RETENTION_SECS: i64 = 24 * 3600;
-
-struct CoreAuth(Arc<App>);
-
-impl Authenticator for CoreAuth {
-    fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
-        self.0.authenticate(token)
-    }
-}
 
 /// The business settings of a server configuration.
 pub fn app_config(config: &Config) -> AppConfig {
@@ -171,14 +162,7 @@ fn start(
 
 async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
     let db = app.db().clone();
-    let ready_db = db.clone();
-    let api = Api {
-        methods: app.methods(),
-        openrpc: market_core::openrpc(),
-        doc_html: market_core::DOC_HTML.to_string(),
-        authenticator: Arc::new(CoreAuth(app.clone())),
-        ready: Arc::new(move || ready_db.ping().is_ok()),
-    };
+    let api = app.api();
     let server_config = ServerConfig {
         batch_limit: config.batch_limit,
         body_limit: config.body_limit,

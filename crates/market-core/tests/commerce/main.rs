@@ -1,8 +1,8 @@
 //! End-to-end tests of the commerce features (SPEC sections 8 and 10):
 //! providers and the catalog, nodes and slice rentals, cart and checkout
 //! with escrow, orders, messages, bookings, deployments and admin stats.
-//! Every test starts a real server on a temporary redb file with a manual
-//! clock and drives it over a socket the way a frontend would.
+//! Every test starts a server on a temporary redb file with a manual clock
+//! and calls its JSON-RPC endpoint in-process, as a frontend would over HTTP.
 
 // The identity/ledger suite's start-up helpers; not every one is used here.
 #[allow(dead_code)]

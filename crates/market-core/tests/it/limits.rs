@@ -1,5 +1,6 @@
 //! Rate limits: sign-in calls per client address (the socket peer, or the
-//! `X-Forwarded-For` entry of a trusted proxy), and calls per user.
+//! `X-Forwarded-For` entry of a trusted proxy), and calls per user; over
+//! HTTP, since addresses come from the socket.
 
 use market_core::Role;
 use market_server::ServerConfig;
@@ -50,7 +51,7 @@ fn assert_rate_limited(err: &Value) {
 #[test]
 fn the_fourth_sign_in_from_one_address_is_rate_limited() {
     let e = with_limits(3, 0, &[]);
-    let anon = e.anon();
+    let anon = e.http();
     let params = json!({"email": "limit@example.com", "password": PASSWORD});
     let first = anon.ok("auth.login", params.clone());
     anon.ok("auth.login", params.clone());
@@ -66,7 +67,7 @@ fn the_fourth_sign_in_from_one_address_is_rate_limited() {
             .unwrap_err(),
     );
     // other methods are not affected
-    let signed_in = e.with_token(str_of(&first["token"]));
+    let signed_in = e.http().with_token(str_of(&first["token"]));
     for _ in 0..10 {
         signed_in.ok("auth.me", json!({}));
         anon.ok("system.health", json!({}));
@@ -88,7 +89,7 @@ fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
     assert_rate_limited(&login_via(&e, "203.0.113.3").unwrap_err());
     // a token obtained through the proxy works
     let token = login_via(&e, "198.51.100.7").expect("another client");
-    e.with_token(&token).ok("auth.me", json!({}));
+    e.http().with_token(&token).ok("auth.me", json!({}));
 }
 
 #[test]
@@ -99,7 +100,7 @@ fn forwarded_addresses_from_an_untrusted_peer_are_ignored() {
     // a made-up header does not buy another budget: the peer is the client
     assert_rate_limited(&login_via(&e, "203.0.113.3").unwrap_err());
     assert_rate_limited(
-        &e.anon()
+        &e.http()
             .call(
                 "auth.login",
                 json!({"email": "limit@example.com", "password": PASSWORD}),

@@ -1,6 +1,7 @@
 //! End-to-end tests of identity, access control and the TFC ledger: every
-//! test starts a real server on a temporary redb file and drives it over a
-//! socket the way a frontend would.
+//! test starts a server on a temporary redb file and calls its JSON-RPC
+//! endpoint in-process (the envelope and rules of `/rpc` without a socket);
+//! the suites about sockets, addresses and HTTP use the server over HTTP.
 
 mod support;
 

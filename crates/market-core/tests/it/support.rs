@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use market_core::{Added, App, AppConfig, Role};
-use market_server::ServerConfig;
+use market_server::{Endpoint, ServerConfig};
 use market_store::{Db, ManualClock, RedbBackend, SecretCipher, Timestamp};
 use market_testkit::{Client, TestServer};
 use rust_decimal::Decimal;
@@ -34,9 +34,11 @@ pub const RSA_1024: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQC0Cb7I2oMldivM
 pub const TOKEN_TTL_SECS: i64 = 7 * 24 * 3600;
 
 /// A running server and what sits behind it. Fields drop in order: the
-/// server stops before the database closes.
+/// server stops before the database closes. Clients call the server's
+/// JSON-RPC endpoint in-process; [`Env::http`] goes through the socket.
 pub struct Env {
     pub server: TestServer,
+    pub endpoint: Arc<Endpoint>,
     pub app: Arc<App>,
     pub db: Arc<Db>,
     pub clock: Arc<ManualClock>,
@@ -89,9 +91,11 @@ pub fn open_at(
     let backend = RedbBackend::open(&db_path).expect("open redb");
     let db = Arc::new(Db::new(Arc::new(backend), clock.clone()).with_cipher(cipher()));
     let (app, api) = market_testkit::marketplace(db.clone(), app);
+    let endpoint = Arc::new(Endpoint::new(app.api(), &server));
     let server = TestServer::start(api, server);
     Env {
         server,
+        endpoint,
         app,
         db,
         clock,
@@ -103,12 +107,17 @@ pub fn open_at(
 impl Env {
     /// A client without a token.
     pub fn anon(&self) -> Client {
+        Client::local(self.endpoint.clone())
+    }
+
+    /// A client over HTTP, without a token.
+    pub fn http(&self) -> Client {
         self.server.client()
     }
 
     /// A client sending `token` as its bearer token.
     pub fn with_token(&self, token: &str) -> Client {
-        self.server.client().with_token(token)
+        self.anon().with_token(token)
     }
 
     /// The whole `auth.register` result for `email` with [`PASSWORD`].
@@ -153,6 +162,7 @@ impl Env {
     pub fn shutdown(self) -> (PathBuf, tempfile::TempDir) {
         let Env {
             server,
+            endpoint,
             app,
             db,
             clock,
@@ -160,6 +170,7 @@ impl Env {
             dir,
         } = self;
         drop(server);
+        drop(endpoint);
         drop(app);
         drop(db);
         drop(clock);
