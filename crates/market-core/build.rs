@@ -20,6 +20,7 @@ fn main() {
         title: "Marketplace".into(),
         version: std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
         description: "Cloud-capacity marketplace: compute slices and nodes, apps, services, gateways and names, paid in TFC credits.".into(),
+        error_code: market_rpc::error_code,
     };
     let openrpc = oschema_codegen::openrpc(&schema, &info);
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());

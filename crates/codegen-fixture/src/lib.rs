@@ -4,6 +4,8 @@
 //! The only hand-written code is the `InventoryService` implementation
 //! below; every CRUD method comes from the schema alone.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod gadgets {
     #![allow(clippy::all)]
     include!("../../oschema-codegen/tests/golden/gadgets.rs");

@@ -3,6 +3,9 @@
 //! hand-written code, with the schema's access, validation, uniqueness and
 //! secrecy rules applied.
 
+// Tests fail by panicking: unwrap, expect and panic are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use market_rpc::{Caller, Principal, RpcError};

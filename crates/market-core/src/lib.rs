@@ -5,6 +5,8 @@
 //! Everything here is synchronous and transport-free: the server calls it on
 //! its blocking pool, local scripts and the CLI call it directly.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod generated {
     //! Generated from the schema by `build.rs`; read it with `make generate`.
     #![allow(clippy::all, clippy::pedantic)]

@@ -5,6 +5,8 @@
 //! Generated code stays thin (declarations and registration tables); the
 //! logic lives here, once.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod api;
 pub mod builtin;
 pub mod crud;
@@ -17,7 +19,7 @@ pub mod redact;
 
 pub use api::{Api, Authenticator};
 pub use ctx::{ADMIN_ROLE, Access, Caller, Ctx, Principal};
-pub use error::{ErrorKind, RpcError};
+pub use error::{ErrorKind, RpcError, error_code};
 pub use methods::{Handler, MethodDef, Methods, Ok};
 pub use params::{
     FieldErrors, FromParams, ParamReader, Shape, Validate, parse_params, path, rules,

@@ -15,6 +15,8 @@
 //!
 //! [`ScriptHost`] puts them together: one engine bound to one transport.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 extern crate self as market_script;
 
 pub mod api;

@@ -13,6 +13,9 @@
 //!
 //! Run with `cargo bench -p market-server --bench rpc`.
 
+// Tests fail by panicking: unwrap, expect and panic are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -6,6 +6,8 @@
 //! a bearer token and a readiness probe. [`app`] builds the router without a
 //! socket (tests call it directly); [`serve`] runs it until a shutdown signal.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod catalog;
 mod connections;
 mod jsonrpc;

@@ -11,6 +11,8 @@
 //! [`deferred`], which collects the commits for the caller to wait on later
 //! (the server answers only then; bulk loads wait once at the end).
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod backend;
 mod changes;
 mod crypto;

@@ -1,5 +1,8 @@
 //! Behaviour of the typed store on the redb backend.
 
+// Tests fail by panicking: unwrap, expect and panic are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::sync::Arc;
 
 use market_store::{

@@ -1,6 +1,10 @@
 //! Test support shared by the integration suites: a server running on a
 //! loopback port in its own runtime, and a small JSON-RPC client that talks
 //! to it over a real socket or to the same endpoint in-process.
+//!
+//! Test support only: a failed set-up or an unexpected answer panics, which
+//! is how a test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! `marketplace`: the one binary. Serves the API, runs Rhai scripts and the
 //! admin REPL, manages users on the database and works with schemas.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod admin;
 mod board;
 mod catalog_cli;

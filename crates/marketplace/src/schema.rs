@@ -82,6 +82,7 @@ pub fn generate(paths: &[PathBuf], out: &Path) -> ExitCode {
         title: "Marketplace".into(),
         version: market_core::VERSION.into(),
         description: "Generated from the schema".into(),
+        error_code: market_rpc::error_code,
     };
     let openrpc = oschema_codegen::openrpc(&schema, &info);
     let files = [

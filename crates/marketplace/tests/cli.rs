@@ -1,4 +1,8 @@
-//! The `marketplace` binary as an operator uses it.
+//! The `marketplace` binary as an operator uses it (one test binary for the
+//! crate: the commands here, scripts and the REPL in `script`).
+
+// Tests fail by panicking: unwrap, expect and panic are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -10,6 +14,8 @@ fn bin() -> Command {
 
 #[path = "cli/board.rs"]
 mod board;
+#[path = "cli/script.rs"]
+mod script;
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -6,6 +6,8 @@
 //! `build.rs` scripts write them to `OUT_DIR`, and `make generate` writes
 //! them to a folder for reading.
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod html;
 mod names;
 mod openrpc;

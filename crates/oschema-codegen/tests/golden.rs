@@ -3,6 +3,9 @@
 //! The Rust output of `gadgets` is compiled and exercised by the
 //! `codegen-fixture` crate, its Rhai output by `market-script`'s tests.
 
+// Tests fail by panicking: unwrap, expect and panic are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use expect_test::expect_file;
 
 fn schema(name: &str) -> oschema::Schema {
@@ -30,6 +33,7 @@ fn info() -> oschema_codegen::Info {
         title: "Gadgets".into(),
         version: "1.0.0".into(),
         description: "Fixture".into(),
+        error_code: market_rpc::error_code,
     }
 }
 
@@ -108,5 +112,24 @@ fn hero_schema_generates() {
             .iter()
             .any(|e| e["code"] == 4020 && e["data"]["kind"] == "insufficient_funds")),
         "{errors}"
+    );
+}
+
+#[test]
+fn every_error_kind_of_the_schema_language_has_a_wire_code() {
+    let mut codes: Vec<i32> = oschema::ErrorKind::ALL
+        .iter()
+        .map(|k| {
+            market_rpc::error_code(k.name())
+                .unwrap_or_else(|| panic!("no wire code for '{}'", k.name()))
+        })
+        .collect();
+    assert_eq!(codes.len(), market_rpc::ErrorKind::ALL.len());
+    codes.sort_unstable();
+    codes.dedup();
+    assert_eq!(
+        codes.len(),
+        oschema::ErrorKind::ALL.len(),
+        "codes are distinct"
     );
 }

@@ -12,6 +12,8 @@
 //! assert_eq!(schema.services[0].namespace, "item");
 //! ```
 
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod annotations;
 mod ast;
 mod check;

@@ -235,7 +235,8 @@ pub enum Access {
     Admin,
 }
 
-/// The wire error kinds of the contract (SPEC section 5).
+/// The error kinds `@error(kind)` may name (SPEC section 5). Their wire
+/// codes belong to the runtime, which the generator is told them by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidInput,
@@ -274,21 +275,6 @@ impl ErrorKind {
             ErrorKind::IdempotencyMismatch => "idempotency_mismatch",
             ErrorKind::InvalidState => "invalid_state",
             ErrorKind::RateLimited => "rate_limited",
-        }
-    }
-
-    /// The JSON-RPC error code.
-    pub fn code(self) -> i32 {
-        match self {
-            ErrorKind::InvalidInput => 4000,
-            ErrorKind::Unauthenticated => 4010,
-            ErrorKind::InsufficientFunds => 4020,
-            ErrorKind::Forbidden => 4030,
-            ErrorKind::NotFound => 4040,
-            ErrorKind::Conflict => 4090,
-            ErrorKind::IdempotencyMismatch => 4091,
-            ErrorKind::InvalidState => 4220,
-            ErrorKind::RateLimited => 4290,
         }
     }
 

@@ -1,5 +1,8 @@
 //! Integration tests: whole schemas in, rendered diagnostics or model out.
 
+// Tests fail by panicking: unwrap, expect and panic are how they assert.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::fmt::Write as _;
 
 use expect_test::{Expect, expect};

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 use crate::support::*;
 
 /// An admin, a resource provider with a 5-unit node at 10 TFC an hour (2 per

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 use crate::support::*;
 
 fn roles(c: &market_testkit::Client) -> Value {

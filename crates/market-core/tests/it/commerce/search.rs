@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use market_core::AppConfig;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 use crate::support::*;
 
 fn search(e: &Env, query: &str) -> Vec<String> {

@@ -5,7 +5,7 @@
 use market_testkit::Client;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 use crate::support::*;
 
 /// An admin; a service seller (registered first, so the smaller id) with a

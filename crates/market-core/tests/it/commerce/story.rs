@@ -5,7 +5,7 @@
 
 use serde_json::json;
 
-use crate::helpers::*;
+use super::helpers::*;
 use crate::support::*;
 
 #[test]

@@ -4,11 +4,6 @@
 //! Every test starts a server on a temporary redb file with a manual clock
 //! and calls its JSON-RPC endpoint in-process, as a frontend would over HTTP.
 
-// The identity/ledger suite's start-up helpers; not every one is used here.
-#[allow(dead_code)]
-#[path = "../it/support.rs"]
-mod support;
-
 mod helpers;
 
 mod bookings;

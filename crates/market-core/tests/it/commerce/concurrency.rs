@@ -5,7 +5,7 @@ use std::sync::Barrier;
 use market_testkit::Client;
 use serde_json::{Value, json};
 
-use crate::helpers::*;
+use super::helpers::*;
 use crate::support::*;
 
 /// `n` users registered in parallel, each granted `amount`.
