@@ -396,7 +396,7 @@ mod tests {
             };
             rules::length(r.fields(), "name", p.name.chars().count(), Some(1), Some(5));
             if let Some(price) = &p.price {
-                rules::decimal(r.fields(), "price", price, Some(0.0), None);
+                rules::decimal(r.fields(), "price", price, Some(Decimal::ZERO), None);
             }
             Ok(p)
         }
