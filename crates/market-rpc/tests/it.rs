@@ -1584,6 +1584,27 @@ mod idempotency {
     }
 
     #[test]
+    fn a_keyed_call_knows_its_scope() {
+        let tmp = temp_db();
+        let db = tmp.db.clone();
+        let mut m = Methods::new().with_idempotency(tmp.db.clone());
+        m.add(
+            "note.scope",
+            Access::User,
+            true,
+            move |ctx: &Ctx, _: NoParams| {
+                ctx.write(&db, |_| Ok(ctx.idempotency_scope().map(str::to_string)))
+            },
+        );
+        let scope = call(&m, "note.scope", alice(), json!({"idempotency_key": "k-9"}));
+        assert_eq!(
+            scope,
+            Ok(json!(format!("{ALICE}\u{1f}note.scope\u{1f}k-9")))
+        );
+        assert_eq!(call(&m, "note.scope", alice(), json!({})), Ok(Value::Null));
+    }
+
+    #[test]
     fn concurrent_repeats_act_once_and_answer_alike() {
         let e = env();
         let threads = 6;
@@ -1668,5 +1689,73 @@ mod pages {
 
     fn json_page(p: ListParams) -> crate::support::Echo {
         crate::support::Echo(json!([p.page.limit, p.page.cursor]))
+    }
+}
+
+mod context {
+    use market_rpc::{Caller, Ctx, Principal};
+
+    use crate::support::{ALICE, BOB, user};
+
+    fn ctx(caller: Caller) -> Ctx {
+        Ctx::new("req-7", "thing.do", caller)
+    }
+
+    #[test]
+    fn the_audit_identity_names_the_caller_method_and_request() {
+        let actor = ctx(user(ALICE, &[])).actor();
+        assert_eq!(
+            (
+                actor.actor_id.as_str(),
+                actor.method.as_str(),
+                actor.request_id.as_str()
+            ),
+            (ALICE, "thing.do", "req-7")
+        );
+        assert_eq!(ctx(Caller::System).actor().actor_id, "system");
+        assert_eq!(ctx(Caller::Anonymous).actor().actor_id, "anonymous");
+    }
+
+    #[test]
+    fn owners_admins_and_the_system_may_act_on_an_object() {
+        let alice = ALICE.parse().expect("an id");
+        let bob = BOB.parse().expect("an id");
+        let as_alice = ctx(user(ALICE, &["customer"]));
+        assert!(as_alice.owns(alice));
+        assert!(!as_alice.owns(bob));
+        assert!(!as_alice.is_admin());
+        assert_eq!(as_alice.user_id(), Some(alice));
+        let admin = ctx(user(BOB, &["customer", "admin"]));
+        assert!(admin.is_admin() && admin.owns(alice));
+        let system = ctx(Caller::System);
+        assert!(system.is_admin() && system.owns(alice));
+        assert_eq!(system.user_id(), None);
+        let anonymous = ctx(Caller::Anonymous);
+        assert!(!anonymous.is_admin() && !anonymous.owns(alice));
+        assert_eq!(anonymous.user_id(), None);
+    }
+
+    #[test]
+    fn sessions_and_api_keys() {
+        let e = ctx(Caller::Anonymous).require_user().unwrap_err();
+        assert_eq!((e.code, e.kind()), (4010, Some("unauthenticated")));
+        let e = ctx(Caller::System).require_user().unwrap_err();
+        assert_eq!(e.kind(), Some("unauthenticated"));
+        let session = ctx(user(ALICE, &[]));
+        assert_eq!(
+            session.require_session().map(|p| p.user_id.to_string()),
+            Ok(ALICE.to_string())
+        );
+        let api_key = ctx(Caller::User(Principal {
+            user_id: ALICE.parse().expect("an id"),
+            roles: vec!["admin".into()],
+            token_id: None,
+            api_key: true,
+        }));
+        assert!(api_key.require_user().is_ok());
+        let e = api_key.require_session().unwrap_err();
+        assert_eq!((e.code, e.kind()), (4030, Some("forbidden")));
+        // outside an idempotent call there is no scope
+        assert_eq!(session.idempotency_scope(), None);
     }
 }
