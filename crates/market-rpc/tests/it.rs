@@ -1166,17 +1166,26 @@ mod redaction {
         );
     }
 
+    /// The wire text of a result.
+    fn wire<R: Serialize + Redact>(r: &R) -> Result<String, RpcError> {
+        to_raw(r).map(|raw| raw.get().to_string())
+    }
+
     #[test]
-    fn containers_know_whether_they_can_hold_secrets() {
-        assert!(Key::HAS_SECRETS);
-        assert!(<Vec<Key>>::HAS_SECRETS);
-        assert!(<Option<Key>>::HAS_SECRETS);
-        assert!(<BTreeMap<String, Key>>::HAS_SECRETS);
-        assert!(<Box<Key>>::HAS_SECRETS);
-        assert!(<Page<Key>>::HAS_SECRETS);
-        assert!(!<Vec<String>>::HAS_SECRETS);
-        assert!(!<Option<Plain>>::HAS_SECRETS);
-        assert!(!<Page<Plain>>::HAS_SECRETS);
+    fn every_container_of_a_secret_type_is_redacted_on_the_wire() {
+        let name = || r#"{"name":"a"}"#.to_string();
+        assert_eq!(wire(&key("a")), Ok(name()));
+        assert_eq!(wire(&Some(key("a"))), Ok(name()));
+        assert_eq!(wire(&None::<Key>), Ok("null".to_string()));
+        assert_eq!(wire(&Box::new(key("a"))), Ok(name()));
+        assert_eq!(
+            wire(&BTreeMap::from([("k".to_string(), key("a"))])),
+            Ok(format!(r#"{{"k":{}}}"#, name()))
+        );
+        assert_eq!(
+            wire(&vec![Some(vec![key("a")])]),
+            Ok(format!("[[{}]]", name()))
+        );
     }
 
     #[test]

@@ -818,6 +818,41 @@ mod in_process {
     }
 
     #[tokio::test]
+    async fn the_authorization_header_is_read_once_and_strictly() {
+        let f = Fixture::default();
+        let router = market_server::app(f.api(), &ServerConfig::default());
+        let whoami = req("echo.whoami", json!({}), json!(1));
+        let send_with = |headers: &[&str]| {
+            let mut request = Request::post("/rpc").header("content-type", "application/json");
+            for h in headers {
+                request = request.header("authorization", *h);
+            }
+            let request = request
+                .body(Body::from(whoami.to_string()))
+                .expect("a request");
+            let router = router.clone();
+            async move {
+                let (_, body) = send(&router, request).await;
+                serde_json::from_str::<Value>(&body).expect("JSON")
+            }
+        };
+        for scheme in ["Bearer alice", "bearer alice", "BEARER  alice "] {
+            assert_eq!(send_with(&[scheme]).await["result"], ALICE, "{scheme}");
+        }
+        // another scheme is no token at all
+        let out = send_with(&["Basic YWxpY2U6cHc="]).await;
+        assert_eq!(out["error"]["message"], "this method needs a bearer token");
+        // two headers are conflicting credentials, even when both are good
+        let out = send_with(&["Bearer alice", "Bearer root"]).await;
+        assert_eq!(out["error"]["code"], 4010);
+        assert_eq!(
+            out["error"]["message"],
+            "more than one Authorization header"
+        );
+        assert_eq!(f.runs(), 3);
+    }
+
+    #[tokio::test]
     async fn readyz_follows_the_probe() {
         let f = Fixture::default();
         f.ready.store(true, Ordering::SeqCst);
