@@ -1768,3 +1768,325 @@ mod context {
         assert_eq!(session.idempotency_scope(), None);
     }
 }
+
+mod crud {
+    use market_rpc::crud::{CrudOp, CrudRecord, register};
+    use market_rpc::{
+        Access, Caller, FieldErrors, FromParams, Methods, ParamReader, Redact, RpcError, Shape,
+        Validate, path, rules,
+    };
+    use market_store::{Id, IndexSpec, IndexValue, Meta, Record, Timestamp};
+    use serde::{Deserialize, Serialize};
+    use serde_json::{Value, json};
+
+    use crate::support::{ALICE, BOB, TempDb, call, code_kind, temp_db, user};
+
+    /// A root object owned by its creator, as `@crud` with `@owner` declares it.
+    #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+    struct Pad {
+        id: Id,
+        created_at: Timestamp,
+        updated_at: Timestamp,
+        version: u64,
+        owner_id: Id,
+        title: String,
+    }
+
+    impl Record for Pad {
+        const KIND: &'static str = "pad";
+        const INDEXES: &'static [IndexSpec] = &[IndexSpec {
+            field: "owner_id",
+            unique: false,
+            nocase: false,
+        }];
+
+        fn meta(&self) -> Meta {
+            Meta {
+                id: self.id,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+            }
+        }
+
+        fn set_meta(&mut self, meta: Meta) {
+            self.id = meta.id;
+            self.created_at = meta.created_at;
+            self.updated_at = meta.updated_at;
+            self.version = meta.version;
+        }
+
+        fn index_values(&self, field: &str) -> Vec<String> {
+            match field {
+                "owner_id" => self.owner_id.index_values(),
+                _ => Vec::new(),
+            }
+        }
+    }
+
+    impl Redact for Pad {}
+
+    impl Validate for Pad {
+        fn validate_at(&self, at: &str, errs: &mut FieldErrors) {
+            rules::text(errs, &path(at, "title"), &self.title, Some(1), Some(20));
+        }
+    }
+
+    struct PadCreate {
+        title: String,
+    }
+
+    impl FromParams for PadCreate {
+        fn from_params(r: &mut ParamReader) -> Result<Self, RpcError> {
+            Ok(PadCreate {
+                title: r.required("title", Shape::String)?,
+            })
+        }
+    }
+
+    struct PadUpdate {
+        id: Id,
+        expected_version: Option<u64>,
+        title: Option<String>,
+    }
+
+    impl FromParams for PadUpdate {
+        fn from_params(r: &mut ParamReader) -> Result<Self, RpcError> {
+            let id = r.required("id", Shape::String);
+            let expected_version = r.optional("expected_version", Shape::Integer);
+            let title = r.optional("title", Shape::String);
+            Ok(PadUpdate {
+                id: id?,
+                expected_version: expected_version?,
+                title: title?,
+            })
+        }
+    }
+
+    impl CrudRecord for Pad {
+        type Create = PadCreate;
+        type Update = PadUpdate;
+        const OWNER_FIELD: Option<&'static str> = Some("owner_id");
+
+        fn from_create(input: PadCreate, owner: Option<Id>) -> Pad {
+            Pad {
+                owner_id: owner.unwrap_or(Id::NIL),
+                title: input.title,
+                ..Pad::default()
+            }
+        }
+
+        fn update_target(input: &PadUpdate) -> (Id, Option<u64>) {
+            (input.id, input.expected_version)
+        }
+
+        fn apply_update(&mut self, input: PadUpdate) {
+            if let Some(title) = input.title {
+                self.title = title;
+            }
+        }
+
+        fn owner(&self) -> Option<Id> {
+            Some(self.owner_id)
+        }
+    }
+
+    fn env() -> (Methods, TempDb) {
+        let tmp = temp_db();
+        let mut m = Methods::new().with_idempotency(tmp.db.clone());
+        let ops = [
+            CrudOp::Create,
+            CrudOp::Get,
+            CrudOp::List,
+            CrudOp::Find,
+            CrudOp::Update,
+            CrudOp::Delete,
+        ]
+        .map(|op| (op, Access::OwnerOrAdmin));
+        register::<Pad>(&mut m, tmp.db.clone(), "pad", &ops);
+        (m, tmp)
+    }
+
+    fn alice() -> Caller {
+        user(ALICE, &["customer"])
+    }
+
+    fn bob() -> Caller {
+        user(BOB, &["customer"])
+    }
+
+    fn admin() -> Caller {
+        user("01J0000000000000000000000C", &["admin"])
+    }
+
+    fn titles(page: &Value) -> Vec<&str> {
+        page["items"]
+            .as_array()
+            .map(|items| items.iter().filter_map(|i| i["title"].as_str()).collect())
+            .unwrap_or_default()
+    }
+
+    fn kind(r: Result<Value, RpcError>) -> (i32, Option<String>) {
+        r.map_or_else(|e| code_kind(&e), |v| panic!("expected an error, got {v}"))
+    }
+
+    #[test]
+    fn owners_see_and_change_only_their_own_objects() {
+        let (m, _tmp) = env();
+        assert_eq!(
+            m.names().collect::<Vec<_>>(),
+            [
+                "pad.create",
+                "pad.delete",
+                "pad.find",
+                "pad.get",
+                "pad.list",
+                "pad.update"
+            ]
+        );
+        let mine = call(&m, "pad.create", alice(), json!({"title": "mine"})).expect("create");
+        assert_eq!(
+            (&mine["owner_id"], &mine["version"], &mine["title"]),
+            (&json!(ALICE), &json!(1), &json!("mine"))
+        );
+        call(&m, "pad.create", bob(), json!({"title": "bob's"})).expect("create");
+        let id = mine["id"].clone();
+
+        assert_eq!(
+            call(&m, "pad.get", alice(), json!({"id": id})),
+            Ok(mine.clone())
+        );
+        assert_eq!(
+            call(&m, "pad.get", admin(), json!({"id": id})),
+            Ok(mine.clone())
+        );
+        assert_eq!(
+            kind(call(&m, "pad.get", bob(), json!({"id": id}))),
+            (4040, Some("not_found".into()))
+        );
+        assert_eq!(
+            kind(call(&m, "pad.get", Caller::Anonymous, json!({"id": id}))),
+            (4010, Some("unauthenticated".into()))
+        );
+
+        let list = |c| call(&m, "pad.list", c, json!({})).expect("list");
+        assert_eq!(titles(&list(alice())), ["mine"]);
+        assert_eq!(titles(&list(bob())), ["bob's"]);
+        assert_eq!(titles(&list(admin())), ["bob's", "mine"], "newest first");
+
+        let by_owner = json!({"field": "owner_id", "value": ALICE});
+        assert_eq!(
+            titles(&call(&m, "pad.find", bob(), by_owner.clone()).expect("find")),
+            Vec::<&str>::new()
+        );
+        assert_eq!(
+            titles(&call(&m, "pad.find", alice(), by_owner).expect("find")),
+            ["mine"]
+        );
+
+        // others can neither change nor delete it, and it stays as it was
+        assert_eq!(
+            kind(call(
+                &m,
+                "pad.update",
+                bob(),
+                json!({"id": id, "title": "taken"})
+            ))
+            .1,
+            Some("not_found".into())
+        );
+        assert_eq!(
+            kind(call(&m, "pad.delete", bob(), json!({"id": id}))).1,
+            Some("not_found".into())
+        );
+        assert_eq!(call(&m, "pad.get", alice(), json!({"id": id})), Ok(mine));
+    }
+
+    #[test]
+    fn updates_check_versions_and_rules() {
+        let (m, _tmp) = env();
+        let pad = call(&m, "pad.create", alice(), json!({"title": "first"})).expect("create");
+        let id = pad["id"].clone();
+        let e = call(
+            &m,
+            "pad.update",
+            alice(),
+            json!({"id": id, "expected_version": 5, "title": "late"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.data,
+            Some(json!({"kind": "conflict", "current_version": 1}))
+        );
+        let e = call(&m, "pad.update", alice(), json!({"id": id, "title": "  "})).unwrap_err();
+        assert_eq!(
+            e.data,
+            Some(json!({"kind": "invalid_input", "fields": {"title": "must not be empty"}}))
+        );
+        let e = call(&m, "pad.create", alice(), json!({"title": ""})).unwrap_err();
+        assert_eq!(e.kind(), Some("invalid_input"));
+        let updated = call(
+            &m,
+            "pad.update",
+            alice(),
+            json!({"id": id, "expected_version": 1, "title": "second"}),
+        )
+        .expect("update");
+        assert_eq!(
+            (&updated["version"], &updated["title"]),
+            (&json!(2), &json!("second"))
+        );
+        // an absent field is unchanged
+        let same = call(&m, "pad.update", alice(), json!({"id": id})).expect("update");
+        assert_eq!(
+            (&same["version"], &same["title"]),
+            (&json!(3), &json!("second"))
+        );
+
+        assert_eq!(
+            call(&m, "pad.delete", alice(), json!({"id": id})),
+            Ok(json!({"ok": true}))
+        );
+        assert_eq!(
+            kind(call(&m, "pad.get", admin(), json!({"id": id}))).1,
+            Some("not_found".into())
+        );
+    }
+
+    #[test]
+    fn finds_take_indexed_fields_and_lists_take_real_cursors() {
+        let (m, _tmp) = env();
+        let e = call(
+            &m,
+            "pad.find",
+            admin(),
+            json!({"field": "title", "value": "x"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.data,
+            Some(
+                json!({"kind": "invalid_input", "fields": {"field": "not an indexed field (indexed: owner_id)"}})
+            )
+        );
+        for n in 0..3 {
+            call(&m, "pad.create", alice(), json!({"title": format!("p{n}")})).expect("create");
+        }
+        let first = call(&m, "pad.list", alice(), json!({"limit": 2})).expect("list");
+        assert_eq!(titles(&first), ["p2", "p1"]);
+        let cursor = first["next_cursor"].clone();
+        assert!(cursor.is_string(), "{first}");
+        let rest = call(
+            &m,
+            "pad.list",
+            alice(),
+            json!({"limit": 2, "cursor": cursor}),
+        )
+        .expect("list");
+        assert_eq!(titles(&rest), ["p0"]);
+        assert_eq!(rest["next_cursor"], Value::Null);
+        let e = call(&m, "pad.list", alice(), json!({"cursor": "not-a-cursor"})).unwrap_err();
+        assert_eq!(e.kind(), Some("invalid_input"));
+        assert!(e.data.is_some_and(|d| d["fields"]["cursor"].is_string()));
+    }
+}
