@@ -785,6 +785,99 @@ mod in_process {
         assert_eq!(f.runs(), 2);
     }
 
+    /// A stored object for the idempotency test.
+    #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+    struct Tally {
+        id: market_store::Id,
+        created_at: market_store::Timestamp,
+        updated_at: market_store::Timestamp,
+        version: u64,
+    }
+
+    impl market_store::Record for Tally {
+        const KIND: &'static str = "tally";
+        const INDEXES: &'static [market_store::IndexSpec] = &[];
+
+        fn meta(&self) -> market_store::Meta {
+            market_store::Meta {
+                id: self.id,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+            }
+        }
+
+        fn set_meta(&mut self, meta: market_store::Meta) {
+            self.id = meta.id;
+            self.created_at = meta.created_at;
+            self.updated_at = meta.updated_at;
+            self.version = meta.version;
+        }
+
+        fn index_values(&self, _field: &str) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    impl market_rpc::Redact for Tally {}
+
+    #[test]
+    fn a_repeated_key_replays_the_first_result_under_the_new_id() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let backend =
+            market_store::RedbBackend::open(&dir.path().join("t.redb")).expect("a new redb file");
+        let clock = Arc::new(market_store::ManualClock::new(
+            "2026-01-01T00:00:00Z".parse().expect("a timestamp"),
+        ));
+        let db = Arc::new(market_store::Db::new(Arc::new(backend), clock));
+        let f = Fixture::default();
+        let mut api = f.api();
+        api.methods = api.methods.with_idempotency(db.clone());
+        let writer = db.clone();
+        let runs = f.runs.clone();
+        api.methods.add_raw(MethodDef {
+            name: "tally.add",
+            access: Access::User,
+            mutates: true,
+            handler: Arc::new(move |ctx: &Ctx, _: Option<Value>| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                let tally = ctx.write(&writer, |tx| {
+                    let mut t = Tally::default();
+                    tx.insert(&mut t)?;
+                    Ok::<_, RpcError>(t)
+                })?;
+                market_rpc::methods::to_raw(&tally)
+            }),
+        });
+        let ep = Endpoint::new(api, &ServerConfig::default());
+        let add = |id: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"tally.add","params":{{"idempotency_key":"k"}},"id":{id}}}"#
+            )
+        };
+        let first = text(&ep, &add("1"), Some("alice")).expect("an answer");
+        let again = text(&ep, &add(r#""second""#), Some("alice")).expect("an answer");
+        let result = |t: &str| serde_json::from_str::<Value>(t).expect("JSON")["result"].clone();
+        assert!(result(&first)["id"].is_string(), "{first}");
+        assert_eq!(
+            again,
+            first.replacen(r#""id":1}"#, r#""id":"second"}"#, 1),
+            "the same result, byte for byte, under the new id"
+        );
+        assert_eq!(f.runs(), 1);
+        // a batch repeating the key acts once too
+        let batch = format!("[{},{}]", add("3"), add("4"));
+        let out: Value = serde_json::from_str(&text(&ep, &batch, Some("root")).expect("an answer"))
+            .expect("JSON");
+        assert_eq!(out[0]["result"], out[1]["result"]);
+        assert_ne!(out[0]["result"], result(&first), "root's key is root's own");
+        assert_eq!(f.runs(), 2);
+        let count = db
+            .read(|tx| market_store::Reads::count::<Tally>(tx))
+            .expect("a count");
+        assert_eq!(count, 2);
+    }
+
     async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String) {
         let response = router
             .clone()
