@@ -462,7 +462,12 @@ fn answer(
     let Call { id, method, params } = call;
     let mutates = shared.methods.get(&method).is_some_and(|d| d.mutates);
     let result = match (&*cached, &origin.node) {
-        (_, Some(Err(e))) | (Err(e), _) => Err(e.clone()),
+        (_, Some(Err(e))) | (Err(e), _) => {
+            // Refused before it ran, and still a call of the method.
+            let refused = Err(e.clone());
+            observe(shared, &method, &refused, Instant::now());
+            refused
+        }
         (Ok(who), node) => {
             let node = node.as_ref().and_then(|n| n.as_ref().ok()).cloned();
             run(shared, method, params, who.clone(), origin.peer, node)
@@ -498,7 +503,6 @@ fn run(
     let request_id = ulid::Ulid::generate().to_string();
     let span = tracing::info_span!("call", request_id = %request_id, method = %method);
     let _entered = span.enter();
-    let known = shared.methods.get(&method).is_some();
     let mut ctx = Ctx::new(request_id, method, caller);
     ctx.peer = peer;
     ctx.node = node;
@@ -509,17 +513,28 @@ fn run(
                 Err(RpcError::internal())
             })
     });
-    let out = match &result {
+    observe(shared, &ctx.method, &result, started);
+    result
+}
+
+/// Count one call: under its method's name if the method exists (unknown
+/// names would let clients grow the label set without bound).
+fn observe(
+    shared: &Shared,
+    method: &str,
+    result: &Result<Box<RawValue>, RpcError>,
+    started: Instant,
+) {
+    let out = match result {
         Ok(_) => "ok",
         Err(e) => outcome(e),
     };
-    let label = if known {
-        ctx.method.as_str()
+    let label = if shared.methods.get(method).is_some() {
+        method
     } else {
         "unknown"
     };
     shared
         .metrics
         .observe_call(label, out, started.elapsed().as_secs_f64());
-    result
 }

@@ -391,3 +391,659 @@ fn discovery_docs_health_and_metrics() {
     );
     assert!(metrics.body.contains("rpc_call_duration_seconds_bucket"));
 }
+
+/// The endpoint and the router in-process, over a small API made by hand:
+/// the envelope, authentication, answer limits, readiness and metrics, with
+/// no domain and no socket.
+mod in_process {
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    use axum::Router;
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use http_body_util::BodyExt;
+    use market_rpc::{Access, Caller, Ctx, MethodDef, Methods, Principal, RpcError};
+    use market_server::{Api, Authenticator, Endpoint, ServerConfig};
+    use serde_json::{Value, json};
+    use tower::ServiceExt;
+
+    const ALICE: &str = "01J0000000000000000000000A";
+    const ROOT: &str = "01J0000000000000000000000C";
+
+    /// Tokens are names: `alice` (a customer, until `session.logout`
+    /// revokes her token) and `root` (an admin).
+    #[derive(Default)]
+    struct Tokens {
+        revoked: Mutex<HashSet<String>>,
+        lookups: AtomicUsize,
+    }
+
+    fn principal(id: &str, role: &str) -> Result<Caller, RpcError> {
+        Ok(Caller::User(Principal {
+            user_id: id.parse().map_err(|_| RpcError::internal())?,
+            roles: vec![role.to_string()],
+            token_id: None,
+            api_key: false,
+        }))
+    }
+
+    impl Authenticator for Tokens {
+        fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
+            self.lookups.fetch_add(1, Ordering::SeqCst);
+            let revoked = self.revoked.lock().map_err(|_| RpcError::internal())?;
+            match token {
+                None => Ok(Caller::Anonymous),
+                Some(t) if revoked.contains(t) => {
+                    Err(RpcError::unauthenticated("this token was revoked"))
+                }
+                Some("alice") => principal(ALICE, "customer"),
+                Some("root") => principal(ROOT, "admin"),
+                Some(_) => Err(RpcError::unauthenticated("unknown token")),
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct Fixture {
+        tokens: Arc<Tokens>,
+        /// Handler runs, every method together.
+        runs: Arc<AtomicUsize>,
+        ready: Arc<AtomicBool>,
+    }
+
+    impl Fixture {
+        fn runs(&self) -> usize {
+            self.runs.load(Ordering::SeqCst)
+        }
+
+        fn lookups(&self) -> usize {
+            self.tokens.lookups.load(Ordering::SeqCst)
+        }
+
+        /// `echo.say {text}` answers `{text}`; `echo.whoami` (user) the
+        /// caller's id; `echo.admin` (admin) `"yes"`; `echo.big {size}` a
+        /// string of `size` bytes; `echo.fail` a params error;
+        /// `session.logout` (user, mutating) revokes `alice`.
+        fn api(&self) -> Api {
+            let mut methods = Methods::new();
+            let mut add =
+                |name: &'static str,
+                 access: Access,
+                 mutates: bool,
+                 f: fn(&Fixture, &Ctx, &Value) -> Result<Value, RpcError>| {
+                    let fixture = Fixture {
+                        tokens: self.tokens.clone(),
+                        runs: self.runs.clone(),
+                        ready: self.ready.clone(),
+                    };
+                    methods.add_raw(MethodDef {
+                        name,
+                        access,
+                        mutates,
+                        handler: Arc::new(move |ctx: &Ctx, params: Option<Value>| {
+                            fixture.runs.fetch_add(1, Ordering::SeqCst);
+                            let params = params.unwrap_or(Value::Null);
+                            let out = f(&fixture, ctx, &params)?;
+                            serde_json::value::to_raw_value(&out).map_err(|_| RpcError::internal())
+                        }),
+                    });
+                };
+            add("echo.say", Access::Public, false, |_, _, p| {
+                Ok(json!({"text": p["text"]}))
+            });
+            add("echo.whoami", Access::User, false, |_, ctx, _| {
+                Ok(json!(ctx.actor().actor_id))
+            });
+            add("echo.admin", Access::Admin, false, |_, _, _| {
+                Ok(json!("yes"))
+            });
+            add("echo.big", Access::Public, false, |_, _, p| {
+                let size = p["size"].as_u64().unwrap_or(0) as usize;
+                Ok(json!("x".repeat(size)))
+            });
+            add("echo.fail", Access::Public, false, |_, _, _| {
+                Err(RpcError::invalid_params("missing required param 'x'"))
+            });
+            add("session.logout", Access::User, true, |f, _, _| {
+                let mut revoked = f.tokens.revoked.lock().map_err(|_| RpcError::internal())?;
+                revoked.insert("alice".to_string());
+                Ok(json!({"ok": true}))
+            });
+            let ready = self.ready.clone();
+            Api {
+                methods,
+                openrpc: json!({"openrpc": "1.3.2", "methods": []}),
+                doc_html: "<html></html>".to_string(),
+                authenticator: self.tokens.clone(),
+                ready: Arc::new(move || ready.load(Ordering::SeqCst)),
+            }
+        }
+    }
+
+    fn endpoint(config: ServerConfig) -> (Fixture, Endpoint) {
+        let f = Fixture::default();
+        let ep = Endpoint::new(f.api(), &config);
+        (f, ep)
+    }
+
+    fn text(ep: &Endpoint, body: &str, token: Option<&str>) -> Option<String> {
+        ep.call(body.as_bytes(), token)
+            .map(|out| String::from_utf8(out).expect("answers are UTF-8"))
+    }
+
+    fn answer(ep: &Endpoint, body: &Value, token: Option<&str>) -> Option<Value> {
+        text(ep, &body.to_string(), token).map(|t| serde_json::from_str(&t).expect("JSON"))
+    }
+
+    fn req(method: &str, params: Value, id: Value) -> Value {
+        json!({"jsonrpc": "2.0", "method": method, "params": params, "id": id})
+    }
+
+    fn note(method: &str, params: Value) -> Value {
+        json!({"jsonrpc": "2.0", "method": method, "params": params})
+    }
+
+    #[test]
+    fn a_call_answers_with_its_result_under_the_id_as_written() {
+        let (f, ep) = endpoint(ServerConfig::default());
+        for id in [
+            r#""abc""#,
+            "7",
+            "null",
+            "1.50",
+            "-0",
+            "123456789012345678901234567890",
+        ] {
+            let body = format!(
+                r#"{{"jsonrpc":"2.0","method":"echo.say","params":{{"text":"hi"}},"id":{id}}}"#
+            );
+            assert_eq!(
+                text(&ep, &body, None),
+                Some(format!(
+                    r#"{{"jsonrpc":"2.0","result":{{"text":"hi"}},"id":{id}}}"#
+                ))
+            );
+        }
+        assert_eq!(f.runs(), 6);
+        // rpc.discover answers the OpenRPC document
+        let out = answer(&ep, &req("rpc.discover", json!({}), json!(1)), None);
+        assert_eq!(
+            out.map(|v| v["result"].clone()),
+            Some(json!({"openrpc": "1.3.2", "methods": []}))
+        );
+    }
+
+    #[test]
+    fn a_batch_answers_each_request_in_order() {
+        let (f, ep) = endpoint(ServerConfig::default());
+        let body = json!([
+            req("echo.say", json!({"text": "one"}), json!(1)),
+            note("echo.say", json!({"text": "heard, not answered"})),
+            req("nope.nothing", json!({}), json!(2)),
+            {"jsonrpc": "1.0", "method": "echo.say", "id": 3},
+            req("echo.say", json!({"text": "three"}), json!("x")),
+        ]);
+        let out = answer(&ep, &body, None).expect("an answer");
+        let ids: Vec<&Value> = out
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|r| &r["id"])
+            .collect();
+        assert_eq!(ids, [&json!(1), &json!(2), &json!(3), &json!("x")]);
+        assert_eq!(out[0]["result"], json!({"text": "one"}));
+        assert_eq!(out[1]["error"]["code"], -32601);
+        assert_eq!(out[2]["error"]["code"], -32600);
+        assert_eq!(out[3]["result"], json!({"text": "three"}));
+        assert_eq!(f.runs(), 3, "the notification ran too");
+    }
+
+    #[test]
+    fn notifications_are_run_but_not_answered() {
+        let (f, ep) = endpoint(ServerConfig::default());
+        assert_eq!(
+            answer(&ep, &note("echo.say", json!({"text": "a"})), None),
+            None
+        );
+        assert_eq!(f.runs(), 1);
+        // failing notifications are silent too
+        assert_eq!(answer(&ep, &note("nope.nothing", json!({})), None), None);
+        assert_eq!(answer(&ep, &note("echo.fail", json!({})), None), None);
+        assert_eq!(answer(&ep, &note("echo.whoami", json!({})), None), None);
+        assert_eq!(
+            answer(&ep, &note("echo.say", json!({})), Some("forged")),
+            None
+        );
+        let batch = json!([
+            note("echo.say", json!({})),
+            note("echo.big", json!({"size": 3}))
+        ]);
+        assert_eq!(answer(&ep, &batch, None), None);
+        assert_eq!(f.runs(), 4);
+    }
+
+    #[test]
+    fn text_that_is_not_json_is_one_parse_error() {
+        let (f, ep) = endpoint(ServerConfig::default());
+        for body in [
+            r#"{"jsonrpc":"2.0","method":"echo.say""#,
+            r#"[{"jsonrpc":"2.0","method":"echo.say","id":1},"#,
+            "",
+            "{'jsonrpc': '2.0'}",
+        ] {
+            let out: Value = text(&ep, body, None)
+                .map(|t| serde_json::from_str(&t).expect("JSON"))
+                .expect("an answer");
+            assert_eq!(out["error"]["code"], -32700, "{body}");
+            assert_eq!(out["id"], Value::Null, "{body}");
+            assert_eq!(out["jsonrpc"], "2.0");
+        }
+        assert_eq!(f.runs(), 0);
+    }
+
+    #[test]
+    fn a_bad_token_answers_every_request_unauthenticated() {
+        let (f, ep) = endpoint(ServerConfig::default());
+        let out = answer(
+            &ep,
+            &req("echo.say", json!({"text": "a"}), json!(1)),
+            Some("forged"),
+        );
+        assert_eq!(
+            out,
+            Some(json!({
+                "jsonrpc": "2.0",
+                "error": {"code": 4010, "message": "unknown token", "data": {"kind": "unauthenticated"}},
+                "id": 1
+            }))
+        );
+        let batch = json!([
+            req("echo.say", json!({"text": "a"}), json!(1)),
+            note("echo.say", json!({"text": "b"})),
+            req("echo.whoami", json!({}), json!(2)),
+        ]);
+        let out = answer(&ep, &batch, Some("forged")).expect("an answer");
+        let kinds: Vec<(&Value, &Value)> = out
+            .as_array()
+            .expect("an array")
+            .iter()
+            .map(|r| (&r["id"], &r["error"]["data"]["kind"]))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (&json!(1), &json!("unauthenticated")),
+                (&json!(2), &json!("unauthenticated"))
+            ]
+        );
+        assert_eq!(f.runs(), 0, "no handler runs for a bad token");
+        // a good token and no token
+        let whoami = req("echo.whoami", json!({}), json!(1));
+        let out = answer(&ep, &whoami, Some("alice")).expect("an answer");
+        assert_eq!(out["result"], ALICE);
+        let out = answer(&ep, &whoami, None).expect("an answer");
+        assert_eq!(out["error"]["code"], 4010);
+        assert_eq!(out["error"]["message"], "this method needs a bearer token");
+        let out = answer(&ep, &req("echo.admin", json!({}), json!(1)), Some("alice"));
+        assert_eq!(out.map(|v| v["error"]["code"].clone()), Some(json!(4030)));
+        let out = answer(&ep, &req("echo.admin", json!({}), json!(1)), Some("root"));
+        assert_eq!(out.map(|v| v["result"].clone()), Some(json!("yes")));
+    }
+
+    #[test]
+    fn a_batch_resolves_its_token_once_and_again_after_a_change() {
+        let (f, ep) = endpoint(ServerConfig::default());
+        let whoami = |id: u32| req("echo.whoami", json!({}), json!(id));
+        let out = answer(
+            &ep,
+            &json!([whoami(1), whoami(2), whoami(3)]),
+            Some("alice"),
+        );
+        assert_eq!(f.lookups(), 1);
+        assert!(
+            out.as_ref()
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.len() == 3 && a.iter().all(|r| r["result"] == ALICE)),
+            "{out:?}"
+        );
+        // a logout inside the batch: the calls after it see the revoked token
+        let batch = json!([
+            whoami(1),
+            req("session.logout", json!({}), json!(2)),
+            whoami(3)
+        ]);
+        let out = answer(&ep, &batch, Some("alice")).expect("an answer");
+        assert_eq!(out[0]["result"], ALICE);
+        assert_eq!(out[1]["result"], json!({"ok": true}));
+        assert_eq!(out[2]["error"]["message"], "this token was revoked");
+        assert_eq!(out[2]["error"]["data"]["kind"], "unauthenticated");
+        assert_eq!(f.lookups(), 3);
+    }
+
+    #[test]
+    fn a_full_answer_stops_the_batch_and_refuses_the_rest() {
+        let big = |id: u32| req("echo.big", json!({"size": 100}), json!(id));
+        let one = {
+            let (_, ep) = endpoint(ServerConfig::default());
+            text(&ep, &big(1).to_string(), None)
+                .expect("an answer")
+                .len()
+        };
+        // room for "[" and two answers, not three
+        let limit = 2 * one + 3 + 10;
+        let (f, ep) = endpoint(ServerConfig {
+            answer_limit: limit,
+            ..ServerConfig::default()
+        });
+        let batch = json!([
+            big(1),
+            big(2),
+            big(3),
+            big(4),
+            note("echo.big", json!({"size": 1}))
+        ]);
+        let out = answer(&ep, &batch, None).expect("an answer");
+        let out = out.as_array().expect("an array");
+        assert_eq!(out.len(), 4);
+        assert_eq!(out[0]["result"], "x".repeat(100));
+        assert_eq!(out[1]["result"], "x".repeat(100));
+        for (r, id) in out[2..].iter().zip([3, 4]) {
+            assert_eq!(r["id"], id);
+            assert_eq!(r["error"]["code"], -32600);
+            assert_eq!(r["error"]["data"], json!({"limit_bytes": limit}));
+        }
+        assert_eq!(f.runs(), 3, "the calls after the full answer do not run");
+        // a single answer over the limit
+        let (_, ep) = endpoint(ServerConfig {
+            answer_limit: one - 1,
+            ..ServerConfig::default()
+        });
+        let out = answer(&ep, &big(9), None).expect("an answer");
+        assert_eq!(out["id"], 9);
+        assert_eq!(out["error"]["code"], -32600);
+        assert_eq!(out["error"]["data"]["limit_bytes"], one - 1);
+        assert_eq!(
+            answer(&ep, &req("echo.say", json!({"text": "ok"}), json!(1)), None)
+                .map(|v| v["result"].clone()),
+            Some(json!({"text": "ok"}))
+        );
+    }
+
+    #[test]
+    fn an_empty_or_oversized_batch_is_one_error_object() {
+        let (f, ep) = endpoint(ServerConfig {
+            batch_limit: 2,
+            ..ServerConfig::default()
+        });
+        let call = req("echo.say", json!({"text": "a"}), json!(1));
+        let two = answer(&ep, &json!([call, call]), None).expect("an answer");
+        assert_eq!(two.as_array().map(Vec::len), Some(2));
+        for body in [json!([call, call, call]), json!([])] {
+            let out = answer(&ep, &body, None).expect("an answer");
+            assert_eq!(out["error"]["code"], -32600, "{body}");
+            assert_eq!(out["id"], Value::Null);
+        }
+        assert_eq!(f.runs(), 2);
+    }
+
+    /// A stored object for the idempotency test.
+    #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+    struct Tally {
+        id: market_store::Id,
+        created_at: market_store::Timestamp,
+        updated_at: market_store::Timestamp,
+        version: u64,
+    }
+
+    impl market_store::Record for Tally {
+        const KIND: &'static str = "tally";
+        const INDEXES: &'static [market_store::IndexSpec] = &[];
+
+        fn meta(&self) -> market_store::Meta {
+            market_store::Meta {
+                id: self.id,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+            }
+        }
+
+        fn set_meta(&mut self, meta: market_store::Meta) {
+            self.id = meta.id;
+            self.created_at = meta.created_at;
+            self.updated_at = meta.updated_at;
+            self.version = meta.version;
+        }
+
+        fn index_values(&self, _field: &str) -> Vec<String> {
+            Vec::new()
+        }
+    }
+
+    impl market_rpc::Redact for Tally {}
+
+    #[test]
+    fn a_repeated_key_replays_the_first_result_under_the_new_id() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let backend =
+            market_store::RedbBackend::open(&dir.path().join("t.redb")).expect("a new redb file");
+        let clock = Arc::new(market_store::ManualClock::new(
+            "2026-01-01T00:00:00Z".parse().expect("a timestamp"),
+        ));
+        let db = Arc::new(market_store::Db::new(Arc::new(backend), clock));
+        let f = Fixture::default();
+        let mut api = f.api();
+        api.methods = api.methods.with_idempotency(db.clone());
+        let writer = db.clone();
+        let runs = f.runs.clone();
+        api.methods.add_raw(MethodDef {
+            name: "tally.add",
+            access: Access::User,
+            mutates: true,
+            handler: Arc::new(move |ctx: &Ctx, _: Option<Value>| {
+                runs.fetch_add(1, Ordering::SeqCst);
+                let tally = ctx.write(&writer, |tx| {
+                    let mut t = Tally::default();
+                    tx.insert(&mut t)?;
+                    Ok::<_, RpcError>(t)
+                })?;
+                market_rpc::methods::to_raw(&tally)
+            }),
+        });
+        let ep = Endpoint::new(api, &ServerConfig::default());
+        let add = |id: &str| {
+            format!(
+                r#"{{"jsonrpc":"2.0","method":"tally.add","params":{{"idempotency_key":"k"}},"id":{id}}}"#
+            )
+        };
+        let first = text(&ep, &add("1"), Some("alice")).expect("an answer");
+        let again = text(&ep, &add(r#""second""#), Some("alice")).expect("an answer");
+        let result = |t: &str| serde_json::from_str::<Value>(t).expect("JSON")["result"].clone();
+        assert!(result(&first)["id"].is_string(), "{first}");
+        assert_eq!(
+            again,
+            first.replacen(r#""id":1}"#, r#""id":"second"}"#, 1),
+            "the same result, byte for byte, under the new id"
+        );
+        assert_eq!(f.runs(), 1);
+        // a batch repeating the key acts once too
+        let batch = format!("[{},{}]", add("3"), add("4"));
+        let out: Value = serde_json::from_str(&text(&ep, &batch, Some("root")).expect("an answer"))
+            .expect("JSON");
+        assert_eq!(out[0]["result"], out[1]["result"]);
+        assert_ne!(out[0]["result"], result(&first), "root's key is root's own");
+        assert_eq!(f.runs(), 2);
+        let count = db
+            .read(|tx| market_store::Reads::count::<Tally>(tx))
+            .expect("a count");
+        assert_eq!(count, 2);
+    }
+
+    async fn send(router: &Router, request: Request<Body>) -> (StatusCode, String) {
+        let response = router
+            .clone()
+            .oneshot(request)
+            .await
+            .unwrap_or_else(|e| match e {});
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn get(router: &Router, path: &str) -> (StatusCode, String) {
+        let request = Request::get(path).body(Body::empty()).expect("a request");
+        send(router, request).await
+    }
+
+    async fn post(router: &Router, body: Value, token: Option<&str>) -> (StatusCode, String) {
+        let mut request = Request::post("/rpc").header("content-type", "application/json");
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let request = request
+            .body(Body::from(body.to_string()))
+            .expect("a request");
+        send(router, request).await
+    }
+
+    #[tokio::test]
+    async fn the_authorization_header_is_read_once_and_strictly() {
+        let f = Fixture::default();
+        let router = market_server::app(f.api(), &ServerConfig::default());
+        let whoami = req("echo.whoami", json!({}), json!(1));
+        let send_with = |headers: &[&str]| {
+            let mut request = Request::post("/rpc").header("content-type", "application/json");
+            for h in headers {
+                request = request.header("authorization", *h);
+            }
+            let request = request
+                .body(Body::from(whoami.to_string()))
+                .expect("a request");
+            let router = router.clone();
+            async move {
+                let (_, body) = send(&router, request).await;
+                serde_json::from_str::<Value>(&body).expect("JSON")
+            }
+        };
+        for scheme in ["Bearer alice", "bearer alice", "BEARER  alice "] {
+            assert_eq!(send_with(&[scheme]).await["result"], ALICE, "{scheme}");
+        }
+        // another scheme is no token at all
+        let out = send_with(&["Basic YWxpY2U6cHc="]).await;
+        assert_eq!(out["error"]["message"], "this method needs a bearer token");
+        // two headers are conflicting credentials, even when both are good
+        let out = send_with(&["Bearer alice", "Bearer root"]).await;
+        assert_eq!(out["error"]["code"], 4010);
+        assert_eq!(
+            out["error"]["message"],
+            "more than one Authorization header"
+        );
+        assert_eq!(f.runs(), 3);
+    }
+
+    #[tokio::test]
+    async fn readyz_follows_the_probe() {
+        let f = Fixture::default();
+        f.ready.store(true, Ordering::SeqCst);
+        let router = market_server::app(f.api(), &ServerConfig::default());
+        let (status, body) = get(&router, "/readyz").await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::OK, r#"{"status":"ready"}"#)
+        );
+        f.ready.store(false, Ordering::SeqCst);
+        let (status, body) = get(&router, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        let body: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(body["status"], "unavailable");
+        // liveness does not ask the database
+        let (status, _) = get(&router, "/healthz").await;
+        assert_eq!(status, StatusCode::OK);
+        f.ready.store(true, Ordering::SeqCst);
+        assert_eq!(get(&router, "/readyz").await.0, StatusCode::OK);
+
+        // a probe that fails outright is not ready either
+        let mut api = f.api();
+        api.ready = Arc::new(|| panic!("the database is gone"));
+        let router = market_server::app(api, &ServerConfig::default());
+        assert_eq!(
+            get(&router, "/readyz").await.0,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+
+    /// The value of one series of the Prometheus text.
+    fn series(metrics: &str, name: &str) -> Option<f64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[tokio::test]
+    async fn metrics_count_calls_by_method_and_outcome() {
+        let f = Fixture::default();
+        let router = market_server::app(f.api(), &ServerConfig::default());
+        let say = |id: u32| req("echo.say", json!({"text": "a"}), json!(id));
+        assert_eq!(post(&router, say(1), None).await.0, StatusCode::OK);
+        let batch = json!([
+            say(2),
+            note("echo.say", json!({})),
+            req("no.such_method", json!({}), json!(3)),
+            req("other.unknown", json!({}), json!(4)),
+            req("echo.fail", json!({}), json!(5)),
+        ]);
+        assert_eq!(post(&router, batch, None).await.0, StatusCode::OK);
+        let (status, body) = post(&router, note("echo.say", json!({})), None).await;
+        assert_eq!((status, body.as_str()), (StatusCode::NO_CONTENT, ""));
+        post(
+            &router,
+            req("echo.admin", json!({}), json!(6)),
+            Some("alice"),
+        )
+        .await;
+        post(&router, req("echo.whoami", json!({}), json!(7)), None).await;
+        post(
+            &router,
+            req("echo.whoami", json!({}), json!(8)),
+            Some("forged"),
+        )
+        .await;
+        post(
+            &router,
+            req("echo.whoami", json!({}), json!(9)),
+            Some("alice"),
+        )
+        .await;
+
+        let (status, metrics) = get(&router, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        let calls = |method: &str, outcome: &str| {
+            series(
+                &metrics,
+                &format!(r#"rpc_calls_total{{method="{method}",outcome="{outcome}"}}"#),
+            )
+        };
+        assert_eq!(calls("echo.say", "ok"), Some(4.0), "{metrics}");
+        assert_eq!(calls("unknown", "method_not_found"), Some(2.0));
+        assert_eq!(calls("echo.fail", "invalid_params"), Some(1.0));
+        assert_eq!(calls("echo.admin", "forbidden"), Some(1.0));
+        assert_eq!(calls("echo.whoami", "unauthenticated"), Some(2.0));
+        assert_eq!(calls("echo.whoami", "ok"), Some(1.0));
+        assert_eq!(calls("no.such_method", "method_not_found"), None);
+        assert_eq!(
+            series(
+                &metrics,
+                r#"rpc_call_duration_seconds_count{method="echo.say"}"#
+            ),
+            Some(4.0)
+        );
+        assert_eq!(series(&metrics, "http_rpc_requests_total"), Some(7.0));
+    }
+}
