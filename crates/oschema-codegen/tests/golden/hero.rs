@@ -1005,6 +1005,13 @@ impl Validate for OrderListParams {
     }
 }
 
+impl OrderListParams {
+    /// `limit` and `cursor`, checked.
+    pub fn page(&self) -> Result<market_store::PageRequest, RpcError> {
+        market_rpc::crud::page_request(self.limit, None)
+    }
+}
+
 /// Params of `order.cancel`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OrderCancelParams {
