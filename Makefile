@@ -4,8 +4,11 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:8080
 DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
+VENV := target/venv
+## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
+K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-rust test-openrpc test-hero lint fmt bench bench-rpc bench-seed generate clean
+.PHONY: run build test test-rust test-openrpc test-hero test-deploy lint fmt bench bench-rpc bench-seed generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -20,9 +23,9 @@ run: build
 build:
 	$(CARGO) build --release -p marketplace
 
-## Every test: the Rust suites, the OpenRPC meta-schema check and the Hero
-## ecosystem's published example schemas.
-test: test-rust test-openrpc test-hero
+## Every test: the Rust suites, the OpenRPC meta-schema check, the Hero
+## ecosystem's published example schemas and the deploy/ manifests.
+test: test-rust test-openrpc test-hero test-deploy
 
 test-rust:
 	$(CARGO) test --workspace
@@ -35,6 +38,16 @@ test-openrpc:
 	$(CARGO) test --workspace --no-run -q
 	target/debug/marketplace schema openrpc > target/openrpc/marketplace.json
 	node $(OPENRPC_TOOL)/validate.mjs target/openrpc/marketplace.json crates/oschema-codegen/tests/golden/gadgets.openrpc.json
+
+## deploy/: hadolint on the Dockerfile, and the K3s manifests against the
+## Kubernetes schemas (tools/deploy-validate/check_k8s.py says what it checks).
+## The validators come from PyPI into $(VENV). The binary-level test of the
+## manifests is in the Rust suites (crates/marketplace/tests/cli/deploy.rs).
+test-deploy:
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tools/deploy-validate/requirements.txt
+	$(VENV)/bin/hadolint deploy/Dockerfile
+	$(VENV)/bin/python tools/deploy-validate/check_k8s.py deploy/k8s $(K8S_VERSION)
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -433,3 +433,6 @@ fn admin_without_the_databases_key_refuses_and_makes_no_key_file() {
 
 #[path = "cli/catalog.rs"]
 mod catalog;
+
+#[path = "cli/deploy.rs"]
+mod deploy;
