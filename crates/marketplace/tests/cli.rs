@@ -436,3 +436,6 @@ mod catalog;
 
 #[path = "cli/deploy.rs"]
 mod deploy;
+
+#[path = "cli/typescript.rs"]
+mod typescript;
