@@ -4,8 +4,12 @@ CARGO ?= cargo
 LISTEN ?= 127.0.0.1:8080
 DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
+VENV := target/venv
+TS_TOOL := tools/ts-client-test
+## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
+K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-rust test-openrpc test-hero lint fmt bench bench-rpc bench-seed generate clean
+.PHONY: run build test test-rust test-openrpc test-hero test-deploy test-ts-client lint fmt bench bench-rpc bench-seed generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -20,9 +24,10 @@ run: build
 build:
 	$(CARGO) build --release -p marketplace
 
-## Every test: the Rust suites, the OpenRPC meta-schema check and the Hero
-## ecosystem's published example schemas.
-test: test-rust test-openrpc test-hero
+## Every test: the Rust suites, the OpenRPC meta-schema check, the Hero
+## ecosystem's published example schemas, the deploy/ manifests and the
+## generated TypeScript client.
+test: test-rust test-openrpc test-hero test-deploy test-ts-client
 
 test-rust:
 	$(CARGO) test --workspace
@@ -35,6 +40,29 @@ test-openrpc:
 	$(CARGO) test --workspace --no-run -q
 	target/debug/marketplace schema openrpc > target/openrpc/marketplace.json
 	node $(OPENRPC_TOOL)/validate.mjs target/openrpc/marketplace.json crates/oschema-codegen/tests/golden/gadgets.openrpc.json
+
+## deploy/: hadolint on the Dockerfile, and the K3s manifests against the
+## Kubernetes schemas (tools/deploy-validate/check_k8s.py says what it checks).
+## The validators come from PyPI into $(VENV). The binary-level test of the
+## manifests is in the Rust suites (crates/marketplace/tests/cli/deploy.rs).
+test-deploy:
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tools/deploy-validate/requirements.txt
+	$(VENV)/bin/hadolint deploy/Dockerfile
+	$(VENV)/bin/python tools/deploy-validate/check_k8s.py deploy/k8s $(K8S_VERSION)
+
+## The generated TypeScript client package: type-checked alone with its own
+## tsconfig, then with its tests, which run on Node against a live server.
+test-ts-client:
+	cd $(TS_TOOL) && npm ci --no-audit --no-fund --silent
+	$(CARGO) test --workspace --no-run -q
+	rm -rf target/ts-client
+	target/debug/marketplace schema typescript --out target/ts-client/package
+	$(TS_TOOL)/node_modules/.bin/tsc --noEmit -p target/ts-client/package
+	$(TS_TOOL)/node_modules/.bin/tsc -p $(TS_TOOL)
+	echo '{"type":"module"}' > target/ts-client/build/package.json
+	MARKETPLACE_BIN=$(CURDIR)/target/debug/marketplace node --test \
+		target/ts-client/build/$(TS_TOOL)/client.test.js target/ts-client/build/$(TS_TOOL)/socket.test.js
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -71,4 +99,4 @@ generate:
 
 clean:
 	$(CARGO) clean
-	rm -rf generated $(OPENRPC_TOOL)/node_modules
+	rm -rf generated $(OPENRPC_TOOL)/node_modules $(TS_TOOL)/node_modules

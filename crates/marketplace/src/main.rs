@@ -188,6 +188,12 @@ enum SchemaCommand {
         #[arg(long, default_value = "generated")]
         out: PathBuf,
     },
+    /// Write the TypeScript client package of the built-in marketplace schema
+    Typescript {
+        /// Folder to write the package into (created if missing)
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -219,6 +225,7 @@ fn main() -> ExitCode {
             SchemaCommand::Check { files } => schema::check(&files),
             SchemaCommand::Openrpc => schema::openrpc(),
             SchemaCommand::Generate { files, out } => schema::generate(&files, &out),
+            SchemaCommand::Typescript { out } => schema::typescript(&out),
         },
         Command::Modules { command } => match command {
             ModulesCommand::Import { file, target } => catalog_cli::modules_import(&file, target),

@@ -112,3 +112,25 @@ pub fn generate(paths: &[PathBuf], out: &Path) -> ExitCode {
 pub fn openrpc() -> ExitCode {
     crate::report(serde_json::to_string_pretty(&market_core::openrpc()).map_err(|e| e.to_string()))
 }
+
+/// Write the TypeScript client package of the built-in schema to `out`.
+pub fn typescript(out: &Path) -> ExitCode {
+    crate::report(write_typescript(out))
+}
+
+fn write_typescript(out: &Path) -> Result<String, String> {
+    let files = oschema_codegen::typescript(&market_core::openrpc())?;
+    for (name, text) in &files {
+        let path = out.join(name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        }
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(format!(
+        "wrote the TypeScript client package ({} files) to {}",
+        files.len(),
+        out.display()
+    ))
+}

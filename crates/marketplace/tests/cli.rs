@@ -439,3 +439,9 @@ fn admin_without_the_databases_key_refuses_and_makes_no_key_file() {
 
 #[path = "cli/catalog.rs"]
 mod catalog;
+
+#[path = "cli/deploy.rs"]
+mod deploy;
+
+#[path = "cli/typescript.rs"]
+mod typescript;

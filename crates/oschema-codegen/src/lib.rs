@@ -1,6 +1,7 @@
 //! Turns a checked oschema [`Schema`] into source: Rust (types, records,
 //! validation, CRUD wiring, service traits and their registration), Rhai
-//! bindings for every type, the OpenRPC document and the HTML API reference.
+//! bindings for every type, the OpenRPC document, the HTML API reference and
+//! the TypeScript client package.
 //!
 //! Pure functions returning strings (and [`check_file`] for build scripts);
 //! `build.rs` scripts write them to `OUT_DIR`, and `make generate` writes
@@ -13,6 +14,7 @@ mod names;
 mod openrpc;
 mod rhai;
 mod rust;
+mod typescript;
 
 use oschema::{Method, Service};
 
@@ -20,6 +22,7 @@ pub use html::generate as html;
 pub use openrpc::{Info, generate as openrpc};
 pub use rhai::generate as rhai;
 pub use rust::generate as rust;
+pub use typescript::generate as typescript;
 
 /// For build scripts: read and check one schema file, named `name` in
 /// diagnostics. Warnings come back beside the schema; errors, all of them,

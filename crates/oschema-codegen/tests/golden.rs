@@ -61,6 +61,29 @@ fn gadgets_html() {
 }
 
 #[test]
+fn gadgets_typescript() {
+    let doc = oschema_codegen::openrpc(&schema("gadgets"), &info());
+    let files = oschema_codegen::typescript(&doc).unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["package.json", "tsconfig.json", "README.md", "src/index.ts"]
+    );
+    let package: serde_json::Value = serde_json::from_str(&files[0].1).unwrap();
+    assert_eq!(package["name"], "gadgets-client");
+    assert_eq!(package["version"], "1.0.0");
+    expect_file!["golden/gadgets.ts"].assert_eq(&files[3].1);
+}
+
+#[test]
+fn typescript_refuses_a_type_named_like_the_runtime() {
+    let mut doc = oschema_codegen::openrpc(&schema("gadgets"), &info());
+    doc["components"]["schemas"]["RpcError"] = serde_json::json!({"type": "string"});
+    let e = oschema_codegen::typescript(&doc).unwrap_err();
+    assert!(e.contains("RpcError"), "{e}");
+}
+
+#[test]
 fn hero_schema_generates() {
     let dir = format!(
         "{}/../oschema/tests/fixtures/hero",
