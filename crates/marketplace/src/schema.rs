@@ -119,7 +119,7 @@ pub fn typescript(out: &Path) -> ExitCode {
 }
 
 fn write_typescript(out: &Path) -> Result<String, String> {
-    let files = oschema_codegen::typescript(&market_core::openrpc())?;
+    let files = oschema_codegen::typescript(&market_core::openrpc(), market_rpc::error_code)?;
     for (name, text) in &files {
         let path = out.join(name);
         if let Some(dir) = path.parent() {

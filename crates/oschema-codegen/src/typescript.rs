@@ -50,11 +50,14 @@ const CLIENT_MEMBERS: &[&str] = &["url", "token", "setToken", "call", "notify", 
 /// The files of the package, as (path in the package, text): `package.json`,
 /// `tsconfig.json`, `README.md` and `src/index.ts`. Fails when a schema name
 /// would clash with a name of the runtime.
-pub fn generate(doc: &Value) -> Result<Vec<(String, String)>, String> {
+pub fn generate(
+    doc: &Value,
+    error_code: fn(&str) -> Option<i32>,
+) -> Result<Vec<(String, String)>, String> {
     let title = doc["info"]["title"].as_str().unwrap_or("api");
     let version = doc["info"]["version"].as_str().unwrap_or("0.0.0");
     let package = format!("{}-client", slug(title));
-    let index = index_ts(doc, title, version)?;
+    let index = index_ts(doc, title, version, error_code)?;
     let package_json = serde_json::to_string_pretty(&serde_json::json!({
         "name": package,
         "version": version,
@@ -107,7 +110,12 @@ fn slug(title: &str) -> String {
     out.trim_end_matches('-').to_string()
 }
 
-fn index_ts(doc: &Value, title: &str, version: &str) -> Result<String, String> {
+fn index_ts(
+    doc: &Value,
+    title: &str,
+    version: &str,
+    error_code: fn(&str) -> Option<i32>,
+) -> Result<String, String> {
     let empty = serde_json::Map::new();
     let schemas = doc["components"]["schemas"].as_object().unwrap_or(&empty);
     let no_methods = Vec::new();
@@ -128,7 +136,9 @@ fn index_ts(doc: &Value, title: &str, version: &str) -> Result<String, String> {
     );
     out.push_str("/** Application error kinds and their JSON-RPC error codes. */\nexport const ERROR_KINDS = {\n");
     for kind in oschema::ErrorKind::ALL {
-        let _ = writeln!(out, "  {}: {},", kind.name(), kind.code());
+        let code = error_code(kind.name())
+            .ok_or_else(|| format!("no wire code for the error kind '{}'", kind.name()))?;
+        let _ = writeln!(out, "  {}: {code},", kind.name());
     }
     out.push_str("} as const;\n\n/** The kind of an application error (`error.data.kind`). */\nexport type ErrorKind = keyof typeof ERROR_KINDS;\n\n");
     out.push_str(RUNTIME);

@@ -63,7 +63,7 @@ fn gadgets_html() {
 #[test]
 fn gadgets_typescript() {
     let doc = oschema_codegen::openrpc(&schema("gadgets"), &info());
-    let files = oschema_codegen::typescript(&doc).unwrap();
+    let files = oschema_codegen::typescript(&doc, market_rpc::error_code).unwrap();
     let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -79,7 +79,7 @@ fn gadgets_typescript() {
 fn typescript_refuses_a_type_named_like_the_runtime() {
     let mut doc = oschema_codegen::openrpc(&schema("gadgets"), &info());
     doc["components"]["schemas"]["RpcError"] = serde_json::json!({"type": "string"});
-    let e = oschema_codegen::typescript(&doc).unwrap_err();
+    let e = oschema_codegen::typescript(&doc, market_rpc::error_code).unwrap_err();
     assert!(e.contains("RpcError"), "{e}");
 }
 
