@@ -254,9 +254,9 @@ pub(crate) fn revoke_sessions(
 ) -> Result<(), RpcError> {
     let mut cursor = None;
     loop {
-        let page: Page<Session> = tx.find(
-            "user_id",
-            &user_id.to_string(),
+        let page = Session::find_by_user_id(
+            tx,
+            user_id,
             &market_store::PageRequest { limit: 500, cursor },
         )?;
         for mut s in page
@@ -289,9 +289,9 @@ fn revoke_key(tx: &mut WriteTx<'_>, key: &mut ApiKey) -> Result<(), RpcError> {
 pub(crate) fn revoke_keys(tx: &mut WriteTx<'_>, user_id: Id) -> Result<(), RpcError> {
     let mut cursor = None;
     loop {
-        let page: Page<ApiKey> = tx.find(
-            "user_id",
-            &user_id.to_string(),
+        let page = ApiKey::find_by_user_id(
+            tx,
+            user_id,
             &market_store::PageRequest { limit: 500, cursor },
         )?;
         for mut k in page.items.into_iter().filter(|k| !k.revoked) {

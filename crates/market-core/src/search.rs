@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use market_rpc::RpcError;
-use market_store::{Actor, ChangeReads, Db, Id, Page, PageRequest, Reads};
+use market_store::{Actor, ChangeReads, Db, Id, PageRequest, Reads};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::{Field, STORED, STRING, Schema, TEXT, Value};
@@ -143,9 +143,9 @@ impl SearchIndex {
             let mut cursor = None;
             let mut count = 0usize;
             loop {
-                let page: Page<Product> = tx.find(
-                    "status",
-                    ProductStatus::Active.as_str(),
+                let page = Product::find_by_status(
+                    tx,
+                    ProductStatus::Active,
                     &PageRequest {
                         limit: 1000,
                         cursor,

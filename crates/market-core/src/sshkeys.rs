@@ -20,11 +20,7 @@ fn keys_of<R: Reads>(tx: &R, user_id: Id) -> Result<Vec<SshKey>, RpcError> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let page: Page<SshKey> = tx.find(
-            "user_id",
-            &user_id.to_string(),
-            &PageRequest { limit: 500, cursor },
-        )?;
+        let page = SshKey::find_by_user_id(tx, user_id, &PageRequest { limit: 500, cursor })?;
         out.extend(page.items);
         match page.next_cursor {
             Some(c) => cursor = Some(c),
