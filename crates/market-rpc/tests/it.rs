@@ -5,6 +5,28 @@
 // Tests fail by panicking: unwrap, expect and panic are how they assert.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+/// `Record::meta` and `Record::set_meta` of a type with the four meta
+/// fields, as the generator writes them.
+macro_rules! record_meta {
+    () => {
+        fn meta(&self) -> Meta {
+            Meta {
+                id: self.id,
+                created_at: self.created_at,
+                updated_at: self.updated_at,
+                version: self.version,
+            }
+        }
+
+        fn set_meta(&mut self, meta: Meta) {
+            self.id = meta.id;
+            self.created_at = meta.created_at;
+            self.updated_at = meta.updated_at;
+            self.version = meta.version;
+        }
+    };
+}
+
 mod support {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
@@ -1239,21 +1261,7 @@ mod idempotency {
         const KIND: &'static str = "note";
         const INDEXES: &'static [IndexSpec] = &[];
 
-        fn meta(&self) -> Meta {
-            Meta {
-                id: self.id,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-            }
-        }
-
-        fn set_meta(&mut self, meta: Meta) {
-            self.id = meta.id;
-            self.created_at = meta.created_at;
-            self.updated_at = meta.updated_at;
-            self.version = meta.version;
-        }
+        record_meta!();
 
         fn index_values(&self, _field: &str) -> Vec<String> {
             Vec::new()
@@ -1803,21 +1811,7 @@ mod crud {
             nocase: false,
         }];
 
-        fn meta(&self) -> Meta {
-            Meta {
-                id: self.id,
-                created_at: self.created_at,
-                updated_at: self.updated_at,
-                version: self.version,
-            }
-        }
-
-        fn set_meta(&mut self, meta: Meta) {
-            self.id = meta.id;
-            self.created_at = meta.created_at;
-            self.updated_at = meta.updated_at;
-            self.version = meta.version;
-        }
+        record_meta!();
 
         fn index_values(&self, field: &str) -> Vec<String> {
             match field {
