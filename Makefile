@@ -5,7 +5,7 @@ LISTEN ?= 127.0.0.1:8080
 DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
 
-.PHONY: run build test test-rust test-openrpc test-hero lint fmt bench bench-rpc bench-seed generate clean
+.PHONY: run build test test-rust test-pg test-openrpc test-hero lint fmt bench bench-rpc bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -22,10 +22,18 @@ build:
 
 ## Every test: the Rust suites, the OpenRPC meta-schema check and the Hero
 ## ecosystem's published example schemas.
-test: test-rust test-openrpc test-hero
+test: test-rust test-pg test-openrpc test-hero
 
 test-rust:
 	$(CARGO) test --workspace
+
+## The end-to-end, concurrency and ledger suites again on PostgreSQL: a
+## throwaway cluster (initdb + pg_ctl on a free loopback port), unless
+## MARKETPLACE_TEST_PG names a server. (The store's own suite runs on both
+## backends within test-rust.)
+test-pg:
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test -p market-core --test commerce
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test -p market-core --test it -- wallet:: ledger_props:: idempotency::
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)
@@ -59,6 +67,12 @@ bench: bench-rpc bench-seed
 ## product.get beside a bare-axum baseline, and durable wallet.transfer.
 bench-rpc:
 	$(CARGO) bench -p market-server --bench rpc
+
+## PostgreSQL: durable wallet.transfer beside pgbench TPC-B at 8 clients on
+## the same (throwaway, durable) cluster, and product.get / product.list
+## beside redb; summary in target/bench/pg_summary.json.
+bench-pg:
+	CARGO=$(CARGO) scripts/bench-pg.sh
 
 ## seed_marketplace.rhai at scale $(SEED_SCALE) (1000 products per unit) into a new embedded database.
 bench-seed: build
