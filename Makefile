@@ -31,9 +31,10 @@ test-rust:
 ## throwaway cluster (initdb + pg_ctl on a free loopback port), unless
 ## MARKETPLACE_TEST_PG names a server. (The store's own suite runs on both
 ## backends within test-rust.)
+## (--workspace, so the build of test-rust serves here too.)
 test-pg:
-	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test -p market-core --test commerce
-	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test -p market-core --test it -- wallet:: ledger_props:: idempotency::
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test commerce
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- wallet:: ledger_props:: idempotency::
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)

@@ -537,6 +537,48 @@ fn migrate_and_bad_urls_on_the_command_line() {
         .query("SELECT id FROM \"order\" WHERE buyer_id = 'nobody'", &[])
         .unwrap();
     assert!(rows.is_empty());
+    // a root object this build does not know (a newer schema): start-up
+    // refuses with one line until a destructive migration drops it
+    c.batch_execute(
+        "CREATE TABLE gizmo (id text PRIMARY KEY, version bigint, created_at timestamptz, \
+         updated_at timestamptz, data jsonb)",
+    )
+    .unwrap();
+    let serve = |url: &str| {
+        bin()
+            .args(["serve", "--listen", "127.0.0.1:0", "--db", url])
+            .output()
+            .unwrap()
+    };
+    let one_error = |out: &std::process::Output| {
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let errors: Vec<String> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .map(String::from)
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        errors[0].clone()
+    };
+    let line = one_error(&serve(&db));
+    assert!(line.contains("DROP TABLE \"gizmo\""), "{line}");
+    assert!(line.contains("--allow-destructive"), "{line}");
+    let out = bin()
+        .args(["migrate", "--allow-destructive", "--db", &db])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("DROP TABLE \"gizmo\";"));
+    // a database of a newer format version
+    c.batch_execute("UPDATE marketplace_meta SET value = '9' WHERE key = 'format_version'")
+        .unwrap();
+    let line = one_error(&serve(&db));
+    assert!(line.contains("format version is 9"), "{line}");
     // start-up errors: one line, exit 1
     let port = free_port();
     for (url, says) in [
@@ -566,4 +608,100 @@ fn migrate_and_bad_urls_on_the_command_line() {
         assert_eq!(errors.len(), 1, "{stderr}");
         assert!(errors[0].contains(&says), "{stderr}");
     }
+}
+
+/// Cut the server off its database: refuse new connections and end the
+/// open ones (what a PostgreSQL restart does to a client).
+fn cut_off(admin_sql: &mut postgres::Client, name: &str, allow: bool) {
+    admin_sql
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} WITH ALLOW_CONNECTIONS {allow}"
+        ))
+        .unwrap();
+    if !allow {
+        admin_sql
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                &[&name],
+            )
+            .unwrap();
+    }
+}
+
+#[test]
+fn a_lost_database_fails_only_the_calls_it_cut_and_the_server_recovers() {
+    let db = market_pgtest::fresh_database();
+    let name = db.rsplit('/').next().unwrap().to_string();
+    let mut admin_sql =
+        postgres::Client::connect(market_pgtest::server_url(), postgres::NoTls).unwrap();
+    let s = Server::start(&db);
+    let admin = login(&s.client(), ADMIN, ADMIN_PASSWORD);
+    let (sender, sender_id) = register(&s.client(), "sender@example.com");
+    register(&s.client(), "receiver@example.com");
+    admin.ok(
+        "wallet.grant",
+        json!({"user_id": sender_id, "amount": "1000", "reason": "test"}),
+    );
+    // Transfers run while the connections are cut under them, twice.
+    let outcomes = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..60)
+                        .map(|_| {
+                            sender.call(
+                                "wallet.transfer",
+                                json!({"to_email": "receiver@example.com", "amount": "0.5"}),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(150));
+            admin_sql
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                    &[&name],
+                )
+                .unwrap();
+        }
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    for o in outcomes.iter().filter(|o| o.is_err()) {
+        assert_eq!(o.as_ref().err().unwrap()["code"], -32603, "{o:?}");
+    }
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert!(ok > 0);
+    // Down: /readyz says so, calls fail cleanly.
+    cut_off(&mut admin_sql, &name, false);
+    assert_eq!(status(&format!("{}/readyz", s.base)), Some(503));
+    assert_eq!(
+        sender.call("wallet.get", json!({})).err().unwrap()["code"],
+        -32603
+    );
+    // Back: the same process serves again by itself.
+    cut_off(&mut admin_sql, &name, true);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while status(&format!("{}/readyz", s.base)) != Some(200) {
+        assert!(Instant::now() < deadline, "the server did not recover");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Nothing half-written: the books balance and the sender paid for
+    // exactly the transfers that exist.
+    verify(&admin);
+    let history = sender.ok("wallet.history", json!({"limit": 500}));
+    let transfers = history["items"].as_array().unwrap().len() - 1;
+    assert!(
+        transfers >= ok,
+        "{transfers} transfers stored, {ok} acknowledged"
+    );
+    assert_eq!(
+        balance(&sender),
+        Decimal::from(1000) - Decimal::from(transfers) * Decimal::new(5, 1)
+    );
 }
