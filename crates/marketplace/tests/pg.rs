@@ -517,7 +517,9 @@ fn migrate_and_bad_urls_on_the_command_line() {
         "{sql}"
     );
     assert!(
-        sql.contains("CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\"));"),
+        sql.contains(
+            "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\" COLLATE \"und-x-icu\"));"
+        ),
         "{sql}"
     );
     let out = bin().args(["migrate", "--db", &db]).output().unwrap();

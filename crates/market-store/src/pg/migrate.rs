@@ -289,7 +289,7 @@ mod tests {
         assert!(sql.contains("CREATE TABLE \"user\" ("));
         assert!(sql.contains("\"email\" text GENERATED ALWAYS AS (data->>'email') STORED"));
         assert!(sql.contains(
-            "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\"))"
+            "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\" COLLATE \"und-x-icu\"))"
         ));
         assert!(sql.contains("CREATE INDEX \"user__tags__idx\" ON \"user\" USING gin (\"tags\")"));
         assert!(plan.destructive().next().is_none());
@@ -336,7 +336,7 @@ mod tests {
             additive,
             [
                 "ALTER TABLE \"user\" ADD COLUMN \"email\" text GENERATED ALWAYS AS (data->>'email') STORED",
-                "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\"))"
+                "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\" COLLATE \"und-x-icu\"))"
             ]
         );
     }

@@ -5,6 +5,16 @@
 use crate::backend::LogSpec;
 use crate::record::{IndexSpec, TableSpec};
 
+/// Letter case is folded with ICU's root locale, whatever the database's
+/// own locale (a `C` database would fold ASCII only), so `nocase` values
+/// compare as on redb (Unicode lower case).
+const FOLD: &str = "COLLATE \"und-x-icu\"";
+
+/// `text` in lower case, by Unicode's rules.
+fn fold(text: &str) -> String {
+    format!("lower({text} {FOLD})")
+}
+
 /// Columns every root object's table has, before its indexed fields.
 pub const BASE_COLUMNS: &[&str] = &["id", "version", "created_at", "updated_at", "data"];
 
@@ -42,7 +52,10 @@ pub fn index_name(kind: &str, spec: &IndexSpec) -> String {
 pub fn column_def(spec: &IndexSpec) -> String {
     let path = literal(spec.field);
     let expr = match (spec.list, spec.nocase) {
-        (true, true) => format!("jsonb GENERATED ALWAYS AS (lower((data->{path})::text)::jsonb)"),
+        (true, true) => format!(
+            "jsonb GENERATED ALWAYS AS ({}::jsonb)",
+            fold(&format!("(data->{path})::text"))
+        ),
         (true, false) => format!("jsonb GENERATED ALWAYS AS (data->{path})"),
         (false, _) => format!("text GENERATED ALWAYS AS (data->>{path})"),
     };
@@ -64,11 +77,7 @@ pub fn create_index(kind: &str, spec: &IndexSpec) -> String {
     if spec.list {
         return format!("CREATE INDEX {name} ON {t} USING gin ({col})");
     }
-    let key = if spec.nocase {
-        format!("lower({col})")
-    } else {
-        col
-    };
+    let key = if spec.nocase { fold(&col) } else { col };
     if spec.unique {
         format!("CREATE UNIQUE INDEX {name} ON {t} ({key})")
     } else {
@@ -98,9 +107,12 @@ pub fn create_table(t: &TableSpec) -> Vec<String> {
 pub fn matches(spec: &IndexSpec, n: usize) -> String {
     let col = ident(spec.field);
     match (spec.list, spec.nocase) {
-        (true, true) => format!("{col} @> jsonb_build_array(lower(${n}::text))"),
+        (true, true) => format!(
+            "{col} @> jsonb_build_array({})",
+            fold(&format!("${n}::text"))
+        ),
         (true, false) => format!("{col} @> jsonb_build_array(${n}::text)"),
-        (false, true) => format!("lower({col}) = lower(${n}::text)"),
+        (false, true) => format!("{} = {}", fold(&col), fold(&format!("${n}::text"))),
         (false, false) => format!("{col} = ${n}::text"),
     }
 }
