@@ -14,6 +14,9 @@ PGBENCH_SECONDS=${PGBENCH_SECONDS:-15}
 OUT=target/bench
 DIR=$(mktemp -d /tmp/market-bench-pg.XXXXXX)
 
+# Build first, so pgbench and the marketplace run back to back.
+$CARGO bench -p market-server --bench rpc --no-run
+
 BIN=$(command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)" || ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 PGBENCH=$(command -v pgbench || echo "$BIN/pgbench")
 as_owner() {
