@@ -9,7 +9,7 @@ TS_TOOL := tools/ts-client-test
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-rust test-openrpc test-hero test-deploy test-ts-client lint fmt bench bench-rpc bench-seed generate clean
+.PHONY: run build test test-rust test-pg test-openrpc test-hero test-deploy test-ts-client lint fmt bench bench-rpc bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -24,13 +24,21 @@ run: build
 build:
 	$(CARGO) build --release -p marketplace
 
-## Every test: the Rust suites, the OpenRPC meta-schema check, the Hero
-## ecosystem's published example schemas, the deploy/ manifests and the
-## generated TypeScript client.
-test: test-rust test-openrpc test-hero test-deploy test-ts-client
+## Every test: the Rust suites (the PostgreSQL ones on a throwaway cluster),
+## the OpenRPC meta-schema check, the Hero ecosystem's published example
+## schemas, the deploy/ manifests and the generated TypeScript client.
+test: test-rust test-pg test-openrpc test-hero test-deploy test-ts-client
 
 test-rust:
 	$(CARGO) test --workspace
+
+## The end-to-end, concurrency and ledger suites again on PostgreSQL: a
+## throwaway cluster (initdb + pg_ctl on a free loopback port), unless
+## MARKETPLACE_TEST_PG names a server. (The store's own suite runs on both
+## backends within test-rust.)
+## (--workspace, so the build of test-rust serves here too.)
+test-pg:
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- commerce:: wallet:: ledger_props:: idempotency::
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)
@@ -87,6 +95,12 @@ bench: bench-rpc bench-seed
 ## product.get beside a bare-axum baseline, and durable wallet.transfer.
 bench-rpc:
 	$(CARGO) bench -p market-server --bench rpc
+
+## PostgreSQL: durable wallet.transfer beside pgbench TPC-B at 8 clients on
+## the same (throwaway, durable) cluster, and product.get / product.list
+## beside redb; summary in target/bench/pg_summary.json.
+bench-pg:
+	CARGO=$(CARGO) scripts/bench-pg.sh
 
 ## seed_marketplace.rhai at scale $(SEED_SCALE) (1000 products per unit) into a new embedded database.
 bench-seed: build

@@ -47,6 +47,9 @@ fn failed(what: &str, e: impl std::fmt::Display) -> RpcError {
 }
 
 /// The product search index, on disk beside the database or in memory.
+/// Changes kept behind the newest on a database several processes share.
+const SHARED_LOG_TAIL: u64 = 100_000;
+
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
@@ -173,12 +176,20 @@ impl SearchIndex {
         loop {
             let (changes, products) = db.read(|tx| {
                 let changes = tx.changes_after(*applied, BATCH)?;
+                if changes.first().is_some_and(|c| c.seq != *applied + 1) {
+                    // Changes this index never saw were pruned.
+                    return Ok::<_, RpcError>((Vec::new(), None));
+                }
                 let mut products = Vec::with_capacity(changes.len());
                 for c in changes.iter().filter(|c| c.kind == "product") {
                     products.push((c.id, tx.get::<Product>(c.id)?));
                 }
-                Ok::<_, RpcError>((changes, products))
+                Ok::<_, RpcError>((changes, Some(products)))
             })?;
+            let Some(products) = products else {
+                drop(applied);
+                return self.rebuild(db);
+            };
             let Some(last) = changes.last().map(|c| c.seq) else {
                 return Ok(());
             };
@@ -193,7 +204,19 @@ impl SearchIndex {
             }
             self.commit(writer, last)?;
             *applied = last;
-            db.write(&Actor::system("search.index"), |tx| tx.prune_changes(last))?;
+            // Several processes follow a shared database's log, each at its
+            // own pace: there the log keeps a long tail, and an index that
+            // falls further behind rebuilds.
+            let prune_to = if db.is_shared() {
+                last.saturating_sub(SHARED_LOG_TAIL)
+            } else {
+                last
+            };
+            if prune_to > 0 {
+                db.write(&Actor::system("search.index"), |tx| {
+                    tx.prune_changes(prune_to)
+                })?;
+            }
             if changes.len() < BATCH {
                 return Ok(());
             }

@@ -11,6 +11,11 @@
 //! Targets are reported, not asserted; the process fails only when a request
 //! fails (transport error, non-200 status or a reply without `"result"`).
 //!
+//! `product.list` filtered by tag (20 per page) and durable `wallet.transfer`
+//! run against the marketplace too. `BENCH_DB` names the database (default:
+//! a new redb file; a `postgres://` URL of an empty database benchmarks the
+//! PostgreSQL backend, reported in `target/bench/rpc_postgres.json`).
+//!
 //! Run with `cargo bench -p market-server --bench rpc`.
 
 // Tests fail by panicking: unwrap, expect and panic are how they assert.
@@ -82,13 +87,19 @@ fn env_number(name: &str, default: f64) -> f64 {
 fn main() -> ExitCode {
     let load = Load::from_env();
     let dir = tempfile::tempdir().expect("create a temporary folder for the database");
-    let url = format!("redb://{}", dir.path().join("bench.redb").display());
+    let url = std::env::var("BENCH_DB")
+        .unwrap_or_else(|_| format!("redb://{}", dir.path().join("bench.redb").display()));
     let cipher = market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key");
+    let pg = market_store::PgSettings {
+        pool_size: 64,
+        ..market_store::PgSettings::default()
+    };
     let db = Arc::new(
-        Db::open(&url)
+        Db::open_with(&url, market_core::generated::ROOT_TABLES, &pg)
             .expect("open the benchmark database")
             .with_cipher(cipher),
     );
+    eprintln!("database {}", db.describe());
 
     let started = Instant::now();
     let products = seed(&db);
@@ -145,19 +156,23 @@ fn main() -> ExitCode {
         });
         eprintln!("marketplace on {}", server.addr);
         let gets = client.block_on(drive(server.addr, load, product_gets(ids.clone())));
+        let lists = client.block_on(drive(server.addr, load, product_lists()));
         let senders = Arc::new(wallets(
             &format!("http://{}/rpc", server.addr),
             load.connections,
         ));
         let moves = client.block_on(drive(server.addr, load, transfers(senders)));
-        (gets, moves)
+        ((gets, lists), moves)
     };
     drop(client);
+    let (marketplace, lists) = marketplace;
 
     let report = Report {
         load,
+        backend: db.describe(),
         baseline,
         marketplace,
+        lists,
         transfers,
     };
     report.print();
@@ -165,7 +180,10 @@ fn main() -> ExitCode {
         Ok(path) => eprintln!("wrote {}", path.display()),
         Err(e) => eprintln!("cannot write the JSON report: {e}"),
     }
-    let errors = report.baseline.errors + report.marketplace.errors + report.transfers.errors;
+    let errors = report.baseline.errors
+        + report.marketplace.errors
+        + report.lists.errors
+        + report.transfers.errors;
     if errors > 0 {
         eprintln!("FAILED: {errors} request(s) failed");
         return ExitCode::FAILURE;
@@ -409,6 +427,17 @@ fn product_gets(ids: Arc<Vec<String>>) -> Workload {
     })
 }
 
+/// `product.list` of one of the ten seeded tags, 20 per page, without a token.
+fn product_lists() -> Workload {
+    Arc::new(move |_, call_id, rng| {
+        let group = rng.next() % 10;
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":{call_id},"method":"product.list","params":{{"tag":"group-{group}","limit":20}}}}"#
+        );
+        (body, None)
+    })
+}
+
 /// `wallet.transfer` of one micro-TFC from sender `n` to recipient `n`.
 fn transfers(senders: Arc<Vec<(String, String)>>) -> Workload {
     Arc::new(move |n, call_id, _| {
@@ -576,8 +605,12 @@ impl SplitMix64 {
 
 struct Report {
     load: Load,
+    /// The database, as `Db::describe` says.
+    backend: String,
     baseline: Outcome,
     marketplace: Outcome,
+    /// `product.list` by tag.
+    lists: Outcome,
     /// Durable `wallet.transfer` calls (group commit).
     transfers: Outcome,
 }
@@ -591,6 +624,7 @@ impl Report {
     }
 
     fn print(&self) {
+        println!("database: {}", self.backend);
         println!(
             "product.get, {} connections, {} s each, {PRODUCTS} products",
             self.load.connections,
@@ -617,6 +651,18 @@ impl Report {
             "ratio (marketplace / baseline throughput): {:.2}   target >= {TARGET_RATIO:.2}; p99 target < {TARGET_P99_MS} ms",
             self.ratio()
         );
+        let l = &self.lists;
+        println!();
+        println!("product.list by tag (20 per page, ~1,000 matches per tag)");
+        println!(
+            "{:<12} {:>12.1} {:>8.2} {:>8.2} {:>8.2} {:>8}",
+            "marketplace",
+            l.throughput(),
+            l.ms(0.5),
+            l.ms(0.99),
+            l.max_ms(),
+            l.errors
+        );
         let t = &self.transfers;
         println!();
         println!(
@@ -636,6 +682,7 @@ impl Report {
         for (name, o) in [
             ("bare axum", &self.baseline),
             ("marketplace", &self.marketplace),
+            ("product.list", &self.lists),
             ("transfers", &self.transfers),
         ] {
             for s in &o.samples {
@@ -658,6 +705,7 @@ impl Report {
         };
         json!({
             "method": "product.get",
+            "database": self.backend,
             "connections": self.load.connections,
             "warmup_seconds": self.load.warmup.as_secs_f64(),
             "seconds": self.load.measure.as_secs_f64(),
@@ -668,6 +716,7 @@ impl Report {
             "targets": {"ratio_min": TARGET_RATIO, "p99_ms_max": TARGET_P99_MS},
             "ratio_met": self.ratio() >= TARGET_RATIO,
             "p99_met": self.marketplace.ms(0.99) < TARGET_P99_MS,
+            "product_list": side(&self.lists),
             "wallet_transfer": side(&self.transfers),
             "wallet_transfer_target_per_s": TARGET_TRANSFERS,
         })
@@ -676,9 +725,14 @@ impl Report {
     fn write_json(&self) -> std::io::Result<PathBuf> {
         let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/bench"));
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join("product_get.json");
+        let name = if self.backend.starts_with("postgres") {
+            "rpc_postgres.json"
+        } else {
+            "product_get.json"
+        };
+        let path = dir.join(name);
         let text = serde_json::to_string_pretty(&self.json()).map_err(std::io::Error::other)?;
         std::fs::write(&path, text + "\n")?;
-        Ok(dir.canonicalize()?.join("product_get.json"))
+        Ok(dir.canonicalize()?.join(name))
     }
 }

@@ -1,80 +1,126 @@
-//! The raw, byte-level interface a storage engine implements.
+//! The contract a storage engine implements.
 //!
-//! Tables are named byte-ordered maps. Everything typed (records, indexes,
-//! audit) is built on top of this in [`crate::tx`], once, for every backend:
-//! the redb backend here and a PostgreSQL backend (a table `(tbl, k, v)` with
-//! a primary key on `(tbl, k)`) implement the same few operations.
-
-use std::ops::Bound;
+//! It speaks of what the store keeps, not of bytes under keys: root objects
+//! (a record with its id, version, timestamps and indexed values), the
+//! audit trail, append-only logs, idempotency records and snapshots. So
+//! each backend can keep them its own way: redb in byte-ordered tables with
+//! index tables beside them ([`crate::RedbBackend`]), PostgreSQL in one
+//! table per root object with a real column and index per indexed field
+//! ([`crate::PgBackend`]). Records travel as their JSON text, secret fields
+//! already sealed; the typed layer ([`crate::tx`]) encodes and decodes them.
 
 use crate::error::Result;
+use crate::idempotency::IdempotencyRecord;
+use crate::record::{IndexSpec, TableSpec};
+use crate::tx::{AuditEntry, AuditFilter};
+use crate::types::{Id, Timestamp};
 
-/// A key range inside one table.
-#[derive(Debug, Clone)]
-pub struct KeyRange {
-    pub start: Bound<Vec<u8>>,
-    pub end: Bound<Vec<u8>>,
+/// A root object as stored: its meta fields and its JSON text.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub id: Id,
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub data: &'a [u8],
 }
 
-impl KeyRange {
-    /// Every key starting with `prefix`.
-    pub fn prefix(prefix: &[u8]) -> KeyRange {
-        KeyRange {
-            start: Bound::Included(prefix.to_vec()),
-            end: match prefix_successor(prefix) {
-                Some(end) => Bound::Excluded(end),
-                None => Bound::Unbounded,
-            },
-        }
-    }
+/// The values of each indexed field of a record, in the order of
+/// [`TableSpec::indexes`], as written (not yet folded to lower case).
+pub type IndexValues = [Vec<String>];
 
-    /// Narrow the range so it ends before `key` (for descending pagination).
-    pub fn before(mut self, key: Vec<u8>) -> KeyRange {
-        self.end = Bound::Excluded(key);
-        self
-    }
-
-    /// Narrow the range so it starts after `key` (for ascending pagination).
-    pub fn after(mut self, key: Vec<u8>) -> KeyRange {
-        self.start = Bound::Excluded(key);
-        self
-    }
-}
-
-/// The smallest byte string greater than every string starting with `prefix`.
-fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
-        }
-    }
-    None
-}
-
-/// Scan direction.
+/// An append-only log: rows with a sequence number that rises by one per
+/// row with no gap a reader can see, an optional unique id (appending an
+/// id already present does nothing) and a body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    Ascending,
-    Descending,
+pub struct LogSpec {
+    /// The log's name; on PostgreSQL its table is `log_<name>`.
+    pub name: &'static str,
+    /// The body is JSON (a `jsonb` column on PostgreSQL) rather than opaque bytes.
+    pub json: bool,
+    /// Top-level fields of a JSON body that get their own column and
+    /// index on PostgreSQL, for operators' queries.
+    pub columns: &'static [&'static str],
 }
-
-pub type Entry = (Vec<u8>, Vec<u8>);
 
 /// Reads inside a transaction (a consistent snapshot).
-pub trait RawRead {
-    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>>;
-    /// Up to `limit` entries of `range`, in `order`.
-    fn scan(&self, table: &str, range: &KeyRange, order: Order, limit: usize)
-    -> Result<Vec<Entry>>;
+pub trait StoreRead {
+    /// A record's JSON text.
+    fn get(&self, table: &TableSpec, id: Id) -> Result<Option<Vec<u8>>>;
+    /// Up to `limit` records, newest first, older than `before` when given.
+    fn list(&self, table: &TableSpec, before: Option<Id>, limit: usize) -> Result<Vec<Vec<u8>>>;
+    /// Up to `limit` records whose `index` holds `value`, newest first.
+    fn find(
+        &self,
+        table: &TableSpec,
+        index: &IndexSpec,
+        value: &str,
+        before: Option<Id>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>>;
+    /// The record holding `value` in a unique index.
+    fn find_unique(
+        &self,
+        table: &TableSpec,
+        index: &IndexSpec,
+        value: &str,
+    ) -> Result<Option<Vec<u8>>>;
+    fn count(&self, table: &TableSpec) -> Result<u64>;
+    /// Up to `limit` audit entries, newest first, older than `before` when given.
+    fn audit(
+        &self,
+        filter: AuditFilter<'_>,
+        before: Option<Id>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>>;
+    /// The sequence number of the log's latest row (0 when empty).
+    fn log_last(&self, log: &LogSpec) -> Result<u64>;
+    /// Up to `limit` rows after `seq`, oldest first.
+    fn log_after(&self, log: &LogSpec, seq: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>>;
+    /// The sequence number of the row with this id.
+    fn log_seq(&self, log: &LogSpec, id: Id) -> Result<Option<u64>>;
+    /// Up to `limit` ids of rows with an id, after `after`, by id, with
+    /// their sequence numbers (copy and restore keep them).
+    fn log_ids(&self, log: &LogSpec, after: Option<Id>, limit: usize) -> Result<Vec<(Id, u64)>>;
+    /// An idempotency record as stored (its response maybe sealed).
+    fn idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>>;
+    /// Up to `limit` idempotency records with a scope after `after`, by scope.
+    fn idempotency_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>>;
+    fn snapshot(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Every snapshot's name.
+    fn snapshot_names(&self) -> Result<Vec<String>>;
 }
 
-/// Writes inside a transaction; visible to later reads of the same transaction.
-pub trait RawWrite: RawRead {
-    fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()>;
-    /// Returns whether the key was present.
-    fn delete(&mut self, table: &str, key: &[u8]) -> Result<bool>;
+/// Writes inside a transaction; later reads of the same transaction see them.
+pub trait StoreWrite: StoreRead {
+    /// Store a new record; `UniqueTaken` when a unique value is held by another.
+    fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()>;
+    /// Replace a record; `old` are the values the stored record indexed.
+    fn update(
+        &mut self,
+        table: &TableSpec,
+        row: &Row<'_>,
+        old: &IndexValues,
+        new: &IndexValues,
+    ) -> Result<()>;
+    fn delete(&mut self, table: &TableSpec, id: Id, old: &IndexValues) -> Result<()>;
+    fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// Append a row; its sequence number, or `None` when `id` is present already.
+    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>>;
+    /// Append a row under a sequence number of its own (copy and restore),
+    /// raising the log's sequence to it.
+    fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()>;
+    /// Forget rows up to and including `seq`, at most `limit` of them.
+    fn log_prune(&mut self, log: &LogSpec, seq: u64, limit: usize) -> Result<usize>;
+    fn put_idempotency(&mut self, scope: &str, record: &IdempotencyRecord) -> Result<()>;
+    fn delete_idempotency(&mut self, scope: &str) -> Result<()>;
+    /// Delete up to `limit` records created before `cutoff`, oldest first.
+    fn purge_idempotency(&mut self, cutoff: Timestamp, limit: usize) -> Result<usize>;
+    fn put_snapshot(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
 }
 
 /// A storage engine: runs closures in read and write transactions.
@@ -86,9 +132,10 @@ pub trait RawWrite: RawRead {
 /// answers the commit's number, and [`Backend::wait_durable`] returns once
 /// that commit is on disk.
 pub trait Backend: Send + Sync {
-    fn read(&self, f: &mut dyn FnMut(&dyn RawRead) -> Result<()>) -> Result<()>;
-    /// The commit number, or `None` when the closure rolled back.
-    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>>;
+    fn read(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()>;
+    /// The commit number, or `None` when the closure rolled back or the
+    /// commit is durable already.
+    fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>>;
     /// Block until commit `commit` (and every earlier one) is durable.
     fn wait_durable(&self, commit: u64) -> Result<()>;
     /// Open a batch on this thread: the thread's next writes share one
@@ -104,22 +151,17 @@ pub trait Backend: Send + Sync {
     }
     /// A cheap round trip proving the database answers.
     fn ping(&self) -> Result<()>;
+    /// Several processes may write to this database at once.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// Run `f` unless another process is running the job `name` right
+    /// now; whether it ran. Only one process opens an embedded database,
+    /// so there it always runs.
+    fn exclusive(&self, _name: &str, f: &mut dyn FnMut()) -> Result<bool> {
+        f();
+        Ok(true)
+    }
     /// A short description for logs, e.g. `redb:./data/marketplace.redb`.
     fn describe(&self) -> String;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn prefix_ranges() {
-        let r = KeyRange::prefix(b"ab");
-        assert_eq!(r.start, Bound::Included(b"ab".to_vec()));
-        assert_eq!(r.end, Bound::Excluded(b"ac".to_vec()));
-        let r = KeyRange::prefix(&[1, 255]);
-        assert_eq!(r.end, Bound::Excluded(vec![2]));
-        let r = KeyRange::prefix(&[255, 255]);
-        assert_eq!(r.end, Bound::Unbounded);
-    }
 }

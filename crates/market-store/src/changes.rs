@@ -6,14 +6,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::backend::{KeyRange, Order};
+use crate::backend::LogSpec;
 use crate::error::{Result, StoreError};
 use crate::tx::{Reads, WriteTx};
 use crate::types::Id;
 
-const TABLE: &str = "changes";
-const META: &str = "meta";
-const SEQ_KEY: &[u8] = b"changes.seq";
+/// The change log.
+pub const CHANGES: LogSpec = LogSpec {
+    name: "changes",
+    json: true,
+    columns: &["kind"],
+};
 
 /// One logged write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +29,7 @@ pub struct Change {
 
 fn corrupt(reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
-        table: TABLE.into(),
+        table: CHANGES.name.into(),
         reason: reason.into(),
     }
 }
@@ -35,23 +38,13 @@ fn corrupt(reason: impl Into<String>) -> StoreError {
 pub trait ChangeReads: Reads {
     /// The sequence number of the latest change (0 when none).
     fn last_change(&self) -> Result<u64> {
-        match self.raw().get(META, SEQ_KEY)? {
-            Some(bytes) => {
-                let arr: [u8; 8] = bytes
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| corrupt("bad sequence"))?;
-                Ok(u64::from_be_bytes(arr))
-            }
-            None => Ok(0),
-        }
+        self.store().log_last(&CHANGES)
     }
 
     /// Up to `limit` changes after `seq`, oldest first.
     fn changes_after(&self, seq: u64, limit: usize) -> Result<Vec<Change>> {
-        let range = KeyRange::prefix(&[]).after(seq.to_be_bytes().to_vec());
-        self.raw()
-            .scan(TABLE, &range, Order::Ascending, limit)?
+        self.store()
+            .log_after(&CHANGES, seq, limit)?
             .into_iter()
             .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string())))
             .collect()
@@ -69,20 +62,11 @@ impl WriteTx<'_> {
             id,
         })
         .map_err(|e| corrupt(e.to_string()))?;
-        self.raw.put(TABLE, &seq.to_be_bytes(), &row)?;
-        self.raw.put(META, SEQ_KEY, &seq.to_be_bytes())
+        self.raw.log_put(&CHANGES, seq, None, &row)
     }
 
     /// Forget changes up to and including `seq` (every follower has them).
     pub fn prune_changes(&mut self, seq: u64) -> Result<usize> {
-        let range = KeyRange {
-            start: std::ops::Bound::Unbounded,
-            end: std::ops::Bound::Included(seq.to_be_bytes().to_vec()),
-        };
-        let rows = self.raw.scan(TABLE, &range, Order::Ascending, 10_000)?;
-        for (key, _) in &rows {
-            self.raw.delete(TABLE, key)?;
-        }
-        Ok(rows.len())
+        self.raw.log_prune(&CHANGES, seq, 10_000)
     }
 }

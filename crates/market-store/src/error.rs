@@ -41,8 +41,21 @@ pub enum StoreError {
     )]
     Locked { path: String },
     /// A database URL this build cannot open.
-    #[error("unsupported database URL '{0}' (expected redb://PATH)")]
+    #[error(
+        "unsupported database URL '{0}' (expected redb://PATH or postgres://USER:PASS@HOST:PORT/DB)"
+    )]
     BadUrl(String),
+    /// The database server cannot be reached or refused us.
+    #[error("cannot connect to {0}")]
+    Connect(String),
+    /// The database was written by a newer build.
+    #[error("{0}")]
+    NewerDatabase(String),
+    /// The database holds tables, columns or indexes the schema no longer has.
+    #[error(
+        "the database has what this build's schema does not (a newer marketplace, or removed fields): {0}; run `marketplace migrate --allow-destructive` to drop them"
+    )]
+    NeedsDestructiveMigration(String),
     /// A stored value could not be decoded: the data or the schema changed under us.
     #[error("corrupt record in {table}: {reason}")]
     Corrupt { table: String, reason: String },

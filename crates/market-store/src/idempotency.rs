@@ -4,15 +4,12 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Db;
-use crate::backend::{KeyRange, Order};
 use crate::crypto;
 use crate::error::{Result, StoreError};
 use crate::tx::{Reads, WriteTx};
 use crate::types::{Id, Timestamp};
 
 const TABLE: &str = "idem";
-/// The same records by creation (id) order, for purging old ones.
-const BY_TIME: &str = "idem:time";
 
 /// The remembered outcome of the first call with a key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,21 +27,13 @@ fn aad(scope: &str) -> String {
     format!("idem/{scope}")
 }
 
-fn decode(bytes: &[u8]) -> Result<IdempotencyRecord> {
-    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt {
-        table: TABLE.into(),
-        reason: e.to_string(),
-    })
-}
-
 /// Read access to idempotency records, in either kind of transaction.
 pub trait IdempotencyReads: Reads {
     /// The record of `scope` (caller, method and key joined), if any.
     fn idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>> {
-        let Some(bytes) = self.raw().get(TABLE, scope.as_bytes())? else {
+        let Some(mut record) = self.store().idempotency(scope)? else {
             return Ok(None);
         };
-        let mut record = decode(&bytes)?;
         if crypto::is_sealed(&record.response) {
             let cipher = self.cipher().ok_or(StoreError::NoSecretKey)?;
             let plain = cipher.open(&record.response, &aad(scope))?;
@@ -79,25 +68,13 @@ impl WriteTx<'_> {
             params_hash: params_hash.to_string(),
             response,
         };
-        let bytes = serde_json::to_vec(&record).map_err(|e| StoreError::Corrupt {
-            table: TABLE.into(),
-            reason: e.to_string(),
-        })?;
-        if let Some(old) = self.idempotency(scope)? {
-            self.raw.delete(BY_TIME, &old.id.to_key())?;
-        }
-        self.raw.put(TABLE, scope.as_bytes(), &bytes)?;
-        self.raw.put(BY_TIME, &record.id.to_key(), scope.as_bytes())
+        self.raw.put_idempotency(scope, &record)
     }
 
     /// Forget the response of `scope`: a repeat of that call runs again
     /// instead of replaying it.
     pub fn delete_idempotency(&mut self, scope: &str) -> Result<()> {
-        if let Some(old) = self.idempotency(scope)? {
-            self.raw.delete(BY_TIME, &old.id.to_key())?;
-            self.raw.delete(TABLE, scope.as_bytes())?;
-        }
-        Ok(())
+        self.raw.delete_idempotency(scope)
     }
 }
 
@@ -108,23 +85,8 @@ impl Db {
         let mut purged = 0;
         loop {
             let done = self.write(&crate::Actor::system("idempotency.purge"), |tx| {
-                let rows = tx
-                    .raw
-                    .scan(BY_TIME, &KeyRange::prefix(&[]), Order::Ascending, BATCH)?;
-                let mut count = 0;
-                for (key, scope) in &rows {
-                    let old = Id::from_key(key).is_some_and(|id| {
-                        i64::try_from(id.0.timestamp_ms()).unwrap_or(i64::MAX)
-                            < cutoff.unix_millis()
-                    });
-                    if !old {
-                        return Ok((count, true));
-                    }
-                    tx.raw.delete(BY_TIME, key)?;
-                    tx.raw.delete(TABLE, scope)?;
-                    count += 1;
-                }
-                Ok::<_, StoreError>((count, rows.len() < BATCH))
+                let count = tx.raw.purge_idempotency(cutoff, BATCH)?;
+                Ok::<_, StoreError>((count, count < BATCH))
             })?;
             purged += done.0;
             if done.1 {

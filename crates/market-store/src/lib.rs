@@ -20,22 +20,27 @@ mod durability;
 mod error;
 mod eventlog;
 mod idempotency;
+mod kv;
+mod pg;
 mod record;
 mod redb_backend;
+mod transfer;
 mod tx;
 mod types;
 
 use std::sync::Arc;
 
-pub use backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
-pub use changes::{Change, ChangeReads};
+pub use backend::{Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite};
+pub use changes::{CHANGES, Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
 pub use durability::{Pending, deferred};
 pub use error::{Result, StoreError};
-pub use eventlog::EventLogReads;
+pub use eventlog::{EVENTLOG, EventLogReads};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};
-pub use record::{IndexSpec, IndexValue, Meta, Record};
+pub use pg::{FORMAT_VERSION, PgBackend, PgSettings, Plan, Step};
+pub use record::{IndexSpec, IndexValue, Meta, Record, TableSpec, json_index_values};
 pub use redb_backend::RedbBackend;
+pub use transfer::{Item, Totals, copy};
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};
 pub use types::{BadId, BadTimestamp, Clock, Id, IdGenerator, ManualClock, SystemClock, Timestamp};
 
@@ -59,17 +64,27 @@ pub enum DbUrl {
     /// `redb://PATH`: everything after `redb://` is a file path
     /// (`redb:///abs/path` is absolute).
     Redb(std::path::PathBuf),
+    /// `postgres://USER:PASS@HOST:PORT/DB` (or `postgresql://`), kept whole.
+    Postgres(String),
 }
 
 impl std::str::FromStr for DbUrl {
     type Err = StoreError;
     fn from_str(url: &str) -> Result<DbUrl> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            pg::parse_url(url)?;
+            return Ok(DbUrl::Postgres(url.to_string()));
+        }
         match url.strip_prefix("redb://") {
             Some(path) if !path.is_empty() => Ok(DbUrl::Redb(path.into())),
             _ => Err(StoreError::BadUrl(url.to_string())),
         }
     }
 }
+
+/// Every append-only log the store keeps; a PostgreSQL database gets a
+/// `log_<name>` table for each.
+pub const LOGS: &[LogSpec] = &[CHANGES, EVENTLOG];
 
 /// A database: a backend, a clock and an id generator.
 pub struct Db {
@@ -80,10 +95,26 @@ pub struct Db {
 }
 
 impl Db {
-    /// Open the database a URL names, with the system clock.
+    /// Open the embedded database a `redb://` URL names, with the system
+    /// clock. (PostgreSQL needs the schema's tables: [`Db::open_with`].)
     pub fn open(url: &str) -> Result<Db> {
+        match url.parse()? {
+            DbUrl::Redb(path) => Ok(Db::new(
+                Arc::new(RedbBackend::open(&path)?),
+                Arc::new(SystemClock),
+            )),
+            DbUrl::Postgres(_) => Err(StoreError::Backend(
+                "a PostgreSQL database is opened with the schema's tables (Db::open_with)".into(),
+            )),
+        }
+    }
+
+    /// Open the database a URL names, with the system clock. A PostgreSQL
+    /// database gets a table for each of `tables` (migrated at opening).
+    pub fn open_with(url: &str, tables: &[TableSpec], settings: &PgSettings) -> Result<Db> {
         let backend: Arc<dyn Backend> = match url.parse()? {
             DbUrl::Redb(path) => Arc::new(RedbBackend::open(&path)?),
+            DbUrl::Postgres(url) => Arc::new(PgBackend::open(&url, tables, LOGS, settings)?),
         };
         Ok(Db::new(backend, Arc::new(SystemClock)))
     }
@@ -117,6 +148,26 @@ impl Db {
 
     pub fn describe(&self) -> String {
         self.backend.describe()
+    }
+
+    /// Several processes may write to this database at once (PostgreSQL):
+    /// work that must happen once goes through [`Db::exclusive`].
+    pub fn is_shared(&self) -> bool {
+        self.backend.shared()
+    }
+
+    /// Run `f` as the job `name`, unless another process sharing the
+    /// database runs it right now (then `None`): background work
+    /// (sweepers, expiry, purges) runs once across processes.
+    pub fn exclusive<T>(&self, name: &str, f: impl FnOnce() -> T) -> Result<Option<T>> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.backend.exclusive(name, &mut || {
+            if let Some(f) = f.take() {
+                out = Some(f());
+            }
+        })?;
+        Ok(out)
     }
 
     /// Does the database answer?

@@ -24,6 +24,54 @@ pub struct IndexSpec {
     pub unique: bool,
     /// Values compared without regard to letter case.
     pub nocase: bool,
+    /// The field is a list, indexed under each of its items.
+    pub list: bool,
+}
+
+/// What a backend needs to know of a root object's table: its name and
+/// its indexed fields. The generator lists one per root object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableSpec {
+    /// The object type's name ([`Record::KIND`]), also the table's name.
+    pub kind: &'static str,
+    pub indexes: &'static [IndexSpec],
+}
+
+impl TableSpec {
+    pub const fn of<T: Record>() -> TableSpec {
+        TableSpec {
+            kind: T::KIND,
+            indexes: T::INDEXES,
+        }
+    }
+
+    /// The index on `field`, if there is one.
+    pub fn index(&self, field: &str) -> Option<&'static IndexSpec> {
+        self.indexes.iter().find(|s| s.field == field)
+    }
+}
+
+/// The values `field` contributes to its index, read from a stored
+/// record's JSON (the same strings [`IndexValue`] gives for the typed
+/// value): used where records move without their Rust type (copy, restore).
+pub fn json_index_values(record: &serde_json::Value, field: &str) -> Vec<String> {
+    fn text(v: &serde_json::Value) -> Option<String> {
+        match v {
+            serde_json::Value::Null => None,
+            serde_json::Value::String(s) => Some(s.clone()),
+            other => Some(other.to_string()),
+        }
+    }
+    match record.get(field) {
+        Some(serde_json::Value::Array(items)) => {
+            let mut values: Vec<String> = items.iter().filter_map(text).collect();
+            values.sort();
+            values.dedup();
+            values
+        }
+        Some(v) => text(v).into_iter().collect(),
+        None => Vec::new(),
+    }
 }
 
 /// A root object: stored in its own table, found by id and by its indexes.

@@ -16,8 +16,9 @@ use redb::{
     TableError,
 };
 
-use crate::backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
+use crate::backend::{Backend, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
+use crate::kv::{Entry, KeyRange, Kv, Order, RawRead, RawWrite};
 
 type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
@@ -279,20 +280,20 @@ impl RedbBackend {
 }
 
 impl Backend for RedbBackend {
-    fn read(&self, f: &mut dyn FnMut(&dyn RawRead) -> Result<()>) -> Result<()> {
+    fn read(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()> {
         if let Some(open) = self.take_batch() {
             // Inside a batch, reads see the batch's own writes.
-            let result = f(&Writer::new(&open.tx));
+            let result = f(&Kv(Writer::new(&open.tx)));
             Self::put_batch(open);
             return result;
         }
         let tx = self.db.begin_read()?;
-        f(&Reader(tx))
+        f(&Kv(Reader(tx)))
     }
 
-    fn write(&self, f: &mut dyn FnMut(&mut dyn RawWrite) -> Result<bool>) -> Result<Option<u64>> {
+    fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
         if let Some(mut open) = self.take_batch() {
-            let result = f(&mut Writer::new(&open.tx));
+            let result = f(&mut Kv(Writer::new(&open.tx)));
             open.failed |= !matches!(result, Ok(true));
             Self::put_batch(open);
             return result.map(|_| None);
@@ -300,7 +301,7 @@ impl Backend for RedbBackend {
         let mut tx = self.db.begin_write()?;
         tx.set_durability(Durability::None)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let commit = f(&mut Writer::new(&tx))?;
+        let commit = f(&mut Kv(Writer::new(&tx)))?;
         if !commit {
             tx.abort()?;
             return Ok(None);

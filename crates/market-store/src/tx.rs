@@ -4,10 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::Db;
-use crate::backend::{KeyRange, Order, RawRead, RawWrite};
+use crate::backend::{Row, StoreRead, StoreWrite};
 use crate::crypto::{self, SecretCipher};
 use crate::error::{Result, StoreError};
-use crate::record::{IndexSpec, Meta, Record};
+use crate::record::{IndexSpec, Meta, Record, TableSpec};
 use crate::types::{Id, Timestamp};
 
 /// Who is acting and why: recorded with every mutation.
@@ -60,47 +60,11 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-pub(crate) const AUDIT: &str = "audit";
-/// Number of records of each type.
-const COUNTS: &str = "count";
-const AUDIT_BY_ACTOR: &str = "audit:actor";
-const AUDIT_BY_OBJECT: &str = "audit:object";
-
-fn primary(kind: &str) -> String {
-    format!("o:{kind}")
-}
-
-fn index_table(kind: &str, field: &str) -> String {
-    format!("i:{kind}:{field}")
-}
-
-fn unique_table(kind: &str, field: &str) -> String {
-    format!("u:{kind}:{field}")
-}
-
-fn normalise(spec: &IndexSpec, value: &str) -> String {
-    if spec.nocase {
-        value.to_lowercase()
-    } else {
-        value.to_string()
-    }
-}
-
-/// Index keys are the length-prefixed value followed by the id, so that one
-/// value's entries form a contiguous, id-ordered range.
-fn value_prefix(value: &str) -> Vec<u8> {
-    let bytes = value.as_bytes();
-    let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-    let mut key = Vec::with_capacity(4 + bytes.len() + 16);
-    key.extend_from_slice(&len.to_be_bytes());
-    key.extend_from_slice(bytes);
-    key
-}
-
-fn index_key(value: &str, id: Id) -> Vec<u8> {
-    let mut key = value_prefix(value);
-    key.extend_from_slice(&id.to_key());
-    key
+fn index_values<T: Record>(obj: &T) -> Vec<Vec<String>> {
+    T::INDEXES
+        .iter()
+        .map(|spec| obj.index_values(spec.field))
+        .collect()
 }
 
 /// Decode a stored record, opening its sealed secret fields.
@@ -178,18 +142,6 @@ fn encode<T: Serialize>(table: &str, value: &T) -> Result<Vec<u8>> {
     })
 }
 
-fn id_from_key(table: &str, key: &[u8]) -> Result<Id> {
-    let tail = key
-        .len()
-        .checked_sub(16)
-        .map(|at| &key[at..])
-        .unwrap_or(key);
-    Id::from_key(tail).ok_or_else(|| StoreError::Corrupt {
-        table: table.to_string(),
-        reason: "index key without an id".into(),
-    })
-}
-
 fn cursor_id(cursor: &Option<String>) -> Result<Option<Id>> {
     match cursor {
         None => Ok(None),
@@ -200,15 +152,14 @@ fn cursor_id(cursor: &Option<String>) -> Result<Option<Id>> {
 /// Reads available in both read and write transactions.
 pub trait Reads {
     #[doc(hidden)]
-    fn raw(&self) -> &dyn RawRead;
+    fn store(&self) -> &dyn StoreRead;
     #[doc(hidden)]
     fn cipher(&self) -> Option<&SecretCipher>;
 
     /// The object with this id, if it exists.
     fn get<T: Record>(&self, id: Id) -> Result<Option<T>> {
-        let table = primary(T::KIND);
-        match self.raw().get(&table, &id.to_key())? {
-            Some(bytes) => decode_record(self.cipher(), &table, &bytes).map(Some),
+        match self.store().get(&TableSpec::of::<T>(), id)? {
+            Some(bytes) => decode_record(self.cipher(), T::KIND, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -223,107 +174,66 @@ pub trait Reads {
 
     /// All objects of a type, newest first.
     fn list<T: Record>(&self, page: &PageRequest) -> Result<Page<T>> {
-        let table = primary(T::KIND);
-        let mut range = KeyRange::prefix(&[]);
-        if let Some(id) = cursor_id(&page.cursor)? {
-            range = range.before(id.to_key().to_vec());
-        }
-        let rows = self.raw().scan(
-            &table,
-            &range,
-            Order::Descending,
+        let rows = self.store().list(
+            &TableSpec::of::<T>(),
+            cursor_id(&page.cursor)?,
             page.limit.saturating_add(1),
         )?;
-        let mut items = Vec::with_capacity(rows.len());
-        for (_, bytes) in &rows {
-            items.push(decode_record::<T>(self.cipher(), &table, bytes)?);
-        }
-        Ok(paginate(items, page.limit, |t| t.meta().id))
+        decode_page(self.cipher(), rows, page.limit)
     }
 
     /// Objects whose indexed `field` equals `value`, newest first.
     fn find<T: Record>(&self, field: &str, value: &str, page: &PageRequest) -> Result<Page<T>> {
         let spec = index_spec::<T>(field)?;
-        let value = normalise(spec, value);
-        if spec.unique {
-            let items: Vec<T> = self.find_unique::<T>(field, &value)?.into_iter().collect();
-            let after_cursor = match cursor_id(&page.cursor)? {
-                Some(c) => items.into_iter().filter(|t| t.meta().id < c).collect(),
-                None => items,
-            };
-            return Ok(paginate(after_cursor, page.limit, |t| t.meta().id));
-        }
-        let table = index_table(T::KIND, spec.field);
-        let mut range = KeyRange::prefix(&value_prefix(&value));
-        if let Some(id) = cursor_id(&page.cursor)? {
-            range = range.before(index_key(&value, id));
-        }
-        let keys = self.raw().scan(
-            &table,
-            &range,
-            Order::Descending,
+        let rows = self.store().find(
+            &TableSpec::of::<T>(),
+            spec,
+            value,
+            cursor_id(&page.cursor)?,
             page.limit.saturating_add(1),
         )?;
-        let mut items = Vec::with_capacity(keys.len());
-        for (key, _) in &keys {
-            let id = id_from_key(&table, key)?;
-            items.push(self.load::<T>(id)?);
-        }
-        Ok(paginate(items, page.limit, |t| t.meta().id))
+        decode_page(self.cipher(), rows, page.limit)
     }
 
     /// The object holding a unique `value` of `field`.
     fn find_unique<T: Record>(&self, field: &str, value: &str) -> Result<Option<T>> {
         let spec = index_spec::<T>(field)?;
-        let table = unique_table(T::KIND, spec.field);
-        match self.raw().get(&table, normalise(spec, value).as_bytes())? {
-            Some(id) => {
-                let id = id_from_key(&table, &id)?;
-                self.get(id)
-            }
+        match self
+            .store()
+            .find_unique(&TableSpec::of::<T>(), spec, value)?
+        {
+            Some(bytes) => decode_record(self.cipher(), T::KIND, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
     /// How many records of a type there are.
     fn count<T: Record>(&self) -> Result<u64> {
-        read_count(self.raw(), T::KIND)
+        self.store().count(&TableSpec::of::<T>())
     }
 
     /// The audit trail, newest first, optionally only one actor's or one object's entries.
     fn audit(&self, filter: AuditFilter<'_>, page: &PageRequest) -> Result<Page<AuditEntry>> {
-        let cursor = cursor_id(&page.cursor)?;
-        let fetch = page.limit.saturating_add(1);
-        let (table, value) = match filter {
-            AuditFilter::All => {
-                let mut range = KeyRange::prefix(&[]);
-                if let Some(id) = cursor {
-                    range = range.before(id.to_key().to_vec());
-                }
-                let rows = self.raw().scan(AUDIT, &range, Order::Descending, fetch)?;
-                let items = rows
-                    .iter()
-                    .map(|(_, v)| decode::<AuditEntry>(AUDIT, v))
-                    .collect::<Result<Vec<_>>>()?;
-                return Ok(paginate(items, page.limit, |e| e.id));
-            }
-            AuditFilter::Actor(a) => (AUDIT_BY_ACTOR, a),
-            AuditFilter::Object(o) => (AUDIT_BY_OBJECT, o),
-        };
-        let mut range = KeyRange::prefix(&value_prefix(value));
-        if let Some(id) = cursor {
-            range = range.before(index_key(value, id));
-        }
-        let keys = self.raw().scan(table, &range, Order::Descending, fetch)?;
-        let mut items = Vec::with_capacity(keys.len());
-        for (key, _) in &keys {
-            let id = id_from_key(table, key)?;
-            if let Some(bytes) = self.raw().get(AUDIT, &id.to_key())? {
-                items.push(decode::<AuditEntry>(AUDIT, &bytes)?);
-            }
-        }
+        let items = self.store().audit(
+            filter,
+            cursor_id(&page.cursor)?,
+            page.limit.saturating_add(1),
+        )?;
         Ok(paginate(items, page.limit, |e| e.id))
     }
+}
+
+/// Decode a page of stored records fetched with one extra row.
+fn decode_page<T: Record>(
+    cipher: Option<&SecretCipher>,
+    rows: Vec<Vec<u8>>,
+    limit: usize,
+) -> Result<Page<T>> {
+    let items = rows
+        .iter()
+        .map(|bytes| decode_record::<T>(cipher, T::KIND, bytes))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(paginate(items, limit, |t| t.meta().id))
 }
 
 /// Which audit entries to read.
@@ -332,22 +242,6 @@ pub enum AuditFilter<'a> {
     All,
     Actor(&'a str),
     Object(&'a str),
-}
-
-fn read_count(raw: &dyn RawRead, kind: &str) -> Result<u64> {
-    match raw.get(COUNTS, kind.as_bytes())? {
-        Some(bytes) => {
-            let arr: [u8; 8] = bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| StoreError::Corrupt {
-                    table: COUNTS.into(),
-                    reason: "bad count".into(),
-                })?;
-            Ok(u64::from_be_bytes(arr))
-        }
-        None => Ok(0),
-    }
 }
 
 fn index_spec<T: Record>(field: &str) -> Result<&'static IndexSpec> {
@@ -373,12 +267,12 @@ fn paginate<T>(mut items: Vec<T>, limit: usize, id: impl Fn(&T) -> Id) -> Page<T
 
 /// A read-only transaction: a consistent snapshot.
 pub struct ReadTx<'a> {
-    pub(crate) raw: &'a dyn RawRead,
+    pub(crate) raw: &'a dyn StoreRead,
     pub(crate) db: &'a Db,
 }
 
 impl Reads for ReadTx<'_> {
-    fn raw(&self) -> &dyn RawRead {
+    fn store(&self) -> &dyn StoreRead {
         self.raw
     }
 
@@ -390,14 +284,14 @@ impl Reads for ReadTx<'_> {
 /// A write transaction. Every mutation also writes its audit entry here, so
 /// the change and its record commit together or not at all.
 pub struct WriteTx<'a> {
-    pub(crate) raw: &'a mut dyn RawWrite,
+    pub(crate) raw: &'a mut dyn StoreWrite,
     pub(crate) db: &'a Db,
     pub(crate) actor: &'a Actor,
     pub(crate) now: Timestamp,
 }
 
 impl Reads for WriteTx<'_> {
-    fn raw(&self) -> &dyn RawRead {
+    fn store(&self) -> &dyn StoreRead {
         &*self.raw
     }
 
@@ -434,21 +328,20 @@ impl WriteTx<'_> {
             updated_at: self.now,
             version: 1,
         });
-        let table = primary(T::KIND);
-        if self.raw.get(&table, &id.to_key())?.is_some() {
+        let table = TableSpec::of::<T>();
+        if self.raw.get(&table, id)?.is_some() {
             return Err(StoreError::UniqueTaken {
                 kind: T::KIND,
                 field: "id",
                 value: id.to_string(),
             });
         }
-        self.write_indexes(None, obj)?;
-        let bytes = encode_record(self.db.cipher(), &table, obj)?;
-        self.raw.put(&table, &id.to_key(), &bytes)?;
+        let bytes = encode_record(self.db.cipher(), T::KIND, obj)?;
+        self.raw
+            .insert(&table, &row(obj.meta(), &bytes), &index_values(obj))?;
         if T::LOGGED {
             self.log_change(T::KIND, id)?;
         }
-        self.add_to_count(T::KIND, 1)?;
         self.record_audit(T::KIND, id, "create")
     }
 
@@ -473,10 +366,13 @@ impl WriteTx<'_> {
             updated_at: self.now,
             version: old_meta.version + 1,
         });
-        self.write_indexes(Some(&old), obj)?;
-        let table = primary(T::KIND);
-        let bytes = encode_record(self.db.cipher(), &table, obj)?;
-        self.raw.put(&table, &id.to_key(), &bytes)?;
+        let bytes = encode_record(self.db.cipher(), T::KIND, obj)?;
+        self.raw.update(
+            &TableSpec::of::<T>(),
+            &row(obj.meta(), &bytes),
+            &index_values(&old),
+            &index_values(obj),
+        )?;
         if T::LOGGED {
             self.log_change(T::KIND, id)?;
         }
@@ -486,82 +382,13 @@ impl WriteTx<'_> {
     /// Remove an object and its index entries; returns what was stored.
     pub fn delete<T: Record>(&mut self, id: Id) -> Result<T> {
         let old: T = self.load(id)?;
-        for spec in T::INDEXES {
-            for value in old.index_values(spec.field) {
-                self.remove_index_entry(spec, T::KIND, &normalise(spec, &value), id)?;
-            }
-        }
-        self.raw.delete(&primary(T::KIND), &id.to_key())?;
+        self.raw
+            .delete(&TableSpec::of::<T>(), id, &index_values(&old))?;
         if T::LOGGED {
             self.log_change(T::KIND, id)?;
         }
-        self.add_to_count(T::KIND, -1)?;
         self.record_audit(T::KIND, id, "delete")?;
         Ok(old)
-    }
-
-    fn write_indexes<T: Record>(&mut self, old: Option<&T>, new: &T) -> Result<()> {
-        let id = new.meta().id;
-        for spec in T::INDEXES {
-            let before: Vec<String> = old
-                .map(|o| o.index_values(spec.field))
-                .unwrap_or_default()
-                .iter()
-                .map(|v| normalise(spec, v))
-                .collect();
-            let after: Vec<String> = new
-                .index_values(spec.field)
-                .iter()
-                .map(|v| normalise(spec, v))
-                .collect();
-            for value in before.iter().filter(|v| !after.contains(v)) {
-                self.remove_index_entry(spec, T::KIND, value, id)?;
-            }
-            for value in after.iter().filter(|v| !before.contains(v)) {
-                if spec.unique {
-                    let table = unique_table(T::KIND, spec.field);
-                    if let Some(holder) = self.raw.get(&table, value.as_bytes())?
-                        && id_from_key(&table, &holder)? != id
-                    {
-                        return Err(StoreError::UniqueTaken {
-                            kind: T::KIND,
-                            field: spec.field,
-                            value: value.clone(),
-                        });
-                    }
-                    self.raw.put(&table, value.as_bytes(), &id.to_key())?;
-                } else {
-                    self.raw.put(
-                        &index_table(T::KIND, spec.field),
-                        &index_key(value, id),
-                        &[],
-                    )?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn remove_index_entry(
-        &mut self,
-        spec: &IndexSpec,
-        kind: &str,
-        value: &str,
-        id: Id,
-    ) -> Result<()> {
-        if spec.unique {
-            self.raw
-                .delete(&unique_table(kind, spec.field), value.as_bytes())?;
-        } else {
-            self.raw
-                .delete(&index_table(kind, spec.field), &index_key(value, id))?;
-        }
-        Ok(())
-    }
-
-    fn add_to_count(&mut self, kind: &str, delta: i64) -> Result<()> {
-        let count = read_count(&*self.raw, kind)?.saturating_add_signed(delta);
-        self.raw.put(COUNTS, kind.as_bytes(), &count.to_be_bytes())
     }
 
     fn record_audit(&mut self, kind: &str, object_id: Id, action: &str) -> Result<()> {
@@ -575,15 +402,16 @@ impl WriteTx<'_> {
             action: action.to_string(),
             request_id: self.actor.request_id.clone(),
         };
-        self.raw
-            .put(AUDIT, &entry.id.to_key(), &encode(AUDIT, &entry)?)?;
-        self.raw
-            .put(AUDIT_BY_ACTOR, &index_key(&entry.actor_id, entry.id), &[])?;
-        self.raw.put(
-            AUDIT_BY_OBJECT,
-            &index_key(&object_id.to_string(), entry.id),
-            &[],
-        )?;
-        Ok(())
+        self.raw.append_audit(&entry)
+    }
+}
+
+fn row(meta: Meta, data: &[u8]) -> Row<'_> {
+    Row {
+        id: meta.id,
+        version: meta.version,
+        created_at: meta.created_at,
+        updated_at: meta.updated_at,
+        data,
     }
 }

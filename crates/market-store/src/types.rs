@@ -87,6 +87,10 @@ impl Timestamp {
         DateTime::from_timestamp_millis(ms).map(Timestamp)
     }
 
+    pub fn from_unix_micros(us: i64) -> Option<Timestamp> {
+        DateTime::from_timestamp_micros(us).map(Timestamp)
+    }
+
     pub fn unix_millis(self) -> i64 {
         self.0.timestamp_millis()
     }

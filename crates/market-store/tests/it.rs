@@ -1,4 +1,5 @@
-//! Behaviour of the typed store on the redb backend.
+//! Behaviour of the typed store, the same on the redb backend and on
+//! PostgreSQL (a throwaway cluster, or the server `MARKETPLACE_TEST_PG` names).
 
 // Tests fail by panicking: unwrap, expect and panic are how they assert.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -6,8 +7,9 @@
 use std::sync::Arc;
 
 use market_store::{
-    Actor, AuditFilter, Db, Id, IndexSpec, IndexValue, ManualClock, Meta, PageRequest, Reads,
-    Record, RedbBackend, SecretCipher, StoreError, Timestamp,
+    Actor, AuditFilter, Backend, Db, Id, IndexSpec, IndexValue, LOGS, ManualClock, Meta,
+    PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend, SecretCipher, StoreError,
+    TableSpec, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -29,11 +31,13 @@ impl Record for Gadget {
             field: "email",
             unique: true,
             nocase: true,
+            list: false,
         },
         IndexSpec {
             field: "color",
             unique: false,
             nocase: false,
+            list: false,
         },
     ];
     fn meta(&self) -> Meta {
@@ -70,22 +74,99 @@ fn gadget(name: &str, email: &str, color: Option<&str>) -> Gadget {
     }
 }
 
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum On {
+    Redb,
+    Postgres,
+}
+
+/// The tables of this suite's record types.
+const TABLES: &[TableSpec] = &[TableSpec::of::<Gadget>(), TableSpec::of::<Vault>()];
+
+fn pg_settings() -> PgSettings {
+    PgSettings {
+        pool_size: 20,
+        ..PgSettings::default()
+    }
+}
+
+/// A new, empty store on one backend, which can be opened again.
+struct Store {
+    on: On,
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl Store {
+    fn new(on: On) -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match on {
+            On::Redb => format!("redb://{}/sub/test.redb", dir.path().display()),
+            On::Postgres => market_pgtest::fresh_database(),
+        };
+        Store { on, dir, url }
+    }
+
+    fn open(&self) -> Arc<dyn Backend> {
+        match self.on {
+            On::Redb => {
+                Arc::new(RedbBackend::open(&self.dir.path().join("sub/test.redb")).unwrap())
+            }
+            On::Postgres => {
+                Arc::new(PgBackend::open(&self.url, TABLES, LOGS, &pg_settings()).unwrap())
+            }
+        }
+    }
+}
+
 struct Fixture {
     db: Db,
     clock: Arc<ManualClock>,
-    _dir: tempfile::TempDir,
+    _store: Store,
 }
 
-fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let backend = RedbBackend::open(&dir.path().join("sub/test.redb")).unwrap();
+fn fixture(on: On) -> Fixture {
+    let store = Store::new(on);
     let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
     Fixture {
-        db: Db::new(Arc::new(backend), clock.clone()),
+        db: Db::new(store.open(), clock.clone()),
         clock,
-        _dir: dir,
+        _store: store,
     }
 }
+
+/// Each listed case as a test on each backend.
+macro_rules! on_both {
+    ($($case:ident),* $(,)?) => {
+        mod redb {
+            $(#[test]
+            fn $case() {
+                super::$case(super::On::Redb)
+            })*
+        }
+        mod pg {
+            $(#[test]
+            fn $case() {
+                super::$case(super::On::Postgres)
+            })*
+        }
+    };
+}
+
+on_both!(
+    insert_sets_meta_and_get_reads_it_back,
+    update_bumps_version_and_checks_expected_version,
+    unique_index_is_case_insensitive_and_follows_updates,
+    secondary_index_and_list_paginate_newest_first,
+    failed_closure_rolls_back_every_write_and_its_audit,
+    every_mutation_is_audited_in_the_same_transaction,
+    idempotency_records_are_kept_then_purged_by_age,
+    concurrent_writers_share_durable_commits_and_nothing_is_lost,
+    a_batch_commits_its_writes_together_or_not_at_all,
+    secret_fields_need_the_key,
+    concurrent_read_modify_writes_lose_no_update,
+);
 
 fn actor() -> Actor {
     Actor {
@@ -107,9 +188,8 @@ fn page(limit: usize, cursor: Option<String>) -> PageRequest {
     PageRequest { limit, cursor }
 }
 
-#[test]
-fn insert_sets_meta_and_get_reads_it_back() {
-    let f = fixture();
+fn insert_sets_meta_and_get_reads_it_back(on: On) {
+    let f = fixture(on);
     let g = insert(&f.db, gadget("a", "A@x.io", Some("red"))).unwrap();
     assert_eq!(g.version, 1);
     assert_eq!(g.created_at.to_string(), "2026-01-01T00:00:00Z");
@@ -120,9 +200,8 @@ fn insert_sets_meta_and_get_reads_it_back() {
     assert!(missing.is_none());
 }
 
-#[test]
-fn update_bumps_version_and_checks_expected_version() {
-    let f = fixture();
+fn update_bumps_version_and_checks_expected_version(on: On) {
+    let f = fixture(on);
     let mut g = insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
     f.clock.advance_seconds(60);
     g.name = "b".into();
@@ -167,9 +246,8 @@ fn update_bumps_version_and_checks_expected_version() {
     assert_eq!(stored.version, 2);
 }
 
-#[test]
-fn unique_index_is_case_insensitive_and_follows_updates() {
-    let f = fixture();
+fn unique_index_is_case_insensitive_and_follows_updates(on: On) {
+    let f = fixture(on);
     let g = insert(&f.db, gadget("a", "Ann@x.io", None)).unwrap();
     let err = insert(&f.db, gadget("b", "ann@X.IO", None)).unwrap_err();
     assert!(matches!(
@@ -189,9 +267,8 @@ fn unique_index_is_case_insensitive_and_follows_updates() {
     assert!(insert(&f.db, gadget("d", "NEW@x.io", None)).is_err());
 }
 
-#[test]
-fn secondary_index_and_list_paginate_newest_first() {
-    let f = fixture();
+fn secondary_index_and_list_paginate_newest_first(on: On) {
+    let f = fixture(on);
     let mut reds = Vec::new();
     for i in 0..7 {
         let color = if i % 2 == 0 { "red" } else { "blue" };
@@ -237,9 +314,8 @@ fn secondary_index_and_list_paginate_newest_first() {
     assert!(matches!(noindex, StoreError::NoIndex { .. }));
 }
 
-#[test]
-fn failed_closure_rolls_back_every_write_and_its_audit() {
-    let f = fixture();
+fn failed_closure_rolls_back_every_write_and_its_audit(on: On) {
+    let f = fixture(on);
     let err: Result<(), StoreError> = f.db.write(&actor(), |tx| {
         tx.insert(&mut gadget("a", "a@x.io", Some("red")))?;
         tx.insert(&mut gadget("b", "b@x.io", None))?;
@@ -260,9 +336,8 @@ fn failed_closure_rolls_back_every_write_and_its_audit() {
     insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
 }
 
-#[test]
-fn every_mutation_is_audited_in_the_same_transaction() {
-    let f = fixture();
+fn every_mutation_is_audited_in_the_same_transaction(on: On) {
+    let f = fixture(on);
     let g = insert(&f.db, gadget("a", "a@x.io", Some("red"))).unwrap();
     let other = Actor {
         actor_id: "u2".into(),
@@ -326,11 +401,16 @@ fn a_second_open_of_the_same_file_is_refused_clearly() {
 
 #[test]
 fn urls_parse() {
-    assert!(Db::open("postgres://x").is_err());
-    assert!(Db::open("redb://").is_err());
+    let open = |url: &str| Db::open_with(url, TABLES, &pg_settings());
+    assert!(matches!(open("mysql://x"), Err(StoreError::BadUrl(_))));
+    assert!(matches!(open("redb://"), Err(StoreError::BadUrl(_))));
+    assert!(matches!(
+        open("postgres://u@h:notaport/db"),
+        Err(StoreError::BadUrl(_))
+    ));
     let dir = tempfile::tempdir().unwrap();
     let url = format!("redb://{}/a.redb", dir.path().display());
-    let db = Db::open(&url).unwrap();
+    let db = open(&url).unwrap();
     db.ping().unwrap();
     assert!(db.describe().ends_with("a.redb"));
 }
@@ -367,38 +447,58 @@ impl Record for Vault {
     }
 }
 
+fn vault() -> Vault {
+    Vault {
+        id: Id::NIL,
+        created_at: Timestamp::EPOCH,
+        updated_at: Timestamp::EPOCH,
+        version: 0,
+        label: "visible-label".into(),
+        code: "very-secret-code".into(),
+        spare: None,
+    }
+}
+
+/// Store a vault sealed with `key`; its id.
+fn store_vault(backend: Arc<dyn Backend>, key: &str) -> Id {
+    let db = Db::new(backend, Arc::new(market_store::SystemClock))
+        .with_cipher(SecretCipher::from_text(key).unwrap());
+    let v = db
+        .write(&actor(), |tx| {
+            let mut v = vault();
+            tx.insert(&mut v)?;
+            Ok::<_, StoreError>(v)
+        })
+        .unwrap();
+    let back: Vault = db.read(|tx| tx.load(v.id)).unwrap();
+    assert_eq!(back.code, "very-secret-code");
+    assert_eq!(back.spare, None);
+    v.id
+}
+
+fn secret_fields_need_the_key(on: On) {
+    let store = Store::new(on);
+    let id = store_vault(store.open(), &"3c".repeat(32));
+    // without the key, or with another one: a clear error, never the plaintext
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    assert!(matches!(
+        db.read(|tx| tx.load::<Vault>(id)),
+        Err(StoreError::NoSecretKey)
+    ));
+    drop(db);
+    let other = Db::new(store.open(), Arc::new(market_store::SystemClock))
+        .with_cipher(SecretCipher::from_text(&"4d".repeat(32)).unwrap());
+    assert!(matches!(
+        other.read(|tx| tx.load::<Vault>(id)),
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
 #[test]
-fn secret_fields_are_sealed_at_rest_and_need_the_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("v.redb");
-    let key = "3c".repeat(32);
-    let id = {
-        let db = Db::new(
-            Arc::new(RedbBackend::open(&path).unwrap()),
-            Arc::new(market_store::SystemClock),
-        )
-        .with_cipher(SecretCipher::from_text(&key).unwrap());
-        let v = db
-            .write(&actor(), |tx| {
-                let mut v = Vault {
-                    id: Id::NIL,
-                    created_at: Timestamp::EPOCH,
-                    updated_at: Timestamp::EPOCH,
-                    version: 0,
-                    label: "visible-label".into(),
-                    code: "very-secret-code".into(),
-                    spare: None,
-                };
-                tx.insert(&mut v)?;
-                Ok::<_, StoreError>(v)
-            })
-            .unwrap();
-        let back: Vault = db.read(|tx| tx.load(v.id)).unwrap();
-        assert_eq!(back.code, "very-secret-code");
-        assert_eq!(back.spare, None);
-        v.id
-    };
-    let bytes = std::fs::read(&path).unwrap();
+fn secret_fields_are_sealed_in_the_redb_file() {
+    let store = Store::new(On::Redb);
+    store_vault(store.open(), &"3c".repeat(32));
+    let bytes = std::fs::read(store.dir.path().join("sub/test.redb")).unwrap();
     let contains = |needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
     assert!(
         contains(b"visible-label"),
@@ -408,31 +508,11 @@ fn secret_fields_are_sealed_at_rest_and_need_the_key() {
         !contains(b"very-secret-code"),
         "secret fields are not stored in clear"
     );
-    // without the key, or with another one: a clear error, never the plaintext
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
-    assert!(matches!(
-        db.read(|tx| tx.load::<Vault>(id)),
-        Err(StoreError::NoSecretKey)
-    ));
-    drop(db);
-    let other = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    )
-    .with_cipher(SecretCipher::from_text(&"4d".repeat(32)).unwrap());
-    assert!(matches!(
-        other.read(|tx| tx.load::<Vault>(id)),
-        Err(StoreError::Corrupt { .. })
-    ));
 }
 
-#[test]
-fn idempotency_records_are_kept_then_purged_by_age() {
+fn idempotency_records_are_kept_then_purged_by_age(on: On) {
     use market_store::IdempotencyReads;
-    let f = fixture();
+    let f = fixture(on);
     f.db.write(&actor(), |tx| {
         tx.put_idempotency("u1/m/k1", "h1", "{\"ok\":true}")
     })
@@ -453,15 +533,10 @@ fn idempotency_records_are_kept_then_purged_by_age() {
     assert_eq!(f.db.purge_idempotency(cutoff).unwrap(), 0);
 }
 
-#[test]
-fn concurrent_writers_share_durable_commits_and_nothing_is_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("g.redb");
+fn concurrent_writers_share_durable_commits_and_nothing_is_lost(on: On) {
+    let store = Store::new(on);
     {
-        let db = Arc::new(Db::new(
-            Arc::new(RedbBackend::open(&path).unwrap()),
-            Arc::new(market_store::SystemClock),
-        ));
+        let db = Arc::new(Db::new(store.open(), Arc::new(market_store::SystemClock)));
         std::thread::scope(|s| {
             for t in 0..16 {
                 let db = db.clone();
@@ -485,16 +560,38 @@ fn concurrent_writers_share_durable_commits_and_nothing_is_lost() {
         assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 400);
     }
     // everything a writer was told is committed is there after reopening
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
     let all = db
         .read(|tx| tx.find::<Gadget>("color", "red", &page(500, None)))
         .unwrap();
     assert_eq!(all.items.len(), 400);
     assert!(all.items.iter().all(|g| g.name != "ghost"));
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 400);
+}
+
+/// Many threads read a record, add one and write it back: the store runs
+/// a closure again when another write got in between, so no increment is
+/// lost (on PostgreSQL through serialization failures and retries).
+fn concurrent_read_modify_writes_lose_no_update(on: On) {
+    let f = fixture(on);
+    let g = insert(&f.db, gadget("0", "n@x.io", None)).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..10 {
+                    f.db.write(&actor(), |tx| {
+                        let mut n: Gadget = tx.load(g.id)?;
+                        n.name = (n.name.parse::<u32>().unwrap() + 1).to_string();
+                        tx.update(&mut n, None)
+                    })
+                    .unwrap();
+                }
+            });
+        }
+    });
+    let n: Gadget = f.db.read(|tx| tx.load(g.id)).unwrap();
+    assert_eq!(n.name, "80");
+    assert_eq!(n.version, 81);
 }
 
 #[test]
@@ -531,9 +628,8 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
 }
 
-#[test]
-fn a_batch_commits_its_writes_together_or_not_at_all() {
-    let f = fixture();
+fn a_batch_commits_its_writes_together_or_not_at_all(on: On) {
+    let f = fixture(on);
     // reads inside see the batch's writes; a nested batch joins
     let seen =
         f.db.batch(|| {
@@ -598,5 +694,225 @@ fn stored_responses_are_sealed_when_there_is_a_key() {
     assert!(
         !bytes.windows(13).any(|w| w == b"mkk_only-once"),
         "the response is not stored in clear"
+    );
+}
+
+/// A plain SQL connection to a test database.
+fn sql(url: &str) -> postgres::Client {
+    postgres::Client::connect(url, postgres::NoTls).unwrap()
+}
+
+#[test]
+fn postgres_tables_have_real_columns_and_indexes_an_operator_can_query() {
+    let f = fixture(On::Postgres);
+    let red = insert(&f.db, gadget("a", "Ann@X.io", Some("red"))).unwrap();
+    insert(&f.db, gadget("b", "b@x.io", Some("blue"))).unwrap();
+    let mut c = sql(&f._store.url);
+    let rows = c
+        .query(
+            "SELECT id, version, data->>'name', email FROM gadget WHERE color = 'red'",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].get::<_, String>(0), red.id.to_string());
+    assert_eq!(rows[0].get::<_, i64>(1), 1);
+    assert_eq!(rows[0].get::<_, String>(2), "a");
+    assert_eq!(rows[0].get::<_, String>(3), "Ann@X.io");
+    let indexes: Vec<String> = c
+        .query(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename = 'gadget' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        indexes,
+        ["gadget__color__idx", "gadget__email__ci_key", "gadget_pkey"]
+    );
+    // the unique index itself refuses another case of the same email
+    let err = c
+        .execute(
+            "INSERT INTO gadget (id, version, created_at, updated_at, data) \
+             VALUES ('X', 1, now(), now(), '{\"email\": \"ANN@x.IO\"}')",
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.code(),
+        Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        "{err:?}"
+    );
+    let audit: i64 = c
+        .query_one(
+            "SELECT count(*) FROM audit WHERE object_type = 'gadget'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(audit, 2);
+}
+
+#[test]
+fn postgres_keeps_secret_fields_sealed_in_jsonb() {
+    let store = Store::new(On::Postgres);
+    let id = store_vault(store.open(), &"3c".repeat(32));
+    let row = sql(&store.url)
+        .query_one(
+            "SELECT data::text FROM vault WHERE id = $1",
+            &[&id.to_string()],
+        )
+        .unwrap();
+    let text: String = row.get(0);
+    assert!(text.contains("visible-label"), "{text}");
+    assert!(!text.contains("very-secret-code"), "{text}");
+}
+
+/// The same record type, grown by one indexed field and without another.
+mod grown {
+    use super::*;
+
+    pub const GROWN: &[IndexSpec] = &[
+        IndexSpec {
+            field: "email",
+            unique: true,
+            nocase: true,
+            list: false,
+        },
+        IndexSpec {
+            field: "name",
+            unique: false,
+            nocase: false,
+            list: false,
+        },
+    ];
+    pub const TABLES: &[TableSpec] = &[
+        TableSpec {
+            kind: "gadget",
+            indexes: GROWN,
+        },
+        TableSpec::of::<Vault>(),
+    ];
+}
+
+#[test]
+fn postgres_migrations_add_by_themselves_and_drop_only_when_allowed() {
+    let store = Store::new(On::Postgres);
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    insert(&db, gadget("first", "a@x.io", Some("red"))).unwrap();
+    drop(db);
+    // a new indexed field: planned as additive, applied at opening, filled from the records
+    let plan = PgBackend::plan(&store.url, grown::TABLES, LOGS).unwrap();
+    let text = plan.sql();
+    assert!(
+        text.contains("ALTER TABLE \"gadget\" ADD COLUMN \"name\" text GENERATED ALWAYS AS (data->>'name') STORED;"),
+        "{text}"
+    );
+    assert!(
+        text.contains("-- destructive\nDROP INDEX \"gadget__color__idx\";"),
+        "{text}"
+    );
+    // the dropped index makes opening refuse, with what it would drop
+    let err = PgBackend::open(&store.url, grown::TABLES, LOGS, &pg_settings())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, StoreError::NeedsDestructiveMigration(_)),
+        "{err}"
+    );
+    assert!(err.to_string().contains("--allow-destructive"), "{err}");
+    // nothing was applied
+    let mut c = sql(&store.url);
+    let versions: i64 = c
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(versions, 1);
+    let applied = PgBackend::migrate(&store.url, grown::TABLES, LOGS, true).unwrap();
+    assert_eq!(applied, plan);
+    let name: String = c.query_one("SELECT name FROM gadget", &[]).unwrap().get(0);
+    assert_eq!(name, "first");
+    let versions: Vec<i32> = c
+        .query("SELECT version FROM schema_migrations ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(versions, [1, 2]);
+    assert!(
+        PgBackend::plan(&store.url, grown::TABLES, LOGS)
+            .unwrap()
+            .is_empty()
+    );
+    // a database migrated further than this build (format version) is refused
+    c.execute(
+        "UPDATE marketplace_meta SET value = '99' WHERE key = 'format_version'",
+        &[],
+    )
+    .unwrap();
+    let err = PgBackend::open(&store.url, grown::TABLES, LOGS, &pg_settings())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::NewerDatabase(_)), "{err}");
+}
+
+#[test]
+fn postgres_connection_errors_are_one_clear_line() {
+    let base = market_pgtest::server_url();
+    let missing = market_pgtest::with_database(base, "no_such_database");
+    let err = Db::open_with(&missing, TABLES, &pg_settings())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Connect(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"no_such_database\" does not exist"),
+        "{err}"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let unreachable = format!("postgres://u:p@127.0.0.1:{port}/db");
+    let err = Db::open_with(&unreachable, TABLES, &pg_settings())
+        .err()
+        .unwrap();
+    assert!(matches!(err, StoreError::Connect(_)), "{err}");
+    assert!(
+        err.to_string().starts_with(&format!(
+            "cannot connect to postgres://u@127.0.0.1:{port}/db"
+        )),
+        "{err}"
+    );
+    assert!(!err.to_string().contains('\n'), "{err}");
+}
+
+#[test]
+fn postgres_jobs_run_in_one_process_at_a_time() {
+    let store = Store::new(On::Postgres);
+    let a = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    let b = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    assert!(a.is_shared());
+    let inner = a
+        .exclusive("sweep", || b.exclusive("sweep", || ()).unwrap())
+        .unwrap();
+    assert_eq!(
+        inner,
+        Some(None),
+        "the second process skips while the first runs"
+    );
+    assert_eq!(
+        b.exclusive("sweep", || 7).unwrap(),
+        Some(7),
+        "free again afterwards"
+    );
+    assert_eq!(
+        a.exclusive("sweep", || b.exclusive("other", || 1).unwrap())
+            .unwrap(),
+        Some(Some(1)),
+        "jobs of other names run meanwhile"
     );
 }

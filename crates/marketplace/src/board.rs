@@ -39,7 +39,12 @@ pub fn node_key(db_url: &str, env_key: Option<&str>) -> Result<NodeKey, String> 
     if let Some(text) = env_key {
         return NodeKey::from_hex(text).map_err(|e| format!("MARKETPLACE_NODE_KEY: {e}"));
     }
-    let DbUrl::Redb(db_path) = db_url.parse::<DbUrl>().map_err(|e| e.to_string())?;
+    let db_path = match db_url.parse::<DbUrl>().map_err(|e| e.to_string())? {
+        DbUrl::Redb(path) => path,
+        DbUrl::Postgres(_) => {
+            return Err("on PostgreSQL the board node key comes from MARKETPLACE_NODE_KEY (64 hex digits, the same for every process); set it".into());
+        }
+    };
     let path = node_key_file(&db_path);
     match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -328,9 +333,13 @@ pub async fn sweep(app: Arc<App>) {
         tick.tick().await;
         let app = app.clone();
         let swept = tokio::task::spawn_blocking(move || {
-            let n = app.sweep_board()?;
-            app.save_board_snapshot()?;
-            Ok::<_, market_rpc::RpcError>(n)
+            let db = app.db().clone();
+            let ran = db.exclusive("board_sweep", || {
+                let n = app.sweep_board()?;
+                app.save_board_snapshot()?;
+                Ok::<_, market_rpc::RpcError>(n)
+            })?;
+            ran.unwrap_or(Ok(0))
         })
         .await;
         match swept {

@@ -11,8 +11,12 @@ use serde::Deserialize;
 pub struct Config {
     /// Address to listen on.
     pub listen: String,
-    /// Database URL (`redb://PATH`).
+    /// Database URL (`redb://PATH` or `postgres://USER:PASS@HOST:PORT/DB`).
     pub db: String,
+    /// Most PostgreSQL connections this process opens.
+    pub pg_pool_size: u32,
+    /// Seconds a PostgreSQL statement may run before it is cancelled.
+    pub pg_statement_timeout_secs: u64,
     /// Most requests in one JSON-RPC batch.
     pub batch_limit: usize,
     /// Largest request body in bytes.
@@ -109,6 +113,8 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             db: "redb://./data/marketplace.redb".into(),
+            pg_pool_size: 16,
+            pg_statement_timeout_secs: 30,
             batch_limit: 100,
             body_limit: 1024 * 1024,
             cors_origins: vec!["*".into()],
@@ -252,6 +258,12 @@ impl Config {
         if let Some((n, v)) = get("MARKETPLACE_MAX_CONNECTIONS_PER_ADDRESS") {
             self.max_connections_per_address = parse_env(&n, &v)?;
         }
+        if let Some((n, v)) = get("MARKETPLACE_PG_POOL_SIZE") {
+            self.pg_pool_size = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_PG_STATEMENT_TIMEOUT_SECS") {
+            self.pg_statement_timeout_secs = parse_env(&n, &v)?;
+        }
         if let Some((n, v)) = get("MARKETPLACE_PASSWORD_ATTEMPTS") {
             self.password_attempts = parse_env(&n, &v)?;
         }
@@ -262,6 +274,19 @@ impl Config {
             self.email_lookup_misses_per_hour = parse_env(&n, &v)?;
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// The PostgreSQL connection settings.
+    pub fn pg_settings(&self) -> market_store::PgSettings {
+        market_store::PgSettings {
+            pool_size: self.pg_pool_size.max(1),
+            statement_timeout: std::time::Duration::from_secs(
+                self.pg_statement_timeout_secs.max(1),
+            ),
+            ..market_store::PgSettings::default()
+        }
     }
 }
 

@@ -7,6 +7,7 @@ mod admin;
 mod board;
 mod catalog_cli;
 mod config;
+mod data;
 mod mirror;
 mod schema;
 mod script;
@@ -86,6 +87,50 @@ enum Command {
     Modules {
         #[command(subcommand)]
         command: ModulesCommand,
+    },
+    /// Bring a PostgreSQL database in line with the schema (start-up applies additive changes)
+    Migrate {
+        /// Database URL [default: MARKETPLACE_DB, else redb://./data/marketplace.redb]
+        #[arg(long)]
+        db: Option<String>,
+        /// Print the SQL instead of running it
+        #[arg(long)]
+        dry_run: bool,
+        /// Also drop tables, columns and indexes the schema no longer has
+        #[arg(long)]
+        allow_destructive: bool,
+    },
+    /// Copy a whole marketplace to another database (redb to PostgreSQL and back)
+    Copy {
+        /// The database to read
+        #[arg(long)]
+        from: String,
+        /// The database to write (must be empty unless --force)
+        #[arg(long)]
+        to: String,
+        /// Write into a database that is not empty (same ids are replaced)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Write a consistent backup of the database to a file
+    Backup {
+        /// Database URL [default: MARKETPLACE_DB, else redb://./data/marketplace.redb]
+        #[arg(long)]
+        db: Option<String>,
+        /// The backup file to write
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup file into a database (must be empty unless --force)
+    Restore {
+        /// Database URL [default: MARKETPLACE_DB, else redb://./data/marketplace.redb]
+        #[arg(long)]
+        db: Option<String>,
+        /// The backup file
+        file: PathBuf,
+        /// Write into a database that is not empty (same ids are replaced)
+        #[arg(long)]
+        force: bool,
     },
     /// Write a static export (JSON and HTML) of workers, models, modules and products
     Export {
@@ -231,6 +276,14 @@ fn main() -> ExitCode {
             ModulesCommand::Import { file, target } => catalog_cli::modules_import(&file, target),
         },
         Command::Export { out, target } => catalog_cli::export(&out, target),
+        Command::Migrate {
+            db,
+            dry_run,
+            allow_destructive,
+        } => data::migrate(db, dry_run, allow_destructive),
+        Command::Copy { from, to, force } => data::copy(&from, &to, force),
+        Command::Backup { db, out } => data::backup(db, &out),
+        Command::Restore { db, file, force } => data::restore(db, &file, force),
     }
 }
 

@@ -21,7 +21,12 @@ pub fn cipher_for(db_url: &str, env_key: Option<&str>) -> Result<SecretCipher, S
     if let Some(text) = env_key {
         return SecretCipher::from_text(text).map_err(|e| format!("MARKETPLACE_SECRET_KEY: {e}"));
     }
-    let DbUrl::Redb(db_path) = db_url.parse::<DbUrl>().map_err(|e| e.to_string())?;
+    let db_path = match db_url.parse::<DbUrl>().map_err(|e| e.to_string())? {
+        DbUrl::Redb(path) => path,
+        DbUrl::Postgres(_) => {
+            return Err("on PostgreSQL the secret key comes from MARKETPLACE_SECRET_KEY (the same for every process); set it".into());
+        }
+    };
     let path = key_file(&db_path);
     match std::fs::read_to_string(&path) {
         Ok(text) => {

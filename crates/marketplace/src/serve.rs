@@ -23,9 +23,11 @@ pub fn app_config(config: &Config) -> AppConfig {
         commission_percent: config.commission_percent,
         test_payments: config.test_payments,
         token_ttl_secs: i64::from(config.token_ttl_hours) * 3600,
+        // On PostgreSQL each process keeps its index in memory, built at
+        // start-up and following the shared change log.
         search_dir: match config.db.parse::<market_store::DbUrl>() {
             Ok(market_store::DbUrl::Redb(path)) => Some(market_core::search::index_dir(&path)),
-            Err(_) => None,
+            Ok(market_store::DbUrl::Postgres(_)) | Err(_) => None,
         },
         password_attempts: config.password_attempts,
         password_lock_secs: i64::from(config.password_lock_secs),
@@ -42,7 +44,7 @@ fn build_config(config: &Config) -> market_core::builds::BuildConfig {
     let dir = match (&c.build_dir, config.db.parse::<market_store::DbUrl>()) {
         (Some(dir), _) => dir.clone(),
         (None, Ok(market_store::DbUrl::Redb(path))) => path.with_extension("builds"),
-        (None, Err(_)) => defaults.dir.clone(),
+        (None, Ok(market_store::DbUrl::Postgres(_)) | Err(_)) => defaults.dir.clone(),
     };
     market_core::builds::BuildConfig {
         command: c.build_command.clone(),
@@ -57,9 +59,9 @@ fn build_config(config: &Config) -> market_core::builds::BuildConfig {
 
 /// Open the database a URL names with its secret key (env or key file),
 /// refusing a key that does not open the data the database sealed.
-pub fn open_db(url: &str) -> Result<Db, String> {
+pub fn open_db(url: &str, pg: &market_store::PgSettings) -> Result<Db, String> {
     let cipher = secrets::cipher_for(url, std::env::var("MARKETPLACE_SECRET_KEY").ok().as_deref())?;
-    let db = Db::open(url)
+    let db = Db::open_with(url, market_core::generated::ROOT_TABLES, pg)
         .map_err(|e| e.to_string())?
         .with_cipher(cipher);
     check_key(&db, url)?;
@@ -86,7 +88,7 @@ fn check_key(db: &Db, url: &str) -> Result<(), String> {
 /// The business layer on the configured database, with this node's board
 /// settings (node key, community manifest, embeddings).
 pub fn open_app(config: &Config) -> Result<Arc<App>, String> {
-    let db = Arc::new(open_db(&config.db)?);
+    let db = Arc::new(open_db(&config.db, &config.pg_settings())?);
     let board = crate::board::board_config(config)?;
     App::with_board(db, app_config(config), board).map_err(|e| e.to_string())
 }
@@ -222,9 +224,16 @@ async fn expire_rentals(app: Arc<App>) {
     loop {
         tick.tick().await;
         let app = app.clone();
-        match tokio::task::spawn_blocking(move || app.expire_rentals()).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(expired = n, "rentals expired"),
+        let expired = tokio::task::spawn_blocking(move || {
+            app.db()
+                .exclusive("rental_expiry", || app.expire_rentals())
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match expired {
+            Ok(Ok(None | Some(Ok(0)))) => {}
+            Ok(Ok(Some(Ok(n)))) => tracing::info!(expired = n, "rentals expired"),
+            Ok(Ok(Some(Err(e)))) => tracing::warn!(error = %e, "cannot expire rentals"),
             Ok(Err(e)) => tracing::warn!(error = %e, "cannot expire rentals"),
             Err(e) => tracing::warn!(error = %e, "rental expiry task failed"),
         }
@@ -239,7 +248,8 @@ async fn purge_idempotency(db: Arc<Db>) {
         let db = db.clone();
         let purged = tokio::task::spawn_blocking(move || {
             let cutoff = db.now().add_seconds(-IDEMPOTENCY_RETENTION_SECS);
-            db.purge_idempotency(cutoff)
+            db.exclusive("idempotency_purge", || db.purge_idempotency(cutoff))
+                .and_then(|ran| ran.unwrap_or(Ok(0)))
         })
         .await;
         match purged {

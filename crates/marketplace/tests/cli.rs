@@ -14,6 +14,8 @@ fn bin() -> Command {
 
 #[path = "cli/board.rs"]
 mod board;
+#[path = "cli/pg.rs"]
+mod pg;
 #[path = "cli/script.rs"]
 mod script;
 

@@ -37,6 +37,7 @@ pub fn generate(schema: &Schema) -> String {
     for s in schema.structs.iter().filter(|s| s.crud.is_some()) {
         g.crud_def(&mut out, s);
     }
+    g.root_tables(&mut out);
     g.crud_registration(&mut out);
     for svc in &schema.services {
         g.service_def(&mut out, svc);
@@ -471,6 +472,21 @@ impl Gen<'_> {
         }
     }
 
+    /// Every root object's table, for backends that create them from the schema.
+    fn root_tables(&self, out: &mut String) {
+        let entries: String = self
+            .schema
+            .structs
+            .iter()
+            .filter(|s| s.root)
+            .map(|s| format!("    market_store::TableSpec::of::<{}>(),\n", s.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "/// The table of every root object, in schema order.\npub const ROOT_TABLES: &[market_store::TableSpec] = &[\n{entries}];\n"
+        );
+    }
+
     fn record_impl(&self, out: &mut String, s: &Struct) {
         let logged = if s.fields.iter().any(|f| f.attrs.search) {
             "    const LOGGED: bool = true;\n"
@@ -488,10 +504,11 @@ impl Gen<'_> {
             .iter()
             .map(|f| {
                 format!(
-                    "        IndexSpec {{ field: {}, unique: {}, nocase: {} }},\n",
+                    "        IndexSpec {{ field: {}, unique: {}, nocase: {}, list: {} }},\n",
                     lit(&f.name),
                     f.attrs.unique,
-                    f.attrs.unique_nocase
+                    f.attrs.unique_nocase,
+                    matches!(f.ty, Type::List(_))
                 )
             })
             .collect();

@@ -1,5 +1,7 @@
 //! Shared set-up: a marketplace server on a temporary redb file with a
 //! manual clock, and helpers to sign users in, grant credits and check errors.
+//! With `MARKETPLACE_TEST_BACKEND=postgres` the server runs on a fresh
+//! PostgreSQL database instead (see `market_pgtest`), one per database path.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -8,7 +10,9 @@ use std::sync::Arc;
 
 use market_core::{Added, App, AppConfig, Role};
 use market_server::{Endpoint, ServerConfig};
-use market_store::{Db, ManualClock, RedbBackend, SecretCipher, Timestamp};
+use market_store::{
+    Backend, Db, LOGS, ManualClock, PgBackend, PgSettings, RedbBackend, SecretCipher, Timestamp,
+};
 use market_testkit::{Client, TestServer};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
@@ -88,8 +92,7 @@ pub fn open_at(
     app: AppConfig,
     server: ServerConfig,
 ) -> Env {
-    let backend = RedbBackend::open(&db_path).expect("open redb");
-    let db = Arc::new(Db::new(Arc::new(backend), clock.clone()).with_cipher(cipher()));
+    let db = Arc::new(Db::new(backend_at(&db_path), clock.clone()).with_cipher(cipher()));
     let (app, api) = market_testkit::marketplace(db.clone(), app);
     let endpoint = Arc::new(Endpoint::new(app.api(), &server));
     let server = TestServer::start(api, server);
@@ -102,6 +105,37 @@ pub fn open_at(
         db_path,
         dir,
     }
+}
+
+/// Whether the suites run on PostgreSQL (`MARKETPLACE_TEST_BACKEND=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("MARKETPLACE_TEST_BACKEND").is_ok_and(|v| v == "postgres")
+}
+
+/// The storage behind `db_path`: the redb file, or on PostgreSQL the
+/// database made for that path the first time (so a reopen finds its data).
+pub fn backend_at(db_path: &std::path::Path) -> Arc<dyn Backend> {
+    if !on_postgres() {
+        return Arc::new(RedbBackend::open(db_path).expect("open redb"));
+    }
+    static URLS: std::sync::Mutex<Vec<(PathBuf, String)>> = std::sync::Mutex::new(Vec::new());
+    let url = {
+        let mut urls = URLS.lock().unwrap_or_else(|p| p.into_inner());
+        match urls.iter().find(|(p, _)| p == db_path) {
+            Some((_, url)) => url.clone(),
+            None => {
+                let url = market_pgtest::fresh_database();
+                urls.push((db_path.to_path_buf(), url.clone()));
+                url
+            }
+        }
+    };
+    let settings = PgSettings {
+        pool_size: 8,
+        ..PgSettings::default()
+    };
+    let tables = market_core::generated::ROOT_TABLES;
+    Arc::new(PgBackend::open(&url, tables, LOGS, &settings).expect("open postgres"))
 }
 
 impl Env {

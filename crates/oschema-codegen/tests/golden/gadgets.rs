@@ -138,9 +138,9 @@ impl Redact for Gadget {
 impl Record for Gadget {
     const KIND: &'static str = "gadget";
     const INDEXES: &'static [IndexSpec] = &[
-        IndexSpec { field: "serial", unique: true, nocase: true },
-        IndexSpec { field: "color", unique: false, nocase: false },
-        IndexSpec { field: "owner_id", unique: false, nocase: false },
+        IndexSpec { field: "serial", unique: true, nocase: true, list: false },
+        IndexSpec { field: "color", unique: false, nocase: false, list: false },
+        IndexSpec { field: "owner_id", unique: false, nocase: false, list: false },
     ];
     const SECRET_FIELDS: &'static [&'static str] = &["pin"];
 
@@ -228,8 +228,8 @@ impl Redact for Widget {}
 impl Record for Widget {
     const KIND: &'static str = "widget";
     const INDEXES: &'static [IndexSpec] = &[
-        IndexSpec { field: "sku", unique: false, nocase: false },
-        IndexSpec { field: "size", unique: false, nocase: false },
+        IndexSpec { field: "sku", unique: false, nocase: false, list: false },
+        IndexSpec { field: "size", unique: false, nocase: false, list: false },
     ];
 
     fn meta(&self) -> Meta {
@@ -580,6 +580,12 @@ impl market_rpc::crud::CrudRecord for Widget {
         None
     }
 }
+
+/// The table of every root object, in schema order.
+pub const ROOT_TABLES: &[market_store::TableSpec] = &[
+    market_store::TableSpec::of::<Gadget>(),
+    market_store::TableSpec::of::<Widget>(),
+];
 
 /// Register the generated CRUD methods of every root object with `@crud`.
 pub fn register_crud(methods: &mut Methods, db: std::sync::Arc<market_store::Db>) {

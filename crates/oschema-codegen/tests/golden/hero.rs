@@ -208,7 +208,7 @@ impl Redact for User {}
 impl Record for User {
     const KIND: &'static str = "user";
     const INDEXES: &'static [IndexSpec] = &[
-        IndexSpec { field: "email", unique: false, nocase: false },
+        IndexSpec { field: "email", unique: false, nocase: false, list: false },
     ];
 
     fn meta(&self) -> Meta {
@@ -307,7 +307,7 @@ impl Redact for Product {}
 impl Record for Product {
     const KIND: &'static str = "product";
     const INDEXES: &'static [IndexSpec] = &[
-        IndexSpec { field: "name", unique: false, nocase: false },
+        IndexSpec { field: "name", unique: false, nocase: false, list: false },
     ];
 
     fn meta(&self) -> Meta {
@@ -397,7 +397,7 @@ impl Redact for Order {}
 impl Record for Order {
     const KIND: &'static str = "order";
     const INDEXES: &'static [IndexSpec] = &[
-        IndexSpec { field: "buyer", unique: false, nocase: false },
+        IndexSpec { field: "buyer", unique: false, nocase: false, list: false },
     ];
 
     fn meta(&self) -> Meta {
@@ -579,9 +579,9 @@ impl Redact for Task {}
 impl Record for Task {
     const KIND: &'static str = "task";
     const INDEXES: &'static [IndexSpec] = &[
-        IndexSpec { field: "name", unique: false, nocase: false },
-        IndexSpec { field: "title", unique: false, nocase: false },
-        IndexSpec { field: "description", unique: false, nocase: false },
+        IndexSpec { field: "name", unique: false, nocase: false, list: false },
+        IndexSpec { field: "title", unique: false, nocase: false, list: false },
+        IndexSpec { field: "description", unique: false, nocase: false, list: false },
     ];
 
     fn meta(&self) -> Meta {
@@ -771,6 +771,14 @@ impl Validate for WeakPassword {
 }
 
 impl Redact for WeakPassword {}
+
+/// The table of every root object, in schema order.
+pub const ROOT_TABLES: &[market_store::TableSpec] = &[
+    market_store::TableSpec::of::<User>(),
+    market_store::TableSpec::of::<Product>(),
+    market_store::TableSpec::of::<Order>(),
+    market_store::TableSpec::of::<Task>(),
+];
 
 /// Register the generated CRUD methods of every root object with `@crud`.
 pub fn register_crud(_methods: &mut Methods, _db: std::sync::Arc<market_store::Db>) {

@@ -1,0 +1,458 @@
+//! The PostgreSQL backend: several stateless processes on one database.
+//!
+//! Every root object has its own table (`id`, `version`, `created_at`,
+//! `updated_at`, the record as `jsonb`, and one generated column with a
+//! real index or unique index per indexed field); the audit trail,
+//! idempotency records, logs and snapshots are tables too (see [`sql`]).
+//! Write closures run in `SERIALIZABLE` transactions and run again, after a
+//! short randomised backoff, when PostgreSQL reports a serialization
+//! failure or a deadlock, so money and capacity stay race-free across
+//! processes. The blocking `postgres` client fits the synchronous store
+//! API (storage runs on blocking threads); `r2d2` pools its connections,
+//! each keeping its prepared statements.
+
+mod migrate;
+mod sql;
+mod store;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+use postgres::{Client, NoTls, Statement};
+
+pub use migrate::{FORMAT_VERSION, Plan, Step};
+
+use crate::backend::{Backend, LogSpec, StoreRead, StoreWrite};
+use crate::error::{Result, StoreError};
+use crate::record::TableSpec;
+use store::PgTx;
+
+/// Connection settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PgSettings {
+    /// Most connections this process opens.
+    pub pool_size: u32,
+    /// Longest a statement may run before PostgreSQL cancels it.
+    pub statement_timeout: Duration,
+    /// Longest to wait for a connection (new or from the pool).
+    pub connect_timeout: Duration,
+}
+
+impl Default for PgSettings {
+    fn default() -> PgSettings {
+        PgSettings {
+            pool_size: 16,
+            statement_timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The most times a write closure runs before its conflict is reported.
+const MAX_ATTEMPTS: u32 = 40;
+
+/// A pooled connection and its prepared statements.
+pub(crate) struct Conn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+impl Conn {
+    fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql)?;
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+struct Manager {
+    config: postgres::Config,
+    statement_timeout: Duration,
+}
+
+fn connect(
+    config: &postgres::Config,
+    timeout: Duration,
+) -> std::result::Result<Client, postgres::Error> {
+    let mut client = config.connect(NoTls)?;
+    client.batch_execute(&format!("SET statement_timeout = {}", timeout.as_millis()))?;
+    Ok(client)
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = Conn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
+        Ok(Conn {
+            client: connect(&self.config, self.statement_timeout)?,
+            statements: HashMap::new(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut Conn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// What PostgreSQL said, without the driver's wrapping.
+pub(crate) fn describe_error(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    text
+}
+
+/// Worth running the transaction again: a serialization failure, a
+/// deadlock, or a unique value taken by a transaction that committed
+/// after this one checked it.
+fn retryable(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
+            || *c == SqlState::UNIQUE_VIOLATION
+    })
+}
+
+/// Parse a `postgres://` or `postgresql://` URL.
+pub fn parse_url(url: &str) -> Result<postgres::Config> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(StoreError::BadUrl(url.to_string()));
+    }
+    postgres::Config::from_str(url).map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))
+}
+
+/// `postgres://user@host:port/db`, without the password.
+fn display(config: &postgres::Config) -> String {
+    let host = config
+        .get_hosts()
+        .first()
+        .map(|h| match h {
+            postgres::config::Host::Tcp(h) => h.clone(),
+            postgres::config::Host::Unix(p) => p.display().to_string(),
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    format!(
+        "postgres://{}@{host}:{port}/{}",
+        config.get_user().unwrap_or(""),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// One direct connection, with a clear error.
+fn direct(config: &postgres::Config, settings: &PgSettings) -> Result<Client> {
+    let mut config = config.clone();
+    config.connect_timeout(settings.connect_timeout);
+    connect(&config, settings.statement_timeout)
+        .map_err(|e| StoreError::Connect(format!("{}: {}", display(&config), describe_error(&e))))
+}
+
+/// A batch open on this thread: one connection in one transaction.
+struct OpenBatch {
+    owner: usize,
+    conn: r2d2::PooledConnection<Manager>,
+    failed: bool,
+}
+
+thread_local! {
+    static BATCH: RefCell<Option<OpenBatch>> = const { RefCell::new(None) };
+}
+
+/// A PostgreSQL database.
+pub struct PgBackend {
+    pool: r2d2::Pool<Manager>,
+    tables: Vec<TableSpec>,
+    logs: Vec<LogSpec>,
+    name: String,
+}
+
+impl PgBackend {
+    /// Connect, apply the additive migrations the schema needs (refusing
+    /// destructive ones and databases of a newer format) and pool.
+    pub fn open(
+        url: &str,
+        tables: &[TableSpec],
+        logs: &[LogSpec],
+        settings: &PgSettings,
+    ) -> Result<PgBackend> {
+        let config = parse_url(url)?;
+        let mut client = direct(&config, settings)?;
+        migrate::apply(&mut client, tables, logs, false)?;
+        drop(client);
+        let mut pooled = config.clone();
+        pooled.connect_timeout(settings.connect_timeout);
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size.max(1))
+            .min_idle(Some(0))
+            .test_on_check_out(false)
+            .connection_timeout(settings.connect_timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(Manager {
+                config: pooled,
+                statement_timeout: settings.statement_timeout,
+            });
+        Ok(PgBackend {
+            pool,
+            tables: tables.to_vec(),
+            logs: logs.to_vec(),
+            name: display(&config),
+        })
+    }
+
+    /// The migration the database at `url` needs, without applying it.
+    pub fn plan(url: &str, tables: &[TableSpec], logs: &[LogSpec]) -> Result<Plan> {
+        let config = parse_url(url)?;
+        let mut client = direct(&config, &PgSettings::default())?;
+        migrate::plan(&mut client, tables, logs)
+    }
+
+    /// Apply the migration the database at `url` needs; what was applied.
+    pub fn migrate(
+        url: &str,
+        tables: &[TableSpec],
+        logs: &[LogSpec],
+        allow_destructive: bool,
+    ) -> Result<Plan> {
+        let config = parse_url(url)?;
+        let mut client = direct(&config, &PgSettings::default())?;
+        migrate::apply(&mut client, tables, logs, allow_destructive)
+    }
+
+    /// The root object tables this backend was opened with.
+    pub fn tables(&self) -> &[TableSpec] {
+        &self.tables
+    }
+
+    pub fn logs(&self) -> &[LogSpec] {
+        &self.logs
+    }
+
+    fn conn(&self) -> Result<r2d2::PooledConnection<Manager>> {
+        self.pool
+            .get()
+            .map_err(|e| StoreError::Backend(format!("no connection to {}: {e}", self.name)))
+    }
+
+    fn key(&self) -> usize {
+        std::ptr::from_ref(self) as usize
+    }
+
+    fn take_batch(&self) -> Option<OpenBatch> {
+        BATCH.with(|b| {
+            let mut slot = b.borrow_mut();
+            match slot.as_ref() {
+                Some(open) if open.owner == self.key() => slot.take(),
+                _ => None,
+            }
+        })
+    }
+
+    fn put_batch(open: OpenBatch) {
+        BATCH.with(|b| *b.borrow_mut() = Some(open));
+    }
+
+    /// A connection with `begin` run on it. A connection the server closed
+    /// while it sat in the pool fails here, before anything was sent, so
+    /// a fresh one is tried instead.
+    fn begin(&self, begin: &str) -> Result<r2d2::PooledConnection<Manager>> {
+        let mut last = None;
+        for _ in 0..3 {
+            let mut conn = self.conn()?;
+            match conn.client.batch_execute(begin) {
+                Ok(()) => return Ok(conn),
+                Err(e) if conn.client.is_closed() => last = Some(e),
+                Err(e) => return Err(StoreError::Backend(describe_error(&e))),
+            }
+        }
+        Err(StoreError::Backend(
+            last.map(|e| describe_error(&e)).unwrap_or_default(),
+        ))
+    }
+}
+
+fn rollback(conn: &mut Conn) {
+    // A connection that is gone has rolled back already.
+    let _ = conn.client.batch_execute("ROLLBACK");
+}
+
+/// Sleep a little longer after each conflict, with jitter so that the
+/// transactions that collided do not collide again.
+fn backoff(attempt: u32) {
+    let ceiling = 1u64 << attempt.min(7);
+    let mut bytes = [0u8; 2];
+    let jitter = match getrandom::fill(&mut bytes) {
+        Ok(()) => u64::from(u16::from_le_bytes(bytes)) % (ceiling * 1000),
+        Err(_) => ceiling * 500,
+    };
+    std::thread::sleep(Duration::from_micros(200 + jitter));
+}
+
+impl Backend for PgBackend {
+    fn read(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()> {
+        if let Some(mut open) = self.take_batch() {
+            let result = {
+                let tx = PgTx::new(&mut open.conn);
+                f(&tx)
+            };
+            Self::put_batch(open);
+            return result;
+        }
+        let mut conn = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        let result = {
+            let tx = PgTx::new(&mut conn);
+            f(&tx)
+        };
+        match conn.client.batch_execute("COMMIT") {
+            Ok(()) => result,
+            Err(e) => result.and(Err(StoreError::Backend(describe_error(&e)))),
+        }
+    }
+
+    fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
+        if let Some(mut open) = self.take_batch() {
+            let (result, failure) = {
+                let mut tx = PgTx::new(&mut open.conn);
+                let result = f(&mut tx);
+                (result, tx.into_failure())
+            };
+            open.failed |= failure.is_some() || !matches!(result, Ok(true));
+            Self::put_batch(open);
+            return result.map(|_| None);
+        }
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut conn = self.begin("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
+            let (result, failure) = {
+                let mut tx = PgTx::new(&mut conn);
+                let result = f(&mut tx);
+                (result, tx.into_failure())
+            };
+            if let Some(failure) = failure {
+                rollback(&mut conn);
+                if failure.retry && attempt < MAX_ATTEMPTS {
+                    drop(conn);
+                    backoff(attempt);
+                    continue;
+                }
+                // The closure saw the error; if it went on as if nothing
+                // happened, the transaction is lost all the same.
+                return match result {
+                    Ok(true) => Err(StoreError::Backend(failure.message)),
+                    other => other.map(|_| None),
+                };
+            }
+            match result {
+                Ok(true) => {}
+                other => {
+                    rollback(&mut conn);
+                    return other.map(|_| None);
+                }
+            }
+            match conn.client.batch_execute("COMMIT") {
+                Ok(()) => return Ok(None),
+                Err(e) if retryable(&e) && attempt < MAX_ATTEMPTS => {
+                    drop(conn);
+                    backoff(attempt);
+                }
+                Err(e) => return Err(StoreError::Backend(describe_error(&e))),
+            }
+        }
+    }
+
+    fn wait_durable(&self, _commit: u64) -> Result<()> {
+        // A PostgreSQL commit is durable when it returns.
+        Ok(())
+    }
+
+    fn begin_batch(&self) -> Result<bool> {
+        if BATCH.with(|b| b.borrow().is_some()) {
+            return Ok(false);
+        }
+        let conn = self.begin("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
+        Self::put_batch(OpenBatch {
+            owner: self.key(),
+            conn,
+            failed: false,
+        });
+        Ok(true)
+    }
+
+    fn end_batch(&self, commit: bool) -> Result<Option<u64>> {
+        let mut open = self
+            .take_batch()
+            .ok_or_else(|| StoreError::Backend("no batch is open".into()))?;
+        if !commit || open.failed {
+            rollback(&mut open.conn);
+            return if open.failed {
+                Err(StoreError::BatchFailed)
+            } else {
+                Ok(None)
+            };
+        }
+        open.conn
+            .client
+            .batch_execute("COMMIT")
+            .map_err(|e| StoreError::Backend(describe_error(&e)))?;
+        Ok(None)
+    }
+
+    fn ping(&self) -> Result<()> {
+        let mut conn = self.conn()?;
+        conn.client
+            .simple_query("SELECT 1")
+            .map(|_| ())
+            .map_err(|e| StoreError::Backend(describe_error(&e)))
+    }
+
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    /// A session-level advisory lock named after the job, held on one
+    /// pooled connection while `f` runs; a process that dies drops it.
+    fn exclusive(&self, name: &str, f: &mut dyn FnMut()) -> Result<bool> {
+        let mut conn = self.conn()?;
+        let err = |e: postgres::Error| StoreError::Backend(describe_error(&e));
+        let got: bool = conn
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&name],
+            )
+            .map_err(err)?
+            .get(0);
+        if !got {
+            return Ok(false);
+        }
+        f();
+        conn.client
+            .execute(
+                "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+                &[&name],
+            )
+            .map_err(err)?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,576 @@
+//! The store's contract in SQL, inside one PostgreSQL transaction.
+
+use std::cell::RefCell;
+
+use postgres::Row as PgRow;
+use postgres::types::ToSql;
+
+use super::sql;
+use super::{Conn, describe_error, retryable};
+use crate::backend::{IndexValues, LogSpec, Row, StoreRead, StoreWrite};
+use crate::error::{Result, StoreError};
+use crate::idempotency::IdempotencyRecord;
+use crate::record::{IndexSpec, TableSpec};
+use crate::tx::{AuditEntry, AuditFilter};
+use crate::types::{Id, Timestamp};
+
+/// The first statement that failed: PostgreSQL aborts the transaction then.
+pub(crate) struct Failure {
+    /// A conflict with another transaction: running again may succeed.
+    pub retry: bool,
+    pub message: String,
+}
+
+pub(crate) struct PgTx<'c> {
+    conn: RefCell<&'c mut Conn>,
+    failure: RefCell<Option<Failure>>,
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Whole microseconds since the epoch, as a `timestamptz` reads back.
+const MICROS: &str = "(extract(epoch from {}) * 1000000)::bigint";
+
+fn micros(column: &str) -> String {
+    MICROS.replace("{}", column)
+}
+
+fn limit_of(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
+
+fn version_of(v: u64) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Backend(format!("version {v} out of range")))
+}
+
+fn timestamp(table: &str, us: i64) -> Result<Timestamp> {
+    Timestamp::from_unix_micros(us).ok_or_else(|| StoreError::Corrupt {
+        table: table.into(),
+        reason: format!("timestamp {us} out of range"),
+    })
+}
+
+fn id_of(table: &str, text: &str) -> Result<Id> {
+    text.parse().map_err(|_| StoreError::Corrupt {
+        table: table.into(),
+        reason: format!("'{text}' is not an id"),
+    })
+}
+
+fn text_of(table: &str, bytes: &[u8]) -> Result<String> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| StoreError::Corrupt {
+        table: table.into(),
+        reason: "a JSON value that is not UTF-8".into(),
+    })
+}
+
+fn seq_of(table: &str, seq: i64) -> Result<u64> {
+    u64::try_from(seq).map_err(|_| StoreError::Corrupt {
+        table: table.into(),
+        reason: format!("sequence {seq} below zero"),
+    })
+}
+
+fn seq_param(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| StoreError::Backend(format!("sequence {seq} out of range")))
+}
+
+impl<'c> PgTx<'c> {
+    pub fn new(conn: &'c mut Conn) -> PgTx<'c> {
+        PgTx {
+            conn: RefCell::new(conn),
+            failure: RefCell::new(None),
+        }
+    }
+
+    pub fn into_failure(self) -> Option<Failure> {
+        self.failure.into_inner()
+    }
+
+    /// Remember the first failure and turn it into the store's error.
+    fn fail(&self, e: &postgres::Error) -> StoreError {
+        let message = describe_error(e);
+        let mut failure = self.failure.borrow_mut();
+        if failure.is_none() {
+            *failure = Some(Failure {
+                retry: retryable(e),
+                message: message.clone(),
+            });
+        }
+        StoreError::Backend(message)
+    }
+
+    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<PgRow>> {
+        if let Some(f) = self.failure.borrow().as_ref() {
+            return Err(StoreError::Backend(f.message.clone()));
+        }
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql).map_err(|e| self.fail(&e))?;
+        conn.client
+            .query(&statement, params)
+            .map_err(|e| self.fail(&e))
+    }
+
+    fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
+        if let Some(f) = self.failure.borrow().as_ref() {
+            return Err(StoreError::Backend(f.message.clone()));
+        }
+        let mut conn = self.conn.borrow_mut();
+        let statement = conn.statement(sql).map_err(|e| self.fail(&e))?;
+        conn.client
+            .execute(&statement, params)
+            .map_err(|e| self.fail(&e))
+    }
+
+    fn records(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .query(sql, params)?
+            .iter()
+            .map(|r| r.get::<_, String>(0).into_bytes())
+            .collect())
+    }
+
+    /// Refuse a unique value another record holds (before PostgreSQL's
+    /// unique index would, so the error names the field).
+    fn check_unique(
+        &self,
+        table: &TableSpec,
+        id: Id,
+        old: &IndexValues,
+        new: &IndexValues,
+    ) -> Result<()> {
+        let id_text = id.to_string();
+        for (i, spec) in table.indexes.iter().enumerate() {
+            if !spec.unique {
+                continue;
+            }
+            let before = old.get(i);
+            for value in new.get(i).into_iter().flatten() {
+                if before.is_some_and(|b| b.contains(value)) {
+                    continue;
+                }
+                let sql = format!(
+                    "SELECT 1 FROM {} WHERE {} AND id <> $2 LIMIT 1",
+                    sql::table(table.kind),
+                    sql::matches(spec, 1)
+                );
+                if !self.query(&sql, &[value, &id_text])?.is_empty() {
+                    return Err(StoreError::UniqueTaken {
+                        kind: table.kind,
+                        field: spec.field,
+                        value: if spec.nocase {
+                            value.to_lowercase()
+                        } else {
+                            value.clone()
+                        },
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn audit_entry(row: &PgRow) -> Result<AuditEntry> {
+        Ok(AuditEntry {
+            id: id_of("audit", row.get(0))?,
+            at: timestamp("audit", row.get(1))?,
+            actor_id: row.get(2),
+            method: row.get(3),
+            object_type: row.get(4),
+            object_id: id_of("audit", row.get(5))?,
+            action: row.get(6),
+            request_id: row.get(7),
+        })
+    }
+
+    fn idempotency_record(row: &PgRow) -> Result<IdempotencyRecord> {
+        Ok(IdempotencyRecord {
+            id: id_of("idempotency", row.get(0))?,
+            created_at: timestamp("idempotency", row.get(1))?,
+            params_hash: row.get(2),
+            response: row.get(3),
+        })
+    }
+
+    fn log_body(log: &LogSpec, row: &PgRow, at: usize) -> Vec<u8> {
+        if log.json {
+            row.get::<_, String>(at).into_bytes()
+        } else {
+            row.get(at)
+        }
+    }
+
+    fn body_select(log: &LogSpec) -> &'static str {
+        if log.json { "body::text" } else { "body" }
+    }
+}
+
+impl StoreRead for PgTx<'_> {
+    fn get(&self, table: &TableSpec, id: Id) -> Result<Option<Vec<u8>>> {
+        let sql = format!(
+            "SELECT data::text FROM {} WHERE id = $1",
+            sql::table(table.kind)
+        );
+        Ok(self.records(&sql, &[&id.to_string()])?.into_iter().next())
+    }
+
+    fn list(&self, table: &TableSpec, before: Option<Id>, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let t = sql::table(table.kind);
+        let limit = limit_of(limit);
+        match before {
+            Some(b) => self.records(
+                &format!("SELECT data::text FROM {t} WHERE id < $1 ORDER BY id DESC LIMIT $2"),
+                &[&b.to_string(), &limit],
+            ),
+            None => self.records(
+                &format!("SELECT data::text FROM {t} ORDER BY id DESC LIMIT $1"),
+                &[&limit],
+            ),
+        }
+    }
+
+    fn find(
+        &self,
+        table: &TableSpec,
+        index: &IndexSpec,
+        value: &str,
+        before: Option<Id>,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>> {
+        let t = sql::table(table.kind);
+        let cond = sql::matches(index, 1);
+        let limit = limit_of(limit);
+        match before {
+            Some(b) => self.records(
+                &format!(
+                    "SELECT data::text FROM {t} WHERE {cond} AND id < $2 ORDER BY id DESC LIMIT $3"
+                ),
+                &[&value, &b.to_string(), &limit],
+            ),
+            None => self.records(
+                &format!("SELECT data::text FROM {t} WHERE {cond} ORDER BY id DESC LIMIT $2"),
+                &[&value, &limit],
+            ),
+        }
+    }
+
+    fn find_unique(
+        &self,
+        table: &TableSpec,
+        index: &IndexSpec,
+        value: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let sql = format!(
+            "SELECT data::text FROM {} WHERE {} LIMIT 1",
+            sql::table(table.kind),
+            sql::matches(index, 1)
+        );
+        Ok(self.records(&sql, &[&value])?.into_iter().next())
+    }
+
+    fn count(&self, table: &TableSpec) -> Result<u64> {
+        let sql = format!("SELECT count(*) FROM {}", sql::table(table.kind));
+        let rows = self.query(&sql, &[])?;
+        let n: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    fn audit(
+        &self,
+        filter: AuditFilter<'_>,
+        before: Option<Id>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>> {
+        let columns = format!(
+            "id, {}, actor_id, method, object_type, object_id, action, request_id",
+            micros("at")
+        );
+        let (mut cond, value) = match filter {
+            AuditFilter::All => (String::from("TRUE"), None),
+            AuditFilter::Actor(a) => ("actor_id = $2".into(), Some(a)),
+            AuditFilter::Object(o) => ("object_id = $2".into(), Some(o)),
+        };
+        let before = before.map(|b| b.to_string());
+        if before.is_some() {
+            cond.push_str(if value.is_some() {
+                " AND id < $3"
+            } else {
+                " AND id < $2"
+            });
+        }
+        let sql = format!("SELECT {columns} FROM audit WHERE {cond} ORDER BY id DESC LIMIT $1");
+        let limit = limit_of(limit);
+        let rows = match (value, &before) {
+            (Some(v), Some(b)) => self.query(&sql, &[&limit, &v, b])?,
+            (Some(v), None) => self.query(&sql, &[&limit, &v])?,
+            (None, Some(b)) => self.query(&sql, &[&limit, b])?,
+            (None, None) => self.query(&sql, &[&limit])?,
+        };
+        rows.iter().map(Self::audit_entry).collect()
+    }
+
+    fn log_last(&self, log: &LogSpec) -> Result<u64> {
+        let rows = self.query("SELECT last FROM log_seq WHERE name = $1", &[&log.name])?;
+        match rows.first() {
+            Some(r) => seq_of("log_seq", r.get(0)),
+            None => Ok(0),
+        }
+    }
+
+    fn log_after(&self, log: &LogSpec, seq: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>> {
+        let sql = format!(
+            "SELECT seq, {} FROM {} WHERE seq > $1 ORDER BY seq LIMIT $2",
+            Self::body_select(log),
+            sql::log_table(log)
+        );
+        self.query(&sql, &[&seq_param(seq)?, &limit_of(limit)])?
+            .iter()
+            .map(|r| Ok((seq_of(log.name, r.get(0))?, Self::log_body(log, r, 1))))
+            .collect()
+    }
+
+    fn log_seq(&self, log: &LogSpec, id: Id) -> Result<Option<u64>> {
+        let sql = format!("SELECT seq FROM {} WHERE id = $1", sql::log_table(log));
+        match self.query(&sql, &[&id.to_string()])?.first() {
+            Some(r) => seq_of(log.name, r.get(0)).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn log_ids(&self, log: &LogSpec, after: Option<Id>, limit: usize) -> Result<Vec<(Id, u64)>> {
+        let sql = format!(
+            "SELECT id, seq FROM {} WHERE id IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
+            sql::log_table(log)
+        );
+        let after = after.map(|a| a.to_string()).unwrap_or_default();
+        self.query(&sql, &[&after, &limit_of(limit)])?
+            .iter()
+            .map(|r| Ok((id_of(log.name, r.get(0))?, seq_of(log.name, r.get(1))?)))
+            .collect()
+    }
+
+    fn idempotency(&self, scope: &str) -> Result<Option<IdempotencyRecord>> {
+        let sql = format!(
+            "SELECT id, {}, params_hash, response FROM idempotency WHERE scope = $1",
+            micros("created_at")
+        );
+        match self.query(&sql, &[&scope])?.first() {
+            Some(r) => Self::idempotency_record(r).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn idempotency_after(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, IdempotencyRecord)>> {
+        let sql = format!(
+            "SELECT id, {}, params_hash, response, scope FROM idempotency \
+             WHERE scope > $1 ORDER BY scope LIMIT $2",
+            micros("created_at")
+        );
+        self.query(&sql, &[&after.unwrap_or(""), &limit_of(limit)])?
+            .iter()
+            .map(|r| Ok((r.get(4), Self::idempotency_record(r)?)))
+            .collect()
+    }
+
+    fn snapshot(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .query("SELECT data FROM snapshots WHERE name = $1", &[&name])?
+            .first()
+            .map(|r| r.get(0)))
+    }
+
+    fn snapshot_names(&self) -> Result<Vec<String>> {
+        Ok(self
+            .query("SELECT name FROM snapshots ORDER BY name", &[])?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+}
+
+impl StoreWrite for PgTx<'_> {
+    fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()> {
+        self.check_unique(table, row.id, &[], values)?;
+        let sql = format!(
+            "INSERT INTO {} (id, version, created_at, updated_at, data) \
+             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb)",
+            sql::table(table.kind)
+        );
+        self.execute(
+            &sql,
+            &[
+                &row.id.to_string(),
+                &version_of(row.version)?,
+                &row.created_at.to_string(),
+                &row.updated_at.to_string(),
+                &text_of(table.kind, row.data)?,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn update(
+        &mut self,
+        table: &TableSpec,
+        row: &Row<'_>,
+        old: &IndexValues,
+        new: &IndexValues,
+    ) -> Result<()> {
+        self.check_unique(table, row.id, old, new)?;
+        let sql = format!(
+            "UPDATE {} SET version = $2, created_at = $3::text::timestamptz, \
+             updated_at = $4::text::timestamptz, data = $5::text::jsonb WHERE id = $1",
+            sql::table(table.kind)
+        );
+        let n = self.execute(
+            &sql,
+            &[
+                &row.id.to_string(),
+                &version_of(row.version)?,
+                &row.created_at.to_string(),
+                &row.updated_at.to_string(),
+                &text_of(table.kind, row.data)?,
+            ],
+        )?;
+        if n == 0 {
+            return Err(StoreError::NotFound {
+                kind: table.kind,
+                id: row.id.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, table: &TableSpec, id: Id, _old: &IndexValues) -> Result<()> {
+        let sql = format!("DELETE FROM {} WHERE id = $1", sql::table(table.kind));
+        self.execute(&sql, &[&id.to_string()])?;
+        Ok(())
+    }
+
+    fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
+        self.execute(
+            "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
+             VALUES ($1, $2::text::timestamptz, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
+            &[
+                &e.id.to_string(),
+                &e.at.to_string(),
+                &e.actor_id,
+                &e.method,
+                &e.object_type,
+                &e.object_id.to_string(),
+                &e.action,
+                &e.request_id,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>> {
+        if let Some(id) = id
+            && self.log_seq(log, id)?.is_some()
+        {
+            return Ok(None);
+        }
+        let rows = self.query(
+            "INSERT INTO log_seq (name, last) VALUES ($1, 1) \
+             ON CONFLICT (name) DO UPDATE SET last = log_seq.last + 1 RETURNING last",
+            &[&log.name],
+        )?;
+        let seq = match rows.first() {
+            Some(r) => seq_of("log_seq", r.get(0))?,
+            None => return Err(StoreError::Backend("no sequence number".into())),
+        };
+        self.insert_log_row(log, seq, id, body)?;
+        Ok(Some(seq))
+    }
+
+    fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
+        self.insert_log_row(log, seq, id, body)?;
+        self.execute(
+            "INSERT INTO log_seq (name, last) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET last = greatest(log_seq.last, excluded.last)",
+            &[&log.name, &seq_param(seq)?],
+        )?;
+        Ok(())
+    }
+
+    fn log_prune(&mut self, log: &LogSpec, seq: u64, limit: usize) -> Result<usize> {
+        let t = sql::log_table(log);
+        let sql = format!(
+            "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} WHERE seq <= $1 ORDER BY seq LIMIT $2)"
+        );
+        let n = self.execute(&sql, &[&seq_param(seq)?, &limit_of(limit)])?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn put_idempotency(&mut self, scope: &str, r: &IdempotencyRecord) -> Result<()> {
+        self.execute(
+            "INSERT INTO idempotency (scope, id, created_at, params_hash, response) \
+             VALUES ($1, $2, $3::text::timestamptz, $4, $5) \
+             ON CONFLICT (scope) DO UPDATE SET id = excluded.id, created_at = excluded.created_at, \
+             params_hash = excluded.params_hash, response = excluded.response",
+            &[
+                &scope,
+                &r.id.to_string(),
+                &r.created_at.to_string(),
+                &r.params_hash,
+                &r.response,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_idempotency(&mut self, scope: &str) -> Result<()> {
+        self.execute("DELETE FROM idempotency WHERE scope = $1", &[&scope])?;
+        Ok(())
+    }
+
+    fn purge_idempotency(&mut self, cutoff: Timestamp, limit: usize) -> Result<usize> {
+        let n = self.execute(
+            "DELETE FROM idempotency WHERE scope IN (SELECT scope FROM idempotency \
+             WHERE created_at < $1::text::timestamptz ORDER BY created_at LIMIT $2)",
+            &[&cutoff.to_string(), &limit_of(limit)],
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    fn put_snapshot(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        self.execute(
+            "INSERT INTO snapshots (name, data) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET data = excluded.data",
+            &[&name, &bytes],
+        )?;
+        Ok(())
+    }
+}
+
+impl PgTx<'_> {
+    fn insert_log_row(&self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
+        let t = sql::log_table(log);
+        let id = id.map(|i| i.to_string());
+        let seq = seq_param(seq)?;
+        if log.json {
+            let text = text_of(log.name, body)?;
+            self.execute(
+                &format!(
+                    "INSERT INTO {t} (seq, id, body) VALUES ($1, $2, $3::text::jsonb) \
+                     ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
+                ),
+                &[&seq, &id, &text],
+            )?;
+        } else {
+            self.execute(
+                &format!(
+                    "INSERT INTO {t} (seq, id, body) VALUES ($1, $2, $3) \
+                     ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
+                ),
+                &[&seq, &id, &body],
+            )?;
+        }
+        Ok(())
+    }
+}
