@@ -1809,6 +1809,7 @@ mod crud {
             field: "owner_id",
             unique: false,
             nocase: false,
+            list: false,
         }];
 
         record_meta!();

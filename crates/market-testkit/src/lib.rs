@@ -142,6 +142,14 @@ impl Client {
         }
     }
 
+    /// The endpoint URL of an HTTP client (`None` in-process).
+    pub fn url(&self) -> Option<&str> {
+        match &self.target {
+            Target::Http { url, .. } => Some(url),
+            Target::Local(_) => None,
+        }
+    }
+
     pub fn with_token(mut self, token: &str) -> Client {
         self.token = Some(token.to_string());
         self

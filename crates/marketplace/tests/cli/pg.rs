@@ -102,7 +102,7 @@ fn status(url: &str) -> Option<u16> {
 
 fn login(c: &Client, email: &str, password: &str) -> Client {
     let r = c.ok("auth.login", json!({"email": email, "password": password}));
-    Client::new(&c.url).with_token(r["token"].as_str().unwrap())
+    c.clone().with_token(r["token"].as_str().unwrap())
 }
 
 fn register(c: &Client, email: &str) -> (Client, String) {
@@ -112,7 +112,7 @@ fn register(c: &Client, email: &str) -> (Client, String) {
     );
     let token = r["token"].as_str().unwrap();
     (
-        Client::new(&c.url).with_token(token),
+        c.clone().with_token(token),
         r["user"]["id"].as_str().unwrap().to_string(),
     )
 }
@@ -334,7 +334,7 @@ fn a_killed_server_loses_no_acknowledged_write() {
                         .build()
                         .into();
                     let reply = agent
-                        .post(&sender.url)
+                        .post(sender.url().expect("an HTTP client"))
                         .header(
                             "Authorization",
                             &format!("Bearer {}", sender.token.as_deref().unwrap()),
