@@ -5,7 +5,7 @@ LISTEN ?= 127.0.0.1:8080
 DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
 
-.PHONY: run build test test-rust test-openrpc test-hero lint fmt bench bench-rpc bench-seed generate clean
+.PHONY: run build test test-rust test-openrpc test-hero lint fmt bench bench-rpc bench-events bench-seed generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -54,11 +54,15 @@ test-hero:
 	$(CURDIR)/target/debug/marketplace schema check schemas
 
 ## Every benchmark (release builds); figures are reported, not asserted.
-bench: bench-rpc bench-seed
+bench: bench-rpc bench-events bench-seed
 
 ## product.get beside a bare-axum baseline, and durable wallet.transfer.
 bench-rpc:
 	$(CARGO) bench -p market-server --bench rpc
+
+## WebSocket event fan-out: events per second to 1,000 subscribers.
+bench-events:
+	$(CARGO) bench -p market-server --bench events
 
 ## seed_marketplace.rhai at scale $(SEED_SCALE) (1000 products per unit) into a new embedded database.
 bench-seed: build

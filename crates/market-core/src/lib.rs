@@ -19,6 +19,7 @@ mod capacity;
 mod catalog;
 mod commerce;
 mod escrow;
+pub mod events;
 mod guard;
 pub mod ledger;
 mod listing;
@@ -33,6 +34,7 @@ mod sshkeys;
 mod system;
 mod users;
 mod wallet;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -77,6 +79,8 @@ pub struct AppConfig {
     pub email_lookup_misses_per_hour: u32,
     /// How builds and deploys of the module manifest run.
     pub builds: builds::BuildConfig,
+    /// Where webhooks may point.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl Default for AppConfig {
@@ -91,6 +95,7 @@ impl Default for AppConfig {
             password_lock_secs: 900,
             email_lookup_misses_per_hour: 20,
             builds: builds::BuildConfig::default(),
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }

@@ -12,6 +12,7 @@ mod jsonrpc;
 mod limits;
 mod metrics;
 mod node_auth;
+mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -23,13 +24,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use market_rpc::{Caller, Methods, RpcError};
+use market_rpc::{Caller, EventSource, Methods, RpcError};
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use connections::ConnectionLimits;
 pub use limits::Limits;
 pub use metrics::Metrics;
+pub use ws::WebSocketLimits;
 
 /// Resolves the bearer token of a request to a caller.
 pub trait Authenticator: Send + Sync + 'static {
@@ -47,6 +49,8 @@ pub struct Api {
     pub authenticator: Arc<dyn Authenticator>,
     /// Does the database answer? Runs on the blocking pool.
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// The domain event log, for `event.subscribe` over WebSocket.
+    pub events: Option<Arc<dyn EventSource>>,
 }
 
 /// Limits, CORS and proxies.
@@ -71,6 +75,8 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Timeouts and caps of connections.
     pub connections: ConnectionLimits,
+    /// Caps of WebSocket connections and their subscriptions.
+    pub websocket: WebSocketLimits,
 }
 
 impl Default for ServerConfig {
@@ -85,6 +91,7 @@ impl Default for ServerConfig {
             answer_limit: 16 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             connections: ConnectionLimits::default(),
+            websocket: WebSocketLimits::default(),
         }
     }
 }
@@ -105,6 +112,12 @@ pub(crate) struct Shared {
     answer_limit: usize,
     body_timeout: Duration,
     trusted_proxies: Vec<IpAddr>,
+    /// The domain event log, for subscriptions.
+    events: Option<Arc<dyn EventSource>>,
+    /// The log's durable end, moving as commits become durable.
+    event_tick: tokio::sync::watch::Receiver<u64>,
+    websocket: WebSocketLimits,
+    ws_clients: ws::Clients,
 }
 
 /// The router. `rpc.discover` is added to the method table here.
@@ -130,11 +143,15 @@ pub fn app(mut api: Api, config: &ServerConfig) -> Router {
         answer_limit: config.answer_limit,
         body_timeout: config.body_timeout,
         trusted_proxies: config.trusted_proxies.clone(),
+        event_tick: ws::event_tick(api.events.as_ref()),
+        events: api.events,
+        websocket: config.websocket.clone(),
+        ws_clients: ws::Clients::default(),
     });
     spawn_limit_sweeper(&shared);
     Router::new()
-        .route("/rpc", post(rpc))
-        .route("/api/v1/marketplace/main/rpc", post(rpc))
+        .route("/rpc", post(rpc).get(ws::upgrade))
+        .route("/api/v1/marketplace/main/rpc", post(rpc).get(ws::upgrade))
         .route("/openrpc.json", get(openrpc))
         .route("/doc", get(doc_page))
         .route("/healthz", get(healthz))

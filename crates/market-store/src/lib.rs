@@ -14,6 +14,7 @@
 mod backend;
 mod changes;
 mod crypto;
+mod domain_events;
 mod durability;
 mod error;
 mod eventlog;
@@ -23,11 +24,13 @@ mod redb_backend;
 mod tx;
 mod types;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 pub use backend::{Backend, Entry, KeyRange, Order, RawRead, RawWrite};
 pub use changes::{Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
+pub use domain_events::{DomainEvent, DomainEventReads, EventBell, NewEvent};
 pub use durability::{Pending, deferred};
 pub use error::{Result, StoreError};
 pub use eventlog::EventLogReads;
@@ -49,6 +52,11 @@ impl Drop for BatchGuard<'_> {
             let _ = self.backend.end_batch(false);
         }
     }
+}
+
+thread_local! {
+    /// The highest event `seq` written in this thread's open batch.
+    static BATCH_EVENTS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Where the data lives, parsed from a database URL.
@@ -75,6 +83,7 @@ pub struct Db {
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     cipher: Option<SecretCipher>,
+    events: Arc<EventBell>,
 }
 
 impl Db {
@@ -87,12 +96,24 @@ impl Db {
     }
 
     pub fn new(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Db {
-        Db {
+        let mut db = Db {
             backend,
             clock,
             ids: IdGenerator::default(),
             cipher: None,
+            events: Arc::new(EventBell::default()),
+        };
+        // What a database holds when it opens is durable.
+        match db.read(|tx| tx.last_event_seq()) {
+            Ok(seq) => db.events = Arc::new(EventBell::starting_at(seq)),
+            Err(e) => tracing::warn!(error = %e, "cannot read the event log's last seq"),
         }
+        db
+    }
+
+    /// The durable end of the domain event log, and its listeners.
+    pub fn events(&self) -> &Arc<EventBell> {
+        &self.events
     }
 
     /// Encrypt `@secret` fields with this cipher.
@@ -134,6 +155,7 @@ impl Db {
         if !self.backend.begin_batch()? {
             return f();
         }
+        BATCH_EVENTS.with(|b| b.set(0));
         let mut guard = BatchGuard {
             backend: &*self.backend,
             open: true,
@@ -144,12 +166,24 @@ impl Db {
         let ended = self.backend.end_batch(result.is_ok());
         let result = result?;
         let commit = ended?;
-        if let Some(commit) = commit
-            && !durability::defer(&self.backend, commit)
-        {
-            self.backend.wait_durable(commit)?;
+        let seq = BATCH_EVENTS.with(|b| b.replace(0));
+        if let Some(commit) = commit {
+            self.after_commit(commit, (seq > 0).then_some(seq))?;
         }
         Ok(result)
+    }
+
+    /// Wait until `commit` is durable (or leave it to the enclosing
+    /// [`deferred`] scope), then tell the event listeners about `events`.
+    fn after_commit(&self, commit: u64, events: Option<u64>) -> Result<()> {
+        let bell = events.map(|seq| (&self.events, seq));
+        if !durability::defer(&self.backend, commit, bell) {
+            self.backend.wait_durable(commit)?;
+            if let Some(seq) = events {
+                self.events.advance(seq);
+            }
+        }
+        Ok(())
     }
 
     /// Run `f` on a consistent snapshot.
@@ -178,22 +212,29 @@ impl Db {
         mut f: impl FnMut(&mut WriteTx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut out = None;
+        let mut emitted = None;
         let commit = self.backend.write(&mut |raw| {
             let mut tx = WriteTx {
                 raw,
                 db: self,
                 actor,
                 now: self.clock.now(),
+                last_event: None,
             };
             let result = f(&mut tx);
             let commit = result.is_ok();
+            emitted = tx.last_event.filter(|_| commit);
             out = Some(result);
             Ok(commit)
         })?;
-        if let Some(commit) = commit
-            && !durability::defer(&self.backend, commit)
-        {
-            self.backend.wait_durable(commit)?;
+        match commit {
+            Some(commit) => self.after_commit(commit, emitted)?,
+            // Inside a batch: its events are told when the batch commits.
+            None => {
+                if let Some(seq) = emitted {
+                    BATCH_EVENTS.with(|b| b.set(b.get().max(seq)));
+                }
+            }
         }
         out.unwrap_or_else(|| {
             Err(StoreError::Backend("write transaction did not run".into()).into())

@@ -30,6 +30,7 @@ pub fn marketplace(db: Arc<Db>, config: AppConfig) -> (Arc<App>, Api) {
         doc_html: market_core::DOC_HTML.to_string(),
         authenticator: Arc::new(CoreAuth(app.clone())),
         ready: Arc::new(move || db.ping().is_ok()),
+        events: Some(Arc::new(market_core::events::AppEvents(app.clone()))),
     };
     (app, api)
 }

@@ -10,6 +10,7 @@ mod schema;
 mod script;
 mod secrets;
 mod serve;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

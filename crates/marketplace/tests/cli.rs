@@ -10,6 +10,8 @@ fn bin() -> Command {
 
 #[path = "cli/board.rs"]
 mod board;
+#[path = "cli/webhooks.rs"]
+mod webhooks;
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
