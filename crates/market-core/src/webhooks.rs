@@ -29,8 +29,8 @@ use crate::listing;
 use crate::{
     App, DeliveryStatus, WebhookCreateParams, WebhookCreated, WebhookDeleteParams,
     WebhookDeliveriesParams, WebhookDelivery, WebhookEndpoint, WebhookListParams,
-    WebhookReplayParams, WebhookRotateSecretParams, WebhookSecret, WebhookService,
-    WebhookStatus, WebhookTestParams, me, page,
+    WebhookReplayParams, WebhookRotateSecretParams, WebhookSecret, WebhookService, WebhookStatus,
+    WebhookTestParams, me, page,
 };
 
 /// Seconds to wait after the 1st, 2nd, ... failed attempt; the schedule
@@ -150,7 +150,10 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
     if authority.as_str().contains('@') {
         return Err("the URL may not carry credentials".into());
     }
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     if host.is_empty() {
         return Err("the URL has no host".into());
     }
@@ -298,7 +301,11 @@ impl App {
 
     /// Claim up to `limit` due deliveries of active endpoints: each is leased
     /// for `lease_secs` (due again then, should this process die sending it).
-    pub fn claim_deliveries(&self, limit: usize, lease_secs: i64) -> Result<Vec<Claimed>, RpcError> {
+    pub fn claim_deliveries(
+        &self,
+        limit: usize,
+        lease_secs: i64,
+    ) -> Result<Vec<Claimed>, RpcError> {
         let now = self.db.now();
         let any_due = self.db.read(|tx| {
             let pending: Vec<WebhookDelivery> =
@@ -423,10 +430,7 @@ impl App {
                     .iter()
                     .map(|c| s.spawn(move || (c.delivery.id, self.send(deliver, c))))
                     .collect();
-                handles
-                    .into_iter()
-                    .filter_map(|h| h.join().ok())
-                    .collect()
+                handles.into_iter().filter_map(|h| h.join().ok()).collect()
             });
             for (id, attempt) in outcomes {
                 self.record_attempt(id, &attempt)?;
@@ -514,8 +518,7 @@ impl WebhookService for App {
     fn delete(&self, ctx: &Ctx, p: WebhookDeleteParams) -> Result<market_rpc::Ok, RpcError> {
         ctx.write(&self.db, |tx| {
             let endpoint = own_endpoint(tx, ctx, p.id)?;
-            let deliveries: Vec<WebhookDelivery> =
-                listing::all_of(tx, "endpoint_id", endpoint.id)?;
+            let deliveries: Vec<WebhookDelivery> = listing::all_of(tx, "endpoint_id", endpoint.id)?;
             for d in deliveries {
                 tx.delete::<WebhookDelivery>(d.id)?;
             }
@@ -606,4 +609,3 @@ impl WebhookService for App {
         })
     }
 }
-

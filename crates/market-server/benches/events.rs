@@ -51,8 +51,13 @@ fn run() -> Result<(), String> {
     let cipher = SecretCipher::from_text(&"42".repeat(32)).map_err(|e| e.to_string())?;
     let db = Arc::new(Db::new(Arc::new(backend), Arc::new(SystemClock)).with_cipher(cipher));
     let (app, api) = market_testkit::marketplace(db.clone(), AppConfig::default());
-    app.add_user("bench@example.com", "bench-password", &[Role::Admin], "bench")
-        .map_err(|e| e.message.clone())?;
+    app.add_user(
+        "bench@example.com",
+        "bench-password",
+        &[Role::Admin],
+        "bench",
+    )
+    .map_err(|e| e.message.clone())?;
     let config = ServerConfig {
         rate_per_min: 0,
         auth_rate_per_min: 0,
@@ -68,12 +73,10 @@ fn run() -> Result<(), String> {
         ..ServerConfig::default()
     };
     let server = market_testkit::TestServer::start(api, config);
-    let token = server
-        .client()
-        .ok(
-            "auth.login",
-            json!({"email": "bench@example.com", "password": "bench-password"}),
-        )["token"]
+    let token = server.client().ok(
+        "auth.login",
+        json!({"email": "bench@example.com", "password": "bench-password"}),
+    )["token"]
         .as_str()
         .ok_or("no token")?
         .to_string();
@@ -131,7 +134,9 @@ fn run() -> Result<(), String> {
     let delivered = (ok * events) as f64;
     let per_s = delivered / elapsed.as_secs_f64();
     let events_per_s = events as f64 / elapsed.as_secs_f64();
-    println!("WebSocket event fan-out: {subscribers} subscribers, {events} events ({PER_TX} per durable transaction)");
+    println!(
+        "WebSocket event fan-out: {subscribers} subscribers, {events} events ({PER_TX} per durable transaction)"
+    );
     println!("  appended in        {:>10.3} s", appended.as_secs_f64());
     println!("  all delivered in   {:>10.3} s", elapsed.as_secs_f64());
     println!("  events/s (each to every subscriber) {events_per_s:>12.0}");
@@ -164,7 +169,9 @@ async fn subscriber(
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     request.headers_mut().insert(
         "authorization",
-        format!("Bearer {token}").parse().map_err(|_| "bad header")?,
+        format!("Bearer {token}")
+            .parse()
+            .map_err(|_| "bad header")?,
     );
     let (mut ws, _) = tokio_tungstenite::connect_async(request)
         .await

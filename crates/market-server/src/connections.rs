@@ -268,9 +268,14 @@ pub(crate) async fn serve(
             activity: activity.clone(),
         };
         let slot = Arc::new(slot);
-        let service = service(router.clone(), peer, activity.clone(), Held {
-            _slot: slot.clone(),
-        });
+        let service = service(
+            router.clone(),
+            peer,
+            activity.clone(),
+            Held {
+                _slot: slot.clone(),
+            },
+        );
         // With upgrades, so `GET /rpc` can become a WebSocket; the upgraded
         // connection then lives on in its own task.
         let connection = hyper::server::conn::http1::Builder::new()

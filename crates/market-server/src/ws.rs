@@ -544,7 +544,9 @@ fn unsubscribe(
             task.abort();
             Ok(json!({"ok": true}))
         }
-        None => Err(RpcError::not_found("no such subscription on this connection")),
+        None => Err(RpcError::not_found(
+            "no such subscription on this connection",
+        )),
     }
 }
 

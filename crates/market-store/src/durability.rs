@@ -76,7 +76,11 @@ pub(crate) fn defer(
                 None => pending.commits.push((backend.clone(), commit)),
             }
             if let Some((bell, seq)) = events {
-                match pending.events.iter_mut().find(|(b, _)| Arc::ptr_eq(b, bell)) {
+                match pending
+                    .events
+                    .iter_mut()
+                    .find(|(b, _)| Arc::ptr_eq(b, bell))
+                {
                     Some(entry) => entry.1 = entry.1.max(seq),
                     None => pending.events.push((bell.clone(), seq)),
                 }

@@ -249,7 +249,11 @@ pub(crate) fn append(tx: &mut WriteTx<'_>, events: &[SignedEvent]) -> Result<usi
 fn domain_event(tx: &mut WriteTx<'_>, e: &SignedEvent) -> Result<(), RpcError> {
     let as_user = |who: &str| who.parse::<Id>().ok();
     let (kind, post, users) = match e.kind {
-        EventKind::PostCreated => ("post.created", e.id, as_user(&e.author).into_iter().collect()),
+        EventKind::PostCreated => (
+            "post.created",
+            e.id,
+            as_user(&e.author).into_iter().collect(),
+        ),
         EventKind::PostExpired => {
             let Some(post) = e.target else {
                 return Ok(());

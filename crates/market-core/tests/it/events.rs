@@ -91,7 +91,16 @@ fn a_purchase_appends_its_events_and_each_party_sees_only_its_own() {
     assert_eq!(dec_of(&mine[1]["data"]["amount"]), dec("-8"));
     assert_eq!(dec_of(&mine[1]["data"]["balance_after"]), dec("42"));
     assert_eq!(mine[1]["data"]["kind"], "purchase");
-    for key in ["seq", "id", "type", "at", "actor_id", "object_type", "object_id", "data"] {
+    for key in [
+        "seq",
+        "id",
+        "type",
+        "at",
+        "actor_id",
+        "object_type",
+        "object_id",
+        "data",
+    ] {
         assert!(paid.get(key).is_some(), "event without {key}: {paid}");
     }
     assert_eq!(paid.as_object().map(|o| o.len()), Some(8), "{paid}");
@@ -103,7 +112,10 @@ fn a_purchase_appends_its_events_and_each_party_sees_only_its_own() {
 
     // The seller sees the order and the sale, not the buyers' grants.
     let sellers = types_of(&all_events(&seller, &[]));
-    assert_eq!(sellers, ["order.paid", "wallet.credited", "order.completed"]);
+    assert_eq!(
+        sellers,
+        ["order.paid", "wallet.credited", "order.completed"]
+    );
 
     // The admin sees every event, `seq` 1, 2, 3, ... without a gap.
     let every = all_events(&admin, &[]);
@@ -141,9 +153,15 @@ fn type_filters_and_after_seq_page_the_log() {
     let all = all_events(&alice, &[]);
     let third = all[2]["seq"].as_u64().expect("seq");
     let page = alice.ok("event.list", json!({"after_seq": third, "limit": 2}));
-    assert_eq!(seqs(page["items"].as_array().expect("items")), seqs(&all[3..5]));
+    assert_eq!(
+        seqs(page["items"].as_array().expect("items")),
+        seqs(&all[3..5])
+    );
     assert_eq!(page["last_seq"], all[4]["seq"]);
-    assert_eq!(page["next_cursor"], all[4]["seq"].as_u64().expect("seq").to_string());
+    assert_eq!(
+        page["next_cursor"],
+        all[4]["seq"].as_u64().expect("seq").to_string()
+    );
     let end = alice.ok("event.list", json!({"after_seq": 1_000_000}));
     assert_eq!(end["items"], json!([]));
     assert!(end["next_cursor"].is_null());
@@ -176,7 +194,10 @@ fn rentals_bookings_and_products_say_what_happened() {
     );
     renter.ok("rental.extend", json!({"id": id_of(&rental), "hours": 1}));
     renter.ok("rental.cancel", json!({"id": id_of(&rental)}));
-    let rentals: Vec<Value> = all_events(&renter, &["rental.started", "rental.extended", "rental.ended"]);
+    let rentals: Vec<Value> = all_events(
+        &renter,
+        &["rental.started", "rental.extended", "rental.ended"],
+    );
     assert_eq!(
         types_of(&rentals),
         ["rental.started", "rental.extended", "rental.ended"]
@@ -205,7 +226,10 @@ fn rentals_bookings_and_products_say_what_happened() {
     let updated = all_events(&pro, &["product.updated"]);
     assert_eq!(updated.len(), 1);
     assert_eq!(dec_of(&updated[0]["data"]["price"]), dec("5"));
-    renter.ok("order.buy_now", json!({"product_id": id_of(&service), "quantity": 1}));
+    renter.ok(
+        "order.buy_now",
+        json!({"product_id": id_of(&service), "quantity": 1}),
+    );
     let booking = &renter.ok("booking.list", json!({}))["items"][0];
     pro.ok(
         "booking.update_status",

@@ -63,7 +63,12 @@ impl Deliver for Recorder {
             headers: headers.to_vec(),
             body: body.to_string(),
         });
-        let status = self.answers.lock().expect("lock").pop_front().unwrap_or(Some(204));
+        let status = self
+            .answers
+            .lock()
+            .expect("lock")
+            .pop_front()
+            .unwrap_or(Some(204));
         Attempt {
             status,
             error: match status {
@@ -124,14 +129,24 @@ fn urls_reaching_private_addresses_are_refused_unless_allowed() {
         "not a url",
         "http://user:pw@93.184.216.34/hook",
     ] {
-        fails_on_field(&alice, "webhook.create", json!({"url": url, "types": []}), "url");
+        fails_on_field(
+            &alice,
+            "webhook.create",
+            json!({"url": url, "types": []}),
+            "url",
+        );
     }
     let ok = alice.ok(
         "webhook.create",
         json!({"url": "https://93.184.216.34/hook", "types": []}),
     );
     assert_eq!(ok["endpoint"]["status"], "active");
-    assert_eq!(alice.ok("webhook.list", json!({}))["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        alice.ok("webhook.list", json!({}))["items"]
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
 
     let allowed = start_with(allowing_private(), server_config());
     let (bob, _) = allowed.register("bob@example.com");
@@ -176,8 +191,20 @@ fn events_are_delivered_signed_and_the_secret_is_shown_once() {
     assert_eq!(s.header("content-type"), "application/json");
     let ts = s.header("webhook-timestamp");
     assert_eq!(ts, ts_of_start().to_string());
-    assert!(signs(&secret, s.header("webhook-signature"), s.header("webhook-id"), ts, &s.body));
-    assert!(!signs(&secret, s.header("webhook-signature"), s.header("webhook-id"), ts, "{}"));
+    assert!(signs(
+        &secret,
+        s.header("webhook-signature"),
+        s.header("webhook-id"),
+        ts,
+        &s.body
+    ));
+    assert!(!signs(
+        &secret,
+        s.header("webhook-signature"),
+        s.header("webhook-id"),
+        ts,
+        "{}"
+    ));
     let d = deliveries(&alice, &endpoint);
     assert_eq!(d.len(), 1);
     assert_eq!(d[0]["status"], "delivered");
@@ -257,7 +284,13 @@ fn failures_are_retried_on_the_schedule_and_a_day_of_them_disables_the_endpoint(
     // A disabled endpoint gets nothing more.
     grant(&admin, &id_of(&alice_user), "1");
     assert_eq!(round(&e, &r), 0);
-    fails(&alice, "webhook.test", json!({"id": endpoint["id"]}), 4220, "invalid_state");
+    fails(
+        &alice,
+        "webhook.test",
+        json!({"id": endpoint["id"]}),
+        4220,
+        "invalid_state",
+    );
 }
 
 #[test]
@@ -277,10 +310,17 @@ fn other_4xx_give_up_and_410_disables_at_once() {
     grant(&admin, &id_of(&alice_user), "1");
     assert_eq!(round(&e, &r), 2);
     let d = deliveries(&alice, &endpoint);
-    assert!(d.iter().all(|d| d["status"] == "failed" && d["attempts"] == 1), "{d:?}");
+    assert!(
+        d.iter()
+            .all(|d| d["status"] == "failed" && d["attempts"] == 1),
+        "{d:?}"
+    );
     e.clock.advance_seconds(3600);
     assert_eq!(round(&e, &r), 0, "no retry of a 4xx or a redirect");
-    assert_eq!(alice.ok("webhook.list", json!({}))["items"][0]["status"], "active");
+    assert_eq!(
+        alice.ok("webhook.list", json!({}))["items"][0]["status"],
+        "active"
+    );
 
     r.answer(Some(410), 1);
     grant(&admin, &id_of(&alice_user), "1");
@@ -323,7 +363,13 @@ fn a_rotated_secret_signs_beside_the_old_one_for_a_day() {
     let s = &r.take()[0];
     let sig = s.header("webhook-signature");
     assert!(!sig.contains(' '));
-    assert!(signs(&new, sig, s.header("webhook-id"), s.header("webhook-timestamp"), &s.body));
+    assert!(signs(
+        &new,
+        sig,
+        s.header("webhook-id"),
+        s.header("webhook-timestamp"),
+        &s.body
+    ));
 }
 
 #[test]
@@ -347,7 +393,10 @@ fn test_replay_and_delete() {
     assert_eq!(round(&e, &r), 1);
     let second = r.take();
     assert_eq!(second[0].body, first[0].body);
-    assert_eq!(second[0].header("webhook-id"), first[0].header("webhook-id"));
+    assert_eq!(
+        second[0].header("webhook-id"),
+        first[0].header("webhook-id")
+    );
     let listed = deliveries(&alice, &endpoint);
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["id"], replay["id"], "newest first");
@@ -367,7 +416,13 @@ fn test_replay_and_delete() {
         json!({"ok": true})
     );
     assert_eq!(alice.ok("webhook.list", json!({}))["items"], json!([]));
-    fails(&alice, "webhook.deliveries", json!({"id": endpoint["id"]}), 4040, "not_found");
+    fails(
+        &alice,
+        "webhook.deliveries",
+        json!({"id": endpoint["id"]}),
+        4040,
+        "not_found",
+    );
     e.clock.advance_seconds(61);
     assert_eq!(round(&e, &r), 0);
 }

@@ -41,12 +41,10 @@ fn request(e: &Env, token: Option<&str>) -> tungstenite::handshake::client::Requ
 impl Ws {
     fn try_connect(e: &Env, token: Option<&str>) -> Result<Ws, tungstenite::Error> {
         let stream = TcpStream::connect(e.server.addr).expect("connect");
-        let (socket, _) = tungstenite::client::client(request(e, token), stream)
-            .map_err(|err| match err {
+        let (socket, _) =
+            tungstenite::client::client(request(e, token), stream).map_err(|err| match err {
                 tungstenite::HandshakeError::Failure(f) => f,
-                tungstenite::HandshakeError::Interrupted(_) => {
-                    tungstenite::Error::ConnectionClosed
-                }
+                tungstenite::HandshakeError::Interrupted(_) => tungstenite::Error::ConnectionClosed,
             })?;
         Ok(Ws {
             socket,
@@ -224,7 +222,10 @@ fn every_method_works_over_websocket_with_the_same_access_rules() {
 
     // The header works as over HTTP, and calls count in the same metrics.
     let mut header = Ws::connect(&e, Some(&token));
-    assert_eq!(header.ok("auth.me", json!({}))["email"], "alice@example.com");
+    assert_eq!(
+        header.ok("auth.me", json!({}))["email"],
+        "alice@example.com"
+    );
     let metrics = market_testkit::get(&e.server, "/metrics").body;
     assert!(
         metrics.contains(r#"rpc_calls_total{method="auth.me",outcome="ok"} 4"#),
@@ -260,7 +261,9 @@ fn subscriptions_deliver_backlog_then_live_events_to_those_concerned() {
         "message.send",
         json!({"to_user_id": alice_user["id"], "body": "hi"}),
     );
-    let live = ws.next_event(Duration::from_secs(10)).expect("a live event");
+    let live = ws
+        .next_event(Duration::from_secs(10))
+        .expect("a live event");
     assert_eq!(live["event"]["type"], "message.received");
     assert_eq!(live["event"]["seq"], 3);
     assert!(ws.next_event(Duration::from_millis(300)).is_none());
@@ -348,14 +351,10 @@ fn ten_thousand_events_written_during_a_subscription_arrive_in_order_once() {
         alice_seen.push(n["event"]["seq"].as_u64().expect("seq"));
     }
     assert!(alice_seen.windows(2).all(|w| w[0] < w[1]));
-    let hers = e
-        .db
-        .read(|tx| tx.user_events_after(alice_id, start_seq, u64::MAX, 5000))
-        .expect("read");
-    assert_eq!(
-        alice_seen,
-        hers.iter().map(|ev| ev.seq).collect::<Vec<_>>()
-    );
+    let hers =
+        e.db.read(|tx| tx.user_events_after(alice_id, start_seq, u64::MAX, 5000))
+            .expect("read");
+    assert_eq!(alice_seen, hers.iter().map(|ev| ev.seq).collect::<Vec<_>>());
     assert!(alice_ws.next_event(Duration::from_millis(300)).is_none());
 }
 
@@ -399,7 +398,11 @@ fn a_slow_consumer_is_closed_with_1008_and_resumes_with_after_seq() {
         .unwrap_or_else(|| panic!("no close frame after {} events", received.len()));
     assert_eq!(code, CloseCode::Policy, "{reason}");
     assert!(reason.contains("after_seq"), "{reason}");
-    assert!(received.len() < 600, "{} events before the close", received.len());
+    assert!(
+        received.len() < 600,
+        "{} events before the close",
+        received.len()
+    );
     let expected: Vec<u64> = (start_seq + 1..=start_seq + received.len() as u64).collect();
     assert_eq!(received, expected);
 
@@ -458,7 +461,10 @@ fn idle_connections_are_pinged_and_closed_when_silent() {
         assert!(lively.read(Duration::from_millis(100)).is_none());
         assert!(lively.closed.is_none(), "closed: {:?}", lively.closed);
     }
-    assert_eq!(lively.ok("auth.me", json!({}))["email"], "alice@example.com");
+    assert_eq!(
+        lively.ok("auth.me", json!({}))["email"],
+        "alice@example.com"
+    );
     // A silent one is closed with 1001 after two intervals without a sound.
     let mut silent = Ws::connect(&e, Some(&token));
     std::thread::sleep(Duration::from_millis(1500));

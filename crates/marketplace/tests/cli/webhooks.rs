@@ -291,7 +291,10 @@ fn a_server_killed_mid_delivery_delivers_after_restart() {
 
     let (server, port) = serve_quietly(&db, &env);
     let arrivals = receiver.wait_until(Duration::from_secs(30), |a| a.len() >= 2);
-    assert_eq!(arrivals[1].headers["webhook-id"], first[0].headers["webhook-id"]);
+    assert_eq!(
+        arrivals[1].headers["webhook-id"],
+        first[0].headers["webhook-id"]
+    );
     assert_eq!(arrivals[1].body, first[0].body);
     assert!(arrivals.iter().all(|a| a.signed));
     let alice = login(port, "alice@example.com", "alice-password");
