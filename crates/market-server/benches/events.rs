@@ -3,7 +3,7 @@
 //!
 //! The marketplace server runs in-process on a temporary redb file. Every
 //! subscriber is an admin connection subscribed to the live log; the bench
-//! then appends `BENCH_EVENTS` (default 20,000) events, 100 per durable
+//! then appends `BENCH_EVENTS` (default 2,000) events, 100 per durable
 //! transaction, and measures the time from the first append until every
 //! subscriber has received the last event (checking that each one got every
 //! event once and in order).
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let subscribers = env_number("BENCH_SUBSCRIBERS", 1000).max(1);
-    let events = env_number("BENCH_EVENTS", 20_000).max(PER_TX);
+    let events = env_number("BENCH_EVENTS", 2_000).max(PER_TX);
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let backend = RedbBackend::open(&dir.path().join("events.redb")).map_err(|e| e.to_string())?;
     let cipher = SecretCipher::from_text(&"42".repeat(32)).map_err(|e| e.to_string())?;
@@ -68,6 +68,8 @@ fn run() -> Result<(), String> {
         },
         websocket: WebSocketLimits {
             connections_per_client: 0,
+            // The load generator shares the machine: give it time.
+            send_timeout: Duration::from_secs(60),
             ..WebSocketLimits::default()
         },
         ..ServerConfig::default()
@@ -191,6 +193,9 @@ async fn subscriber(
             .map_err(|_| format!("stalled before seq {expected}"))?
             .ok_or("closed")?
             .map_err(|e| e.to_string())?;
+        if let Message::Close(frame) = &msg {
+            return Err(format!("closed before seq {expected}: {frame:?}"));
+        }
         let Message::Text(text) = msg else { continue };
         let v: Value = serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
         if !subscribed {
