@@ -12,9 +12,9 @@
 //! moves, so it sees every event once and in order. Outgoing messages go
 //! through one bounded queue per connection; a subscription that cannot
 //! queue its next event within the send timeout closes the connection with
-//! 1008, and the client resumes with `after_seq`. The server pings an idle
-//! connection and closes it (1001) when nothing, not even a pong, comes
-//! back within two ping intervals.
+//! 1008, and the client resumes with `after_seq`. The server pings a
+//! connection silent for a ping interval and closes it (1001) when nothing,
+//! not even a pong, answers that ping within another interval.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -61,6 +61,9 @@ impl Default for WebSocketLimits {
     }
 }
 
+/// How often a subscription checks its token again (a logout, a
+/// suspension or new roles take effect within this time).
+const RECHECK: Duration = Duration::from_secs(5);
 /// Events read from the log per step of a subscription.
 const READ_STEP: usize = 256;
 /// How long the close frame may take to leave.
@@ -202,11 +205,14 @@ async fn run(shared: Arc<Shared>, socket: WebSocket, mut token: Token, peer: Opt
     let mut ping = tokio::time::interval(limits.ping_interval);
     ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_seen = Instant::now();
+    // When a ping went out that nothing has answered yet.
+    let mut awaiting: Option<Instant> = None;
     let mut closed_rx = closed.clone();
     loop {
         tokio::select! {
             message = stream.next() => {
                 last_seen = Instant::now();
+                awaiting = None;
                 match message {
                     Some(Ok(Message::Text(text))) => {
                         let reply = answer(&shared, &text, &mut token, peer, &mut subscriptions, &out, &closing).await;
@@ -224,15 +230,18 @@ async fn run(shared: Arc<Shared>, socket: WebSocket, mut token: Token, peer: Opt
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break,
                 }
             }
-            _ = ping.tick() => {
-                if last_seen.elapsed() > limits.ping_interval * 2 {
+            _ = ping.tick() => match awaiting {
+                Some(sent) if sent.elapsed() >= limits.ping_interval => {
                     close_with(&closing, GOING_AWAY, "no answer to pings");
                     break;
                 }
-                if last_seen.elapsed() >= limits.ping_interval {
+                Some(_) => {}
+                None if last_seen.elapsed() >= limits.ping_interval => {
                     let _ = out.try_send(Message::Ping(Default::default()));
+                    awaiting = Some(Instant::now());
                 }
-            }
+                None => {}
+            },
             _ = closed_rx.changed() => break,
         }
     }
@@ -508,7 +517,10 @@ async fn subscribe(
     let after = p.after_seq.unwrap_or_else(|| source.durable_seq());
     let follower = Follower {
         source,
+        shared: shared.clone(),
+        token: token.clone(),
         caller,
+        checked: Instant::now(),
         subscription: id.clone(),
         types: p.types,
         after,
@@ -553,7 +565,11 @@ fn unsubscribe(
 /// One subscription: reads the log after its cursor and queues notifications.
 struct Follower {
     source: Arc<dyn EventSource>,
+    shared: Arc<Shared>,
+    /// The connection's token when it subscribed, checked again now and then.
+    token: Token,
     caller: Caller,
+    checked: Instant,
     subscription: String,
     types: Vec<String>,
     /// The last `seq` read.
@@ -570,6 +586,20 @@ impl Follower {
         loop {
             let end = (*self.tick.borrow_and_update()).max(self.source.durable_seq());
             if after < end {
+                if self.checked.elapsed() >= RECHECK {
+                    match resolve(&self.shared, &self.token).await {
+                        Ok(Caller::Anonymous) | Err(_) => {
+                            close_with(
+                                &self.closing,
+                                POLICY_VIOLATION,
+                                "the subscription's token no longer works; sign in again",
+                            );
+                            return;
+                        }
+                        Ok(caller) => self.caller = caller,
+                    }
+                    self.checked = Instant::now();
+                }
                 let source = self.source.clone();
                 let caller = self.caller.clone();
                 let types = self.types.clone();

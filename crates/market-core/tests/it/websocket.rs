@@ -365,7 +365,7 @@ fn tight_limits() -> ServerConfig {
             subscriptions_per_connection: 2,
             queue: 4,
             send_timeout: Duration::from_millis(300),
-            ping_interval: Duration::from_millis(300),
+            ping_interval: Duration::from_secs(60),
         },
         ..server_config()
     }
@@ -373,10 +373,7 @@ fn tight_limits() -> ServerConfig {
 
 #[test]
 fn a_slow_consumer_is_closed_with_1008_and_resumes_with_after_seq() {
-    let mut limits = tight_limits();
-    // Pings answered or not, the consumer is closed for being slow.
-    limits.websocket.ping_interval = Duration::from_secs(60);
-    let e = start_with(app_config(), limits);
+    let e = start_with(app_config(), tight_limits());
     let (admin, _) = e.admin();
     let token = admin.token.clone().expect("a token");
     let start_seq = last_seq(&e);
@@ -451,12 +448,14 @@ fn connections_and_subscriptions_are_capped_per_client() {
 
 #[test]
 fn idle_connections_are_pinged_and_closed_when_silent() {
-    let e = start_with(app_config(), tight_limits());
+    let mut limits = tight_limits();
+    limits.websocket.ping_interval = Duration::from_secs(1);
+    let e = start_with(app_config(), limits);
     let (alice, _) = e.register("alice@example.com");
     let token = alice.token.clone().expect("a token");
     // A client that keeps reading answers the pings and stays.
     let mut lively = Ws::connect(&e, Some(&token));
-    let until = Instant::now() + Duration::from_millis(1500);
+    let until = Instant::now() + Duration::from_millis(3500);
     while Instant::now() < until {
         assert!(lively.read(Duration::from_millis(100)).is_none());
         assert!(lively.closed.is_none(), "closed: {:?}", lively.closed);
@@ -465,10 +464,29 @@ fn idle_connections_are_pinged_and_closed_when_silent() {
         lively.ok("auth.me", json!({}))["email"],
         "alice@example.com"
     );
-    // A silent one is closed with 1001 after two intervals without a sound.
+    // A silent one is closed with 1001 once a ping goes unanswered.
     let mut silent = Ws::connect(&e, Some(&token));
-    std::thread::sleep(Duration::from_millis(1500));
+    std::thread::sleep(Duration::from_millis(3500));
     assert!(silent.read(Duration::from_secs(5)).is_none());
     let (code, reason) = silent.closed.clone().expect("a close frame");
     assert_eq!(code, CloseCode::Away, "{reason}");
+}
+
+#[test]
+fn a_subscription_ends_when_its_token_stops_working() {
+    let e = start();
+    let (admin, _) = e.admin();
+    let (alice, alice_user) = e.register("alice@example.com");
+    let mut ws = Ws::connect(&e, alice.token.as_deref());
+    ws.ok("event.subscribe", json!({}));
+    grant(&admin, &id_of(&alice_user), "1");
+    assert!(ws.next_event(Duration::from_secs(10)).is_some());
+    alice.ok("auth.logout", json!({}));
+    // Within the recheck interval the token is found revoked.
+    std::thread::sleep(Duration::from_secs(6));
+    grant(&admin, &id_of(&alice_user), "1");
+    assert!(ws.next_event(Duration::from_secs(10)).is_none());
+    let (code, reason) = ws.closed.clone().expect("a close frame");
+    assert_eq!(code, CloseCode::Policy, "{reason}");
+    assert!(reason.contains("token"), "{reason}");
 }
