@@ -9,7 +9,7 @@ TS_TOOL := tools/ts-client-test
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-rust test-pg test-openrpc test-hero test-deploy test-ts-client lint fmt bench bench-rpc bench-seed bench-pg generate clean
+.PHONY: run build test test-rust test-pg test-openrpc test-hero test-deploy test-ts-client lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -90,7 +90,7 @@ test-hero:
 	$(CURDIR)/target/debug/marketplace schema check schemas
 
 ## Every benchmark (release builds); figures are reported, not asserted.
-bench: bench-rpc bench-seed
+bench: bench-rpc bench-events bench-seed
 
 ## product.get beside a bare-axum baseline, and durable wallet.transfer.
 bench-rpc:
@@ -101,6 +101,10 @@ bench-rpc:
 ## beside redb; summary in target/bench/pg_summary.json.
 bench-pg:
 	CARGO=$(CARGO) scripts/bench-pg.sh
+
+## WebSocket event fan-out: events per second to 1,000 subscribers.
+bench-events:
+	$(CARGO) bench -p market-server --bench events
 
 ## seed_marketplace.rhai at scale $(SEED_SCALE) (1000 products per unit) into a new embedded database.
 bench-seed: build

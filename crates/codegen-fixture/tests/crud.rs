@@ -69,6 +69,7 @@ fn start() -> Env {
         doc_html: String::new(),
         authenticator: Arc::new(Users),
         ready: Arc::new(|| true),
+        events: None,
     };
     Env {
         server: TestServer::start(api, ServerConfig::default()),

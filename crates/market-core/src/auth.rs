@@ -18,7 +18,8 @@ use unicode_normalization::UnicodeNormalization;
 use crate::{
     ApiKey, ApiKeyCreated, ApiKeyService, ApikeyCreateParams, ApikeyListParams, ApikeyRevokeParams,
     App, AuthChangePasswordParams, AuthLoginParams, AuthLogoutParams, AuthMeParams,
-    AuthRegisterParams, AuthResult, AuthService, Role, Session, User, UserStatus, ledger, me,
+    AuthRegisterParams, AuthResult, AuthService, AuthUseTokenParams, Role, Session, User,
+    UserStatus, ledger, me,
 };
 
 /// Prefix of session tokens.
@@ -387,6 +388,13 @@ impl AuthService for App {
     fn me(&self, ctx: &Ctx, _p: AuthMeParams) -> Result<User, RpcError> {
         let id = me(ctx)?;
         Ok(self.db.read(|tx| tx.load::<User>(id))?)
+    }
+
+    fn use_token(&self, _ctx: &Ctx, p: AuthUseTokenParams) -> Result<User, RpcError> {
+        match authenticate(self, &p.token)? {
+            Caller::User(principal) => Ok(self.db.read(|tx| tx.load::<User>(principal.user_id))?),
+            _ => Err(unknown_token()),
+        }
     }
 
     fn change_password(

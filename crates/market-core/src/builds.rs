@@ -91,6 +91,7 @@ impl App {
                 build.error = Some("the server stopped during the build".into());
                 build.finished_at = Some(tx.now());
                 tx.update(&mut build, None)?;
+                build_finished(tx, &build)?;
             }
             Ok::<_, RpcError>(running.len())
         })
@@ -201,8 +202,11 @@ impl App {
                     b.release_id = Some(release.id);
                     prune_releases(tx, cfg.releases_keep)?;
                 }
+                tx.update(&mut b, None)?;
+                build_finished(tx, &b)?;
+            } else {
+                tx.update(&mut b, None)?;
             }
-            tx.update(&mut b, None)?;
             Ok::<_, RpcError>(())
         })
     }
@@ -549,4 +553,23 @@ impl ReleaseService for App {
         }
         self.make_current(ctx, target.clone())
     }
+}
+
+/// `build.finished`: the user who requested the build is concerned.
+fn build_finished(tx: &mut WriteTx<'_>, build: &Build) -> Result<(), RpcError> {
+    crate::events::emit(
+        tx,
+        "build.finished",
+        "build",
+        build.id,
+        build.requested_by.parse().into_iter().collect(),
+        serde_json::json!({
+            "status": build.status.as_str(),
+            "profile": build.profile.as_str(),
+            "manifest_hash": build.manifest_hash,
+            "exit_code": build.exit_code,
+            "error": build.error,
+            "release_id": build.release_id.map(|id| id.to_string()),
+        }),
+    )
 }

@@ -13,6 +13,7 @@ use market_store::{Actor, Id, Page, Reads, Timestamp, WriteTx};
 use rust_decimal::Decimal;
 
 use crate::escrow;
+use crate::events;
 use crate::listing::{self, Source};
 use crate::{
     App, LedgerEntryKind, Node, NodeGetParams, NodeListParams, NodeRegisterParams, NodeService,
@@ -294,7 +295,7 @@ impl App {
                     ProductCategory::Node,
                 ),
             };
-            tx.insert(&mut Order {
+            let mut order = Order {
                 id: order_id,
                 buyer_id: buyer,
                 items: vec![OrderItem {
@@ -314,7 +315,9 @@ impl App {
                 status: OrderStatus::Paid,
                 rental_id: Some(rental_id),
                 ..Default::default()
-            })?;
+            };
+            tx.insert(&mut order)?;
+            events::order_event(tx, "order.paid", &order)?;
             tx.insert(&mut Sale {
                 seller_id: node.owner_id,
                 order_id,
@@ -344,6 +347,7 @@ impl App {
             tx.insert(&mut rental)?;
             node.used_units += units;
             tx.update(&mut node, None)?;
+            rental_event(tx, "rental.started", &rental)?;
             Ok(rental)
         })
     }
@@ -386,6 +390,8 @@ impl App {
         order.status = OrderStatus::Completed;
         order.completed_at = Some(now);
         tx.update(&mut order, None)?;
+        rental_event(tx, "rental.ended", rental)?;
+        events::order_event(tx, "order.completed", &order)?;
         Ok(())
     }
 
@@ -450,6 +456,26 @@ impl App {
         }
         Ok(any)
     }
+}
+
+/// `rental.started`, `rental.extended`, `rental.ended`: the renter and the node's owner are concerned.
+fn rental_event(tx: &mut WriteTx<'_>, kind: &'static str, rental: &Rental) -> Result<(), RpcError> {
+    events::emit(
+        tx,
+        kind,
+        "rental",
+        rental.id,
+        vec![rental.buyer_id, rental.seller_id],
+        serde_json::json!({
+            "status": rental.status.as_str(),
+            "node_id": rental.node_id.to_string(),
+            "order_id": rental.order_id.to_string(),
+            "units": rental.units,
+            "hours": rental.hours,
+            "ends_at": rental.ends_at.to_string(),
+            "amount": rental.amount.to_string(),
+        }),
+    )
 }
 
 impl RentalService for App {
@@ -549,6 +575,7 @@ impl RentalService for App {
             rental.ends_at = rental.ends_at.add_seconds(i64::from(p.hours) * 3600);
             rental.amount += cost;
             tx.update(&mut rental, None)?;
+            rental_event(tx, "rental.extended", &rental)?;
             Ok(rental)
         })
     }

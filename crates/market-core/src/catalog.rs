@@ -203,6 +203,7 @@ impl ProductService for App {
             }
             within_size(&product)?;
             tx.update(&mut product, p.expected_version)?;
+            product_updated(tx, &product)?;
             Ok(product)
         })
     }
@@ -215,6 +216,7 @@ impl ProductService for App {
             }
             product.status = ProductStatus::Archived;
             tx.update(&mut product, None)?;
+            product_updated(tx, &product)?;
             Ok(product)
         })
     }
@@ -294,4 +296,22 @@ impl ProductService for App {
             next_cursor: more.then(|| (offset + page.limit).to_string()),
         })
     }
+}
+
+/// `product.updated`: its owner is concerned (admins see every event).
+fn product_updated(tx: &mut market_store::WriteTx<'_>, product: &Product) -> Result<(), RpcError> {
+    crate::events::emit(
+        tx,
+        "product.updated",
+        "product",
+        product.id,
+        vec![product.owner_id],
+        serde_json::json!({
+            "status": product.status.as_str(),
+            "name": product.name,
+            "price": product.price.to_string(),
+            "stock": product.stock,
+            "version": product.version,
+        }),
+    )
 }

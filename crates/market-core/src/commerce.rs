@@ -9,6 +9,7 @@ use market_store::{Id, Page, Reads, WriteTx};
 use rust_decimal::Decimal;
 
 use crate::escrow;
+use crate::events;
 use crate::listing;
 use crate::{
     App, Booking, BookingListParams, BookingService, BookingStatus, BookingUpdateStatusParams,
@@ -175,6 +176,7 @@ impl App {
             ..Default::default()
         };
         tx.insert(&mut order)?;
+        events::order_event(tx, "order.paid", &order)?;
         Ok(order)
     }
 
@@ -406,6 +408,9 @@ impl OrderService for App {
                 order.completed_at = Some(now);
             }
             tx.update(&mut order, None)?;
+            if order.status == OrderStatus::Completed {
+                events::order_event(tx, "order.completed", &order)?;
+            }
             Ok(order)
         })
     }
@@ -445,6 +450,7 @@ impl OrderService for App {
             order.status = OrderStatus::Cancelled;
             order.cancelled_at = Some(tx.now());
             tx.update(&mut order, None)?;
+            events::order_event(tx, "order.cancelled", &order)?;
             Ok(order)
         })
     }
@@ -479,6 +485,7 @@ impl OrderService for App {
             order.status = OrderStatus::Refunded;
             order.refunded_at = Some(tx.now());
             tx.update(&mut order, None)?;
+            events::order_event(tx, "order.refunded", &order)?;
             Ok(order)
         })
     }
@@ -533,6 +540,18 @@ impl BookingService for App {
                 _ => p.progress.unwrap_or(booking.progress).min(99),
             };
             tx.update(&mut booking, None)?;
+            events::emit(
+                tx,
+                "booking.updated",
+                "booking",
+                booking.id,
+                vec![booking.customer_id, booking.seller_id],
+                serde_json::json!({
+                    "status": booking.status.as_str(),
+                    "progress": booking.progress,
+                    "order_id": booking.order_id.to_string(),
+                }),
+            )?;
             Ok(booking)
         })
     }

@@ -153,7 +153,7 @@ pub fn apply(tx: &mut WriteTx<'_>, leg: Leg) -> Result<Transfer, RpcError> {
         (&from, -amount, leg.from_entry, from_ref),
         (&to, amount, leg.to_entry, to_ref),
     ] {
-        tx.insert(&mut LedgerEntry {
+        let mut entry = LedgerEntry {
             account_id: account.id,
             transfer_id: transfer.id,
             amount: signed,
@@ -162,7 +162,29 @@ pub fn apply(tx: &mut WriteTx<'_>, leg: Leg) -> Result<Transfer, RpcError> {
             balance_after: account.balance,
             memo: transfer.memo.clone(),
             ..Default::default()
-        })?;
+        };
+        tx.insert(&mut entry)?;
+        if let Some(owner) = account.owner_id {
+            let event = if signed.is_sign_negative() {
+                "wallet.debited"
+            } else {
+                "wallet.credited"
+            };
+            crate::events::emit(
+                tx,
+                event,
+                "ledger_entry",
+                entry.id,
+                vec![owner],
+                json!({
+                    "amount": signed.to_string(),
+                    "kind": entry.kind.as_str(),
+                    "reference": entry.reference,
+                    "balance_after": entry.balance_after.to_string(),
+                    "transfer_id": transfer.id.to_string(),
+                }),
+            )?;
+        }
     }
     Ok(transfer)
 }

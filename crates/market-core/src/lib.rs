@@ -21,6 +21,7 @@ mod capacity;
 mod catalog;
 mod commerce;
 mod escrow;
+pub mod events;
 mod guard;
 pub mod ledger;
 mod listing;
@@ -35,6 +36,7 @@ mod sshkeys;
 mod system;
 mod users;
 mod wallet;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -79,6 +81,8 @@ pub struct AppConfig {
     pub email_lookup_misses_per_hour: u32,
     /// How builds and deploys of the module manifest run.
     pub builds: builds::BuildConfig,
+    /// Where webhooks may point.
+    pub webhooks: webhooks::WebhookConfig,
 }
 
 impl Default for AppConfig {
@@ -93,6 +97,7 @@ impl Default for AppConfig {
             password_lock_secs: 900,
             email_lookup_misses_per_hour: 20,
             builds: builds::BuildConfig::default(),
+            webhooks: webhooks::WebhookConfig::default(),
         }
     }
 }
@@ -183,6 +188,7 @@ impl App {
             doc_html: DOC_HTML.to_string(),
             authenticator: self.clone(),
             ready: Arc::new(move || db.ping().is_ok()),
+            events: Some(Arc::new(events::AppEvents(self.clone()))),
         }
     }
 

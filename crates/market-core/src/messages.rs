@@ -130,6 +130,18 @@ impl MessageService for App {
                 ..Default::default()
             };
             tx.insert(&mut message)?;
+            crate::events::emit(
+                tx,
+                "message.received",
+                "message",
+                message.id,
+                vec![message.recipient_id],
+                serde_json::json!({
+                    "thread_id": thread.id.to_string(),
+                    "sender_id": sender.to_string(),
+                    "order_id": thread.order_id.map(|id| id.to_string()),
+                }),
+            )?;
             Ok(message)
         })
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::{Caller, Methods, RpcError};
+use crate::{Caller, EventSource, Methods, RpcError};
 
 /// Resolves the bearer token of a request to a caller.
 pub trait Authenticator: Send + Sync + 'static {
@@ -25,4 +25,6 @@ pub struct Api {
     pub authenticator: Arc<dyn Authenticator>,
     /// Does the database answer? May block.
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// The domain event log, for `event.subscribe` over WebSocket.
+    pub events: Option<Arc<dyn EventSource>>,
 }

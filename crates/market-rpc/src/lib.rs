@@ -12,6 +12,7 @@ pub mod builtin;
 pub mod crud;
 pub mod ctx;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod methods;
 pub mod params;
@@ -20,6 +21,7 @@ pub mod redact;
 pub use api::{Api, Authenticator};
 pub use ctx::{ADMIN_ROLE, Access, Caller, Ctx, Principal};
 pub use error::{ErrorKind, RpcError, error_code};
+pub use events::{EventBatch, EventSource};
 pub use methods::{Handler, MethodDef, Methods, Ok};
 pub use params::{
     FieldErrors, FromParams, ParamReader, Shape, Validate, parse_params, path, rules,

@@ -21,7 +21,6 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::GracefulShutdown;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tower::ServiceExt;
@@ -92,6 +91,13 @@ fn admit(open: &Arc<Mutex<Open>>, address: IpAddr, limits: &ConnectionLimits) ->
         open: open.clone(),
         address,
     })
+}
+
+/// A connection's place in the count, carried by each of its requests: an
+/// upgraded (WebSocket) connection outlives its HTTP task and holds it on.
+#[derive(Clone)]
+pub(crate) struct Held {
+    _slot: Arc<Slot>,
 }
 
 /// What a connection is doing, for its watchdog.
@@ -232,7 +238,10 @@ pub(crate) async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let open = Arc::new(Mutex::new(Open::default()));
-    let graceful = GracefulShutdown::new();
+    // Shutdown: every connection is told, and the loop waits until each
+    // connection task (holding a `done` sender) has ended.
+    let (stop, _) = tokio::sync::watch::channel(false);
+    let (done, mut all_done) = tokio::sync::mpsc::channel::<()>(1);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -258,27 +267,54 @@ pub(crate) async fn serve(
             inner: stream,
             activity: activity.clone(),
         };
-        let service = service(router.clone(), peer, activity.clone());
-        let connection = graceful.watch(
-            hyper::server::conn::http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(io), service),
+        let slot = Arc::new(slot);
+        let service = service(
+            router.clone(),
+            peer,
+            activity.clone(),
+            Held {
+                _slot: slot.clone(),
+            },
         );
+        // With upgrades, so `GET /rpc` can become a WebSocket; the upgraded
+        // connection then lives on in its own task.
+        let connection = hyper::server::conn::http1::Builder::new()
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
         let dog = watchdog(activity, limits.clone());
+        let mut stopping = stop.subscribe();
+        let done = done.clone();
         tokio::spawn(async move {
-            tokio::select! {
-                served = connection => {
-                    if let Err(e) = served {
-                        tracing::debug!(error = %e, "connection ended with an error");
+            let mut connection = std::pin::pin!(connection);
+            let mut dog = std::pin::pin!(dog);
+            let mut told = false;
+            loop {
+                tokio::select! {
+                    served = connection.as_mut() => {
+                        if let Err(e) = served {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                        break;
+                    }
+                    () = dog.as_mut() => {
+                        tracing::debug!(peer = %peer, "connection closed: timed out");
+                        break;
+                    }
+                    _ = stopping.wait_for(|s| *s), if !told => {
+                        told = true;
+                        connection.as_mut().graceful_shutdown();
                     }
                 }
-                () = dog => tracing::debug!(peer = %peer, "connection closed: timed out"),
             }
             drop(slot);
+            drop(done);
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    stop.send_replace(true);
+    drop(done);
+    let _ = all_done.recv().await;
     Ok(())
 }
 
@@ -288,6 +324,7 @@ fn service(
     router: Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    held: Held,
 ) -> impl hyper::service::Service<
     hyper::Request<Incoming>,
     Response = axum::response::Response,
@@ -296,6 +333,7 @@ fn service(
 > + Clone {
     hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(held.clone());
         let in_flight = activity.start_request();
         let router = router.clone();
         async move {

@@ -14,6 +14,7 @@ mod jsonrpc;
 mod limits;
 mod metrics;
 mod node_auth;
+mod ws;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -25,13 +26,14 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use market_rpc::Methods;
+use market_rpc::{EventSource, Methods};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 pub use connections::ConnectionLimits;
 pub use limits::Limits;
 pub use market_rpc::{Api, Authenticator};
 pub use metrics::Metrics;
+pub use ws::WebSocketLimits;
 
 /// Limits, CORS and proxies.
 #[derive(Debug, Clone)]
@@ -55,6 +57,8 @@ pub struct ServerConfig {
     pub body_timeout: Duration,
     /// Timeouts and caps of connections.
     pub connections: ConnectionLimits,
+    /// Caps of WebSocket connections and their subscriptions.
+    pub websocket: WebSocketLimits,
 }
 
 impl Default for ServerConfig {
@@ -69,6 +73,7 @@ impl Default for ServerConfig {
             answer_limit: 16 * 1024 * 1024,
             body_timeout: Duration::from_secs(30),
             connections: ConnectionLimits::default(),
+            websocket: WebSocketLimits::default(),
         }
     }
 }
@@ -89,6 +94,12 @@ pub(crate) struct Shared {
     answer_limit: usize,
     body_timeout: Duration,
     trusted_proxies: Vec<IpAddr>,
+    /// The domain event log, for subscriptions.
+    events: Option<Arc<dyn EventSource>>,
+    /// The log's durable end, moving as commits become durable.
+    event_tick: tokio::sync::watch::Receiver<u64>,
+    websocket: WebSocketLimits,
+    ws_clients: ws::Clients,
 }
 
 /// The router.
@@ -96,8 +107,8 @@ pub fn app(api: Api, config: &ServerConfig) -> Router {
     let shared = shared(api, config);
     spawn_limit_sweeper(&shared);
     Router::new()
-        .route("/rpc", post(rpc))
-        .route("/api/v1/marketplace/main/rpc", post(rpc))
+        .route("/rpc", post(rpc).get(ws::upgrade))
+        .route("/api/v1/marketplace/main/rpc", post(rpc).get(ws::upgrade))
         .route("/openrpc.json", get(openrpc))
         .route("/doc", get(doc_page))
         .route("/healthz", get(healthz))
@@ -167,6 +178,10 @@ fn shared(mut api: Api, config: &ServerConfig) -> Arc<Shared> {
         answer_limit: config.answer_limit,
         body_timeout: config.body_timeout,
         trusted_proxies: config.trusted_proxies.clone(),
+        event_tick: ws::event_tick(api.events.as_ref()),
+        events: api.events,
+        websocket: config.websocket.clone(),
+        ws_clients: ws::Clients::default(),
     })
 }
 

@@ -518,6 +518,7 @@ mod in_process {
                 doc_html: "<html></html>".to_string(),
                 authenticator: self.tokens.clone(),
                 ready: Arc::new(move || ready.load(Ordering::SeqCst)),
+                events: None,
             }
         }
     }

@@ -7,55 +7,83 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use crate::backend::Backend;
+use crate::domain_events::EventBell;
 use crate::error::Result;
 
-/// The latest commit of each backend written in a scope.
-type Commits = Vec<(Arc<dyn Backend>, u64)>;
+/// The latest commit of each backend written in a scope, and the highest
+/// event `seq` of each event log.
+#[derive(Default)]
+struct Scope {
+    commits: Vec<(Arc<dyn Backend>, u64)>,
+    events: Vec<(Arc<EventBell>, u64)>,
+}
 
 thread_local! {
-    static SCOPE: RefCell<Option<Commits>> = const { RefCell::new(None) };
+    static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
 }
 
 /// Commits made inside a [`deferred`] scope that may not be durable yet.
 #[must_use = "wait for the commits before telling anyone they happened"]
 #[derive(Default)]
 pub struct Pending {
-    commits: Commits,
+    scope: Scope,
 }
 
 impl Pending {
-    /// Block until every commit is durable.
+    /// Block until every commit is durable, then tell the event listeners.
     pub fn wait(self) -> Result<()> {
-        for (backend, commit) in &self.commits {
+        for (backend, commit) in &self.scope.commits {
             backend.wait_durable(*commit)?;
+        }
+        for (bell, seq) in &self.scope.events {
+            bell.advance(*seq);
         }
         Ok(())
     }
 
     /// Whether there is anything to wait for.
     pub fn is_empty(&self) -> bool {
-        self.commits.is_empty()
+        self.scope.commits.is_empty()
     }
 }
 
 /// Run `f` with durability waits deferred; the commits it made come back
 /// with its result. Scopes nest: an inner scope's commits are its own.
 pub fn deferred<R>(f: impl FnOnce() -> R) -> (R, Pending) {
-    let outer = SCOPE.with(|s| s.borrow_mut().replace(Vec::new()));
+    let outer = SCOPE.with(|s| s.borrow_mut().replace(Scope::default()));
     let result = f();
-    let commits = SCOPE
+    let scope = SCOPE
         .with(|s| std::mem::replace(&mut *s.borrow_mut(), outer))
         .unwrap_or_default();
-    (result, Pending { commits })
+    (result, Pending { scope })
 }
 
-/// Record `commit` in the current scope; `false` when there is none.
-pub(crate) fn defer(backend: &Arc<dyn Backend>, commit: u64) -> bool {
+/// Record `commit` (holding events up to `events`' seq, if any) in the
+/// current scope; `false` when there is none.
+pub(crate) fn defer(
+    backend: &Arc<dyn Backend>,
+    commit: u64,
+    events: Option<(&Arc<EventBell>, u64)>,
+) -> bool {
     SCOPE.with(|s| match s.borrow_mut().as_mut() {
         Some(pending) => {
-            match pending.iter_mut().find(|(b, _)| Arc::ptr_eq(b, backend)) {
+            match pending
+                .commits
+                .iter_mut()
+                .find(|(b, _)| Arc::ptr_eq(b, backend))
+            {
                 Some(entry) => entry.1 = entry.1.max(commit),
-                None => pending.push((backend.clone(), commit)),
+                None => pending.commits.push((backend.clone(), commit)),
+            }
+            if let Some((bell, seq)) = events {
+                match pending
+                    .events
+                    .iter_mut()
+                    .find(|(b, _)| Arc::ptr_eq(b, bell))
+                {
+                    Some(entry) => entry.1 = entry.1.max(seq),
+                    None => pending.events.push((bell.clone(), seq)),
+                }
             }
             true
         }

@@ -16,6 +16,7 @@
 mod backend;
 mod changes;
 mod crypto;
+mod domain_events;
 mod durability;
 mod error;
 mod eventlog;
@@ -28,11 +29,13 @@ mod transfer;
 mod tx;
 mod types;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 pub use backend::{Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite};
 pub use changes::{CHANGES, Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
+pub use domain_events::{DOMAIN_EVENTS, DomainEvent, DomainEventReads, EventBell, NewEvent};
 pub use durability::{Pending, deferred};
 pub use error::{Result, StoreError};
 pub use eventlog::{EVENTLOG, EventLogReads};
@@ -56,6 +59,11 @@ impl Drop for BatchGuard<'_> {
             let _ = self.backend.end_batch(false);
         }
     }
+}
+
+thread_local! {
+    /// The highest event `seq` written in this thread's open batch.
+    static BATCH_EVENTS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// Where the data lives, parsed from a database URL.
@@ -84,7 +92,7 @@ impl std::str::FromStr for DbUrl {
 
 /// Every append-only log the store keeps; a PostgreSQL database gets a
 /// `log_<name>` table for each.
-pub const LOGS: &[LogSpec] = &[CHANGES, EVENTLOG];
+pub const LOGS: &[LogSpec] = &[CHANGES, EVENTLOG, DOMAIN_EVENTS];
 
 /// A database: a backend, a clock and an id generator.
 pub struct Db {
@@ -92,6 +100,7 @@ pub struct Db {
     clock: Arc<dyn Clock>,
     ids: IdGenerator,
     cipher: Option<SecretCipher>,
+    events: Arc<EventBell>,
 }
 
 impl Db {
@@ -120,12 +129,24 @@ impl Db {
     }
 
     pub fn new(backend: Arc<dyn Backend>, clock: Arc<dyn Clock>) -> Db {
-        Db {
+        let mut db = Db {
             backend,
             clock,
             ids: IdGenerator::default(),
             cipher: None,
+            events: Arc::new(EventBell::default()),
+        };
+        // What a database holds when it opens is durable.
+        match db.read(|tx| tx.last_event_seq()) {
+            Ok(seq) => db.events = Arc::new(EventBell::starting_at(seq)),
+            Err(e) => tracing::warn!(error = %e, "cannot read the event log's last seq"),
         }
+        db
+    }
+
+    /// The durable end of the domain event log, and its listeners.
+    pub fn events(&self) -> &Arc<EventBell> {
+        &self.events
     }
 
     /// Encrypt `@secret` fields with this cipher.
@@ -187,6 +208,7 @@ impl Db {
         if !self.backend.begin_batch()? {
             return f();
         }
+        BATCH_EVENTS.with(|b| b.set(0));
         let mut guard = BatchGuard {
             backend: &*self.backend,
             open: true,
@@ -197,12 +219,24 @@ impl Db {
         let ended = self.backend.end_batch(result.is_ok());
         let result = result?;
         let commit = ended?;
-        if let Some(commit) = commit
-            && !durability::defer(&self.backend, commit)
-        {
-            self.backend.wait_durable(commit)?;
+        let seq = BATCH_EVENTS.with(|b| b.replace(0));
+        if let Some(commit) = commit {
+            self.after_commit(commit, (seq > 0).then_some(seq))?;
         }
         Ok(result)
+    }
+
+    /// Wait until `commit` is durable (or leave it to the enclosing
+    /// [`deferred`] scope), then tell the event listeners about `events`.
+    fn after_commit(&self, commit: u64, events: Option<u64>) -> Result<()> {
+        let bell = events.map(|seq| (&self.events, seq));
+        if !durability::defer(&self.backend, commit, bell) {
+            self.backend.wait_durable(commit)?;
+            if let Some(seq) = events {
+                self.events.advance(seq);
+            }
+        }
+        Ok(())
     }
 
     /// Run `f` on a consistent snapshot.
@@ -231,22 +265,29 @@ impl Db {
         mut f: impl FnMut(&mut WriteTx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         let mut out = None;
+        let mut emitted = None;
         let commit = self.backend.write(&mut |raw| {
             let mut tx = WriteTx {
                 raw,
                 db: self,
                 actor,
                 now: self.clock.now(),
+                last_event: None,
             };
             let result = f(&mut tx);
             let commit = result.is_ok();
+            emitted = tx.last_event.filter(|_| commit);
             out = Some(result);
             Ok(commit)
         })?;
-        if let Some(commit) = commit
-            && !durability::defer(&self.backend, commit)
-        {
-            self.backend.wait_durable(commit)?;
+        match commit {
+            Some(commit) => self.after_commit(commit, emitted)?,
+            // Inside a batch: its events are told when the batch commits.
+            None => {
+                if let Some(seq) = emitted {
+                    BATCH_EVENTS.with(|b| b.set(b.get().max(seq)));
+                }
+            }
         }
         out.unwrap_or_else(|| {
             Err(StoreError::Backend("write transaction did not run".into()).into())

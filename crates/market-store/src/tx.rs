@@ -288,6 +288,8 @@ pub struct WriteTx<'a> {
     pub(crate) db: &'a Db,
     pub(crate) actor: &'a Actor,
     pub(crate) now: Timestamp,
+    /// The `seq` of the last event this transaction appended.
+    pub(crate) last_event: Option<u64>,
 }
 
 impl Reads for WriteTx<'_> {

@@ -66,6 +66,21 @@ pub struct Config {
     pub board_sync_secs: u64,
     /// Module builds, deploys and the model mirror (`[catalog]` in the file).
     pub catalog: CatalogConfig,
+    /// Webhooks may point at loopback, private and link-local addresses.
+    pub webhook_allow_private: bool,
+    /// Seconds one webhook delivery attempt may take.
+    pub webhook_timeout_secs: u64,
+    /// Open WebSocket connections per client address (0: no cap).
+    pub ws_connections_per_client: usize,
+    /// Event subscriptions per WebSocket connection.
+    pub ws_subscriptions_per_connection: usize,
+    /// Messages waiting to be written to one WebSocket connection.
+    pub ws_queue: usize,
+    /// Seconds a subscription may wait for room in that queue before the
+    /// connection is closed as too slow (1008).
+    pub ws_send_timeout_secs: u64,
+    /// Seconds between pings of an idle WebSocket connection.
+    pub ws_ping_secs: u64,
 }
 
 /// Builds and releases of the module manifest, and the upstream model mirror.
@@ -139,6 +154,13 @@ impl Default for Config {
             board_peers: Vec::new(),
             board_sync_secs: 5,
             catalog: CatalogConfig::default(),
+            webhook_allow_private: false,
+            webhook_timeout_secs: 10,
+            ws_connections_per_client: 16,
+            ws_subscriptions_per_connection: 16,
+            ws_queue: 1024,
+            ws_send_timeout_secs: 10,
+            ws_ping_secs: 30,
         }
     }
 }
@@ -225,6 +247,7 @@ impl Config {
             config.token_ttl_hours = parse_env("MARKETPLACE_TOKEN_TTL_HOURS", &v)?;
         }
         config.hardening_env(&env)?;
+        config.events_env(&env)?;
         if let Some(v) = env("MARKETPLACE_BOARD_PEERS") {
             config.board_peers = list(&v);
         }
@@ -287,6 +310,42 @@ impl Config {
             ),
             ..market_store::PgSettings::default()
         }
+    }
+
+    /// Webhook and WebSocket settings from the environment.
+    fn events_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |name: &str| env(name).map(|v| (name.to_string(), v));
+        if let Some((n, v)) = get("MARKETPLACE_WEBHOOK_ALLOW_PRIVATE") {
+            self.webhook_allow_private = match v.trim() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" | "" => false,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: n,
+                        message: format!("expected 1 or 0, got '{v}'"),
+                    });
+                }
+            };
+        }
+        if let Some((n, v)) = get("MARKETPLACE_WEBHOOK_TIMEOUT_SECS") {
+            self.webhook_timeout_secs = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_WS_CONNECTIONS_PER_CLIENT") {
+            self.ws_connections_per_client = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_WS_SUBSCRIPTIONS_PER_CONNECTION") {
+            self.ws_subscriptions_per_connection = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_WS_QUEUE") {
+            self.ws_queue = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_WS_SEND_TIMEOUT_SECS") {
+            self.ws_send_timeout_secs = parse_env(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_WS_PING_SECS") {
+            self.ws_ping_secs = parse_env(&n, &v)?;
+        }
+        Ok(())
     }
 }
 

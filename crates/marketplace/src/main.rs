@@ -13,6 +13,7 @@ mod schema;
 mod script;
 mod secrets;
 mod serve;
+mod webhooks;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

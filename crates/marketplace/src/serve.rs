@@ -33,6 +33,9 @@ pub fn app_config(config: &Config) -> AppConfig {
         password_lock_secs: i64::from(config.password_lock_secs),
         email_lookup_misses_per_hour: config.email_lookup_misses_per_hour,
         builds: build_config(config),
+        webhooks: market_core::webhooks::WebhookConfig {
+            allow_private: config.webhook_allow_private,
+        },
     }
 }
 
@@ -180,6 +183,13 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
             max_connections: config.max_connections,
             max_connections_per_address: config.max_connections_per_address,
         },
+        websocket: market_server::WebSocketLimits {
+            connections_per_client: config.ws_connections_per_client,
+            subscriptions_per_connection: config.ws_subscriptions_per_connection,
+            queue: config.ws_queue.max(1),
+            send_timeout: Duration::from_secs(config.ws_send_timeout_secs.max(1)),
+            ping_interval: Duration::from_secs(config.ws_ping_secs.max(1)),
+        },
     };
     let router = market_server::app(api, &server_config);
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -188,6 +198,11 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
     let sweeper = tokio::spawn(purge_idempotency(db.clone()));
     let expiry = tokio::spawn(expire_rentals(app.clone()));
     let board_sweep = tokio::spawn(crate::board::sweep(app.clone()));
+    let webhooks = crate::webhooks::Worker::start(
+        app.clone(),
+        Duration::from_secs(config.webhook_timeout_secs.max(1)),
+    )
+    .map_err(|e| format!("cannot start the webhook worker: {e}"))?;
     let board_sync = tokio::spawn(crate::board::sync_peers(
         app.clone(),
         config.board_peers.clone(),
@@ -207,6 +222,7 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
         task.abort();
         drop(task.await);
     }
+    drop(webhooks);
     let saved = tokio::task::spawn_blocking(move || app.save_board_snapshot()).await;
     if let Ok(Err(e)) = saved {
         tracing::warn!(error = %e.message, "board: cannot save the view at shutdown");

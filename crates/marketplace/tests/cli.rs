@@ -18,6 +18,8 @@ mod board;
 mod pg;
 #[path = "cli/script.rs"]
 mod script;
+#[path = "cli/webhooks.rs"]
+mod webhooks;
 
 fn root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -238,9 +238,50 @@ pub(crate) fn append(tx: &mut WriteTx<'_>, events: &[SignedEvent]) -> Result<usi
     for e in events {
         if tx.append_event_log(e.id, &encode_event(e)?)?.is_some() {
             n += 1;
+            domain_event(tx, e)?;
         }
     }
     Ok(n)
+}
+
+/// The marketplace event of a new board event: `post.created` (its author
+/// is concerned) and `post.expired` (the post's author and whoever expired it).
+fn domain_event(tx: &mut WriteTx<'_>, e: &SignedEvent) -> Result<(), RpcError> {
+    let as_user = |who: &str| who.parse::<Id>().ok();
+    let (kind, post, users) = match e.kind {
+        EventKind::PostCreated => (
+            "post.created",
+            e.id,
+            as_user(&e.author).into_iter().collect(),
+        ),
+        EventKind::PostExpired => {
+            let Some(post) = e.target else {
+                return Ok(());
+            };
+            let mut users: Vec<Id> = as_user(&e.author).into_iter().collect();
+            if let Some(seq) = tx.event_log_seq(post)?
+                && let Some((_, bytes)) = tx.event_log_after(seq - 1, 1)?.into_iter().next()
+                && let Ok(created) = serde_json::from_slice::<SignedEvent>(&bytes)
+            {
+                users.extend(as_user(&created.author));
+            }
+            ("post.expired", post, users)
+        }
+        EventKind::PostUpdated => return Ok(()),
+    };
+    crate::events::emit(
+        tx,
+        kind,
+        "post",
+        post,
+        users,
+        serde_json::json!({
+            "author": e.author,
+            "origin": e.origin,
+            "board_event_id": e.id.to_string(),
+            "data": e.data,
+        }),
+    )
 }
 
 /// Why a peer's event is refused, or `Ok` when it may be appended.
