@@ -38,7 +38,7 @@ test-rust:
 ## backends within test-rust.)
 ## (--workspace, so the build of test-rust serves here too.)
 test-pg:
-	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- commerce:: wallet:: ledger_props:: idempotency::
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- commerce:: wallet:: ledger_props:: idempotency:: events:: webhooks:: websocket::
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)

@@ -56,6 +56,7 @@ struct BatchGuard<'a> {
 impl Drop for BatchGuard<'_> {
     fn drop(&mut self) {
         if self.open {
+            BATCH_EVENTS.with(|b| b.set(None));
             let _ = self.backend.end_batch(false);
         }
     }
@@ -63,7 +64,7 @@ impl Drop for BatchGuard<'_> {
 
 thread_local! {
     /// The highest event `seq` written in this thread's open batch.
-    static BATCH_EVENTS: Cell<u64> = const { Cell::new(0) };
+    static BATCH_EVENTS: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// Where the data lives, parsed from a database URL.
@@ -208,18 +209,18 @@ impl Db {
         if !self.backend.begin_batch()? {
             return f();
         }
-        BATCH_EVENTS.with(|b| b.set(0));
+        BATCH_EVENTS.with(|b| b.set(Some(0)));
         let mut guard = BatchGuard {
             backend: &*self.backend,
             open: true,
         };
         let result = f();
+        let seq = BATCH_EVENTS.with(|b| b.replace(None)).unwrap_or(0);
         guard.open = false;
         // The closure's own error says more than `BatchFailed`.
         let ended = self.backend.end_batch(result.is_ok());
         let result = result?;
         let commit = ended?;
-        let seq = BATCH_EVENTS.with(|b| b.replace(0));
         if let Some(commit) = commit {
             self.after_commit(commit, (seq > 0).then_some(seq))?;
         }
@@ -282,10 +283,20 @@ impl Db {
         })?;
         match commit {
             Some(commit) => self.after_commit(commit, emitted)?,
-            // Inside a batch: its events are told when the batch commits.
+            // Inside a batch, its events are told when the batch commits;
+            // otherwise the commit is durable already (PostgreSQL).
             None => {
                 if let Some(seq) = emitted {
-                    BATCH_EVENTS.with(|b| b.set(b.get().max(seq)));
+                    let in_batch = BATCH_EVENTS.with(|b| match b.get() {
+                        Some(max) => {
+                            b.set(Some(max.max(seq)));
+                            true
+                        }
+                        None => false,
+                    });
+                    if !in_batch {
+                        self.events.advance(seq);
+                    }
                 }
             }
         }
