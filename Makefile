@@ -32,7 +32,8 @@ test: test-rust test-pg test-openrpc test-hero test-deploy test-ts-client
 test-rust:
 	$(CARGO) test --workspace
 
-## The end-to-end, concurrency and ledger suites again on PostgreSQL: a
+## The end-to-end, concurrency, ledger, event, webhook and WebSocket suites
+## again on PostgreSQL: a
 ## throwaway cluster (initdb + pg_ctl on a free loopback port), unless
 ## MARKETPLACE_TEST_PG names a server. (The store's own suite runs on both
 ## backends within test-rust.)
