@@ -1,8 +1,9 @@
 //! The generator's golden outputs, compiled: `gadgets` (with CRUD and a
 //! service, exercised by this crate's tests) and a Hero-style schema.
 //!
-//! The only hand-written code is the `InventoryService` implementation
-//! below; every CRUD method comes from the schema alone.
+//! The only hand-written code is the `InventoryService` and `LoanService`
+//! implementations below (their rules); every CRUD method, finder, page and
+//! access check comes from the schema alone.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -19,10 +20,11 @@ pub mod hero {
 use std::sync::Arc;
 
 use gadgets::{
-    Gadget, GadgetCount, InventoryCountParams, InventoryReserveParams, InventoryService,
+    Gadget, GadgetCount, InventoryCountParams, InventoryReserveParams, InventoryService, Loan,
+    LoanGiveBackParams, LoanHistoryParams, LoanLendParams, LoanService,
 };
 use market_rpc::{Ctx, Methods, RpcError};
-use market_store::{Db, PageRequest};
+use market_store::{Db, Page, PageRequest};
 
 /// The fixture's one hand-written service.
 pub struct Inventory {
@@ -57,6 +59,51 @@ impl InventoryService for Inventory {
             .into_iter()
             .next()
             .ok_or_else(|| RpcError::conflict(format!("no {} gadget left", p.color)))
+    }
+}
+
+/// A root object with `@index` fields and a three-method service: the
+/// schema lines, and these rules.
+impl LoanService for Inventory {
+    fn lend(&self, ctx: &Ctx, p: LoanLendParams) -> Result<Loan, RpcError> {
+        let borrower = ctx.require_user()?.user_id;
+        ctx.write(&self.db, |tx| {
+            Gadget::get_or_not_found(tx, p.gadget_id)?;
+            let latest = PageRequest {
+                limit: 1,
+                cursor: None,
+            };
+            let latest = Loan::find_by_gadget_id(tx, p.gadget_id, &latest)?;
+            if latest.items.iter().any(|l| !l.returned) {
+                return Err(RpcError::conflict("the gadget is lent out"));
+            }
+            let mut loan = Loan {
+                gadget_id: p.gadget_id,
+                borrower_id: borrower,
+                ..Loan::default()
+            };
+            tx.insert(&mut loan)?;
+            Ok(loan)
+        })
+    }
+
+    fn give_back(&self, ctx: &Ctx, p: LoanGiveBackParams) -> Result<Loan, RpcError> {
+        ctx.write(&self.db, |tx| {
+            let mut loan = Loan::get_visible(tx, ctx, p.id)?;
+            if loan.returned {
+                return Err(RpcError::invalid_state("the loan is given back already"));
+            }
+            loan.returned = true;
+            tx.update(&mut loan, None)?;
+            Ok(loan)
+        })
+    }
+
+    fn history(&self, _ctx: &Ctx, p: LoanHistoryParams) -> Result<Page<Loan>, RpcError> {
+        let page = p.page()?;
+        Ok(self
+            .db
+            .read(|tx| Loan::find_by_gadget_id(tx, p.gadget_id, &page))?)
     }
 }
 

@@ -353,3 +353,54 @@ fn idempotency_keys_replay_the_first_response_and_refuse_other_params() {
         3
     );
 }
+
+#[test]
+fn a_new_root_object_with_a_three_method_service_needs_only_its_rules() {
+    let e = start();
+    let (alice, bob, root) = (e.as_user("alice"), e.as_user("bob"), e.as_user("root"));
+    let g = alice.ok(
+        "gadget.create",
+        json!({"name": "Drill", "serial": "L-1", "color": "red", "price": "3", "tags": []}),
+    );
+    let gadget = g["id"].as_str().unwrap();
+
+    // access from the schema: signed-in users lend, anyone reads history
+    let (code, kind) = e.anon().err("loan.lend", json!({"gadget_id": gadget}));
+    assert_eq!((code, kind.as_str()), (4010, "unauthenticated"));
+    let (code, kind) = bob.err("loan.lend", json!({"gadget_id": ROOT}));
+    assert_eq!((code, kind.as_str()), (4040, "not_found"));
+
+    let first = bob.ok("loan.lend", json!({"gadget_id": gadget}));
+    assert_eq!(first["borrower_id"], BOB);
+    assert_eq!(first["returned"], false);
+    let (code, kind) = alice.err("loan.lend", json!({"gadget_id": gadget}));
+    assert_eq!((code, kind.as_str()), (4090, "conflict"));
+
+    // the owner (or an admin) gives back; others do not learn it exists
+    let (code, kind) = alice.err("loan.give_back", json!({"id": first["id"]}));
+    assert_eq!((code, kind.as_str()), (4040, "not_found"));
+    let back = bob.ok("loan.give_back", json!({"id": first["id"]}));
+    assert_eq!(back["returned"], true);
+    assert_eq!(back["version"], 2);
+    let (code, kind) = bob.err("loan.give_back", json!({"id": first["id"]}));
+    assert_eq!((code, kind.as_str()), (4220, "invalid_state"));
+
+    let second = alice.ok("loan.lend", json!({"gadget_id": gadget}));
+    root.ok("loan.give_back", json!({"id": second["id"]}));
+
+    // paged history from the generated finder, newest first
+    let page = e
+        .anon()
+        .ok("loan.history", json!({"gadget_id": gadget, "limit": 1}));
+    assert_eq!(ids(&page), vec![second["id"].as_str().unwrap()]);
+    let rest = e.anon().ok(
+        "loan.history",
+        json!({"gadget_id": gadget, "limit": 1, "cursor": page["next_cursor"]}),
+    );
+    assert_eq!(ids(&rest), vec![first["id"].as_str().unwrap()]);
+    assert!(rest["next_cursor"].is_null());
+    let (code, kind) = e
+        .anon()
+        .err("loan.history", json!({"gadget_id": gadget, "limit": 0}));
+    assert_eq!((code, kind.as_str()), (4000, "invalid_input"));
+}

@@ -48,6 +48,19 @@ pub fn register_rhai_types(types: &mut Types<'_>) {
             Field::new("label", |o: &mut Widget| &mut o.label),
         ],
     );
+    // A loan of a gadget, added later with a service of its own
+    types.object::<Loan>(
+        "Loan",
+        vec![
+            Field::new("id", |o: &mut Loan| &mut o.id),
+            Field::new("created_at", |o: &mut Loan| &mut o.created_at),
+            Field::new("updated_at", |o: &mut Loan| &mut o.updated_at),
+            Field::new("version", |o: &mut Loan| &mut o.version),
+            Field::new("gadget_id", |o: &mut Loan| &mut o.gadget_id),
+            Field::new("borrower_id", |o: &mut Loan| &mut o.borrower_id),
+            Field::new("returned", |o: &mut Loan| &mut o.returned),
+        ],
+    );
     // Out of gadgets
     types.object::<SoldOut>(
         "SoldOut",

@@ -274,6 +274,86 @@ impl Widget {
     }
 }
 
+/// A loan of a gadget, added later with a service of its own
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Loan {
+    /// Unique id (ULID), set by the server.
+    pub id: Id,
+    /// When the object was created (RFC 3339 UTC).
+    pub created_at: Timestamp,
+    /// When the object last changed (RFC 3339 UTC).
+    pub updated_at: Timestamp,
+    /// Starts at 1, +1 per write; pass it as `expected_version` to update safely.
+    pub version: u64,
+    /// the gadget lent
+    pub gadget_id: Id,
+    /// who has it
+    pub borrower_id: Id,
+    /// given back
+    pub returned: bool,
+}
+
+impl Validate for Loan {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl Redact for Loan {}
+
+impl Record for Loan {
+    const KIND: &'static str = "loan";
+    const INDEXES: &'static [IndexSpec] = &[
+        IndexSpec { field: "gadget_id", unique: false, nocase: false, list: false },
+        IndexSpec { field: "borrower_id", unique: false, nocase: false, list: false },
+    ];
+
+    fn meta(&self) -> Meta {
+        Meta { id: self.id, created_at: self.created_at, updated_at: self.updated_at, version: self.version }
+    }
+
+    fn set_meta(&mut self, meta: Meta) {
+        self.id = meta.id;
+        self.created_at = meta.created_at;
+        self.updated_at = meta.updated_at;
+        self.version = meta.version;
+    }
+
+    fn index_values(&self, field: &str) -> Vec<String> {
+        match field {
+            "gadget_id" => IndexValue::index_values(&self.gadget_id),
+            "borrower_id" => IndexValue::index_values(&self.borrower_id),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Loan {
+    /// The `not_found` error of this kind of object.
+    pub fn not_found() -> RpcError {
+        RpcError::not_found("loan not found")
+    }
+
+    /// The object with this id, or `not_found`.
+    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.ok_or_else(Self::not_found)
+    }
+
+    /// The object with this id if the caller owns it or is an admin; `not_found` otherwise, so others cannot learn it exists.
+    pub fn get_visible<R: market_store::Reads>(tx: &R, ctx: &Ctx, id: Id) -> Result<Self, RpcError> {
+        tx.get::<Self>(id)?.filter(|r| ctx.owns(r.borrower_id)).ok_or_else(Self::not_found)
+    }
+
+    /// Objects whose `gadget_id` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_gadget_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("gadget_id", &IndexValue::index_values(&value).concat(), page)
+    }
+
+    /// Objects whose `borrower_id` is (or, for a list, holds) `value`, newest first.
+    pub fn find_by_borrower_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
+        tx.find::<Self>("borrower_id", &IndexValue::index_values(&value).concat(), page)
+    }
+}
+
 /// Out of gadgets
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SoldOut {
@@ -585,6 +665,7 @@ impl market_rpc::crud::CrudRecord for Widget {
 pub const ROOT_TABLES: &[market_store::TableSpec] = &[
     market_store::TableSpec::of::<Gadget>(),
     market_store::TableSpec::of::<Widget>(),
+    market_store::TableSpec::of::<Loan>(),
 ];
 
 /// Register the generated CRUD methods of every root object with `@crud`.
@@ -651,10 +732,105 @@ pub trait InventoryService: Send + Sync + 'static {
     fn reserve(&self, ctx: &Ctx, params: InventoryReserveParams) -> Result<Gadget, RpcError>;
 }
 
+/// Params of `loan.lend`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoanLendParams {
+    pub gadget_id: Id,
+}
+
+impl FromParams for LoanLendParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_gadget_id = reader.required("gadget_id", Shape::String);
+        let parsed = Self {
+            gadget_id: p_gadget_id?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for LoanLendParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// Params of `loan.give_back`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoanGiveBackParams {
+    pub id: Id,
+}
+
+impl FromParams for LoanGiveBackParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_id = reader.required("id", Shape::String);
+        let parsed = Self {
+            id: p_id?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for LoanGiveBackParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+/// Params of `loan.history`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoanHistoryParams {
+    pub gadget_id: Id,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl FromParams for LoanHistoryParams {
+    fn from_params(reader: &mut ParamReader) -> Result<Self, RpcError> {
+        let p_gadget_id = reader.required("gadget_id", Shape::String);
+        let p_limit = reader.optional("limit", Shape::Integer);
+        let p_cursor = reader.optional("cursor", Shape::String);
+        let parsed = Self {
+            gadget_id: p_gadget_id?,
+            limit: p_limit?,
+            cursor: p_cursor?,
+        };
+        parsed.validate_at("", reader.fields());
+        Ok(parsed)
+    }
+}
+
+impl Validate for LoanHistoryParams {
+    fn validate_at(&self, _at: &str, _errs: &mut FieldErrors) {
+    }
+}
+
+impl LoanHistoryParams {
+    /// `limit` and `cursor`, checked.
+    pub fn page(&self) -> Result<market_store::PageRequest, RpcError> {
+        market_rpc::crud::page_request(self.limit, self.cursor.clone())
+    }
+}
+
+/// Lending gadgets
+pub trait LoanService: Send + Sync + 'static {
+    /// Lend a gadget to the caller, unless someone has it
+    fn lend(&self, ctx: &Ctx, params: LoanLendParams) -> Result<Loan, RpcError>;
+    /// Give a loan back (the borrower or an admin)
+    fn give_back(&self, ctx: &Ctx, params: LoanGiveBackParams) -> Result<Loan, RpcError>;
+    /// The loans of a gadget, newest first
+    fn history(&self, ctx: &Ctx, params: LoanHistoryParams) -> Result<Page<Loan>, RpcError>;
+}
+
 /// Register every service method, implemented by one `service`, with its declared access.
-pub fn register_services<S: InventoryService>(methods: &mut Methods, service: std::sync::Arc<S>) {
+pub fn register_services<S: InventoryService + LoanService>(methods: &mut Methods, service: std::sync::Arc<S>) {
     let s = service.clone();
     methods.add("inventory.count", Access::Public, false, move |ctx: &Ctx, p: InventoryCountParams| InventoryService::count(&*s, ctx, p));
     let s = service.clone();
     methods.add("inventory.reserve", Access::User, true, move |ctx: &Ctx, p: InventoryReserveParams| InventoryService::reserve(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("loan.lend", Access::User, true, move |ctx: &Ctx, p: LoanLendParams| LoanService::lend(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("loan.give_back", Access::User, true, move |ctx: &Ctx, p: LoanGiveBackParams| LoanService::give_back(&*s, ctx, p));
+    let s = service.clone();
+    methods.add("loan.history", Access::Public, false, move |ctx: &Ctx, p: LoanHistoryParams| LoanService::history(&*s, ctx, p));
 }

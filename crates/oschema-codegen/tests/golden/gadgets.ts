@@ -469,6 +469,21 @@ export interface GadgetCount {
   count: number;
 }
 
+/** A loan of a gadget, added later with a service of its own */
+export interface Loan {
+  /** who has it */
+  borrower_id: string;
+  created_at: string;
+  /** the gadget lent */
+  gadget_id: string;
+  /** ULID */
+  id: string;
+  /** given back */
+  readonly returned: boolean;
+  updated_at: string;
+  version: number;
+}
+
 /** Where something is kept */
 export interface Shelf {
   /** shelf level, 0 is the floor */
@@ -509,6 +524,27 @@ export interface InventoryReserveParams {
   note?: string;
   /** Repeat-safe key: the first successful response is stored for 24 hours and replayed for a repeat with the same params; other params with the same key are `idempotency_mismatch` (4091). */
   idempotency_key?: string;
+}
+
+/** Params of `loan.lend`. */
+export interface LoanLendParams {
+  gadget_id: string;
+  /** Repeat-safe key: the first successful response is stored for 24 hours and replayed for a repeat with the same params; other params with the same key are `idempotency_mismatch` (4091). */
+  idempotency_key?: string;
+}
+
+/** Params of `loan.give_back`. */
+export interface LoanGiveBackParams {
+  id: string;
+  /** Repeat-safe key: the first successful response is stored for 24 hours and replayed for a repeat with the same params; other params with the same key are `idempotency_mismatch` (4091). */
+  idempotency_key?: string;
+}
+
+/** Params of `loan.history`. */
+export interface LoanHistoryParams {
+  gadget_id: string;
+  limit?: number;
+  cursor?: string;
 }
 
 /** Params of `gadget.create`. */
@@ -597,6 +633,9 @@ export interface WidgetFindParams {
 export interface Methods {
   "inventory.count": { params: InventoryCountParams; result: GadgetCount };
   "inventory.reserve": { params: InventoryReserveParams; result: Gadget };
+  "loan.lend": { params: LoanLendParams; result: Loan };
+  "loan.give_back": { params: LoanGiveBackParams; result: Loan };
+  "loan.history": { params: LoanHistoryParams; result: Page<Loan> };
   "gadget.create": { params: GadgetCreateParams; result: Gadget };
   "gadget.get": { params: GadgetGetParams; result: Gadget };
   "gadget.list": { params: GadgetListParams; result: Page<Gadget> };
@@ -630,6 +669,29 @@ export class Client extends RpcClient {
      */
     reserve: (params: InventoryReserveParams, options?: CallOptions): Promise<ResultOf<"inventory.reserve">> =>
       this.call("inventory.reserve", params, options),
+  };
+  readonly loan = {
+    /**
+     * Lend a gadget to the caller, unless someone has it
+     * Access: user.
+     * Errors: forbidden, idempotency_mismatch, invalid_input, unauthenticated.
+     */
+    lend: (params: LoanLendParams, options?: CallOptions): Promise<ResultOf<"loan.lend">> =>
+      this.call("loan.lend", params, options),
+    /**
+     * Give a loan back (the borrower or an admin)
+     * Access: user.
+     * Errors: forbidden, idempotency_mismatch, invalid_input, unauthenticated.
+     */
+    give_back: (params: LoanGiveBackParams, options?: CallOptions): Promise<ResultOf<"loan.give_back">> =>
+      this.call("loan.give_back", params, options),
+    /**
+     * The loans of a gadget, newest first
+     * Access: public.
+     * Errors: invalid_input.
+     */
+    history: (params: LoanHistoryParams, options?: CallOptions): Promise<ResultOf<"loan.history">> =>
+      this.call("loan.history", params, options),
   };
   readonly gadget = {
     /**
