@@ -180,19 +180,8 @@ pub fn check_url(url: &str, allow_private: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn endpoint_not_found() -> RpcError {
-    RpcError::not_found("webhook endpoint not found")
-}
-
 fn field_error(field: &str, reason: impl Into<String>) -> RpcError {
     RpcError::invalid_fields(BTreeMap::from([(field.to_string(), reason.into())]))
-}
-
-/// An endpoint the caller owns (any, for an admin).
-fn own_endpoint<R: Reads>(tx: &R, ctx: &Ctx, id: Id) -> Result<WebhookEndpoint, RpcError> {
-    tx.get::<WebhookEndpoint>(id)?
-        .filter(|e| ctx.owns(e.owner_id))
-        .ok_or_else(endpoint_not_found)
 }
 
 /// Queue a message for an endpoint, due now.
@@ -512,12 +501,12 @@ impl WebhookService for App {
         let page = p.page()?;
         Ok(self
             .db
-            .read(|tx| tx.find("owner_id", &owner.to_string(), &page))?)
+            .read(|tx| WebhookEndpoint::find_by_owner_id(tx, owner, &page))?)
     }
 
     fn delete(&self, ctx: &Ctx, p: WebhookDeleteParams) -> Result<market_rpc::Ok, RpcError> {
         ctx.write(&self.db, |tx| {
-            let endpoint = own_endpoint(tx, ctx, p.id)?;
+            let endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?;
             let deliveries: Vec<WebhookDelivery> = listing::all_of(tx, "endpoint_id", endpoint.id)?;
             for d in deliveries {
                 tx.delete::<WebhookDelivery>(d.id)?;
@@ -529,7 +518,7 @@ impl WebhookService for App {
 
     fn test(&self, ctx: &Ctx, p: WebhookTestParams) -> Result<WebhookDelivery, RpcError> {
         ctx.write(&self.db, |tx| {
-            let endpoint = own_endpoint(tx, ctx, p.id)?;
+            let endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?;
             if endpoint.status != WebhookStatus::Active {
                 return Err(RpcError::invalid_state("the endpoint is disabled"));
             }
@@ -562,8 +551,12 @@ impl WebhookService for App {
     ) -> Result<Page<WebhookDelivery>, RpcError> {
         let page = p.page()?;
         self.db.read(|tx| {
-            let endpoint = own_endpoint(tx, ctx, p.id)?;
-            Ok(tx.find("endpoint_id", &endpoint.id.to_string(), &page)?)
+            let endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?;
+            Ok(WebhookDelivery::find_by_endpoint_id(
+                tx,
+                endpoint.id,
+                &page,
+            )?)
         })
     }
 
@@ -573,7 +566,7 @@ impl WebhookService for App {
                 .get::<WebhookDelivery>(p.delivery_id)?
                 .filter(|d| ctx.owns(d.owner_id))
                 .ok_or_else(|| RpcError::not_found("delivery not found"))?;
-            let endpoint = own_endpoint(tx, ctx, past.endpoint_id)?;
+            let endpoint = WebhookEndpoint::get_visible(tx, ctx, past.endpoint_id)?;
             if endpoint.status != WebhookStatus::Active {
                 return Err(RpcError::invalid_state("the endpoint is disabled"));
             }
@@ -595,7 +588,7 @@ impl WebhookService for App {
     ) -> Result<WebhookSecret, RpcError> {
         let secret = new_secret()?;
         ctx.write(&self.db, |tx| {
-            let mut endpoint = own_endpoint(tx, ctx, p.id)?;
+            let mut endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?;
             let until = tx.now().add_seconds(ROTATION_OVERLAP_SECS);
             endpoint.previous_secret = Some(endpoint.secret.clone());
             endpoint.previous_secret_until = Some(until);

@@ -26,7 +26,14 @@ fn gadget_engine() -> rhai::Engine {
     gadgets_rhai::register_rhai_types(&mut types);
     assert_eq!(
         types.names(),
-        ["Shelf", "Gadget", "Widget", "SoldOut", "GadgetCount"]
+        [
+            "Shelf",
+            "Gadget",
+            "Widget",
+            "Loan",
+            "SoldOut",
+            "GadgetCount"
+        ]
     );
     engine
 }

@@ -13,6 +13,8 @@ use market_testkit::Client;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
+use super::free_port;
+
 const ADMIN: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "the admin's password";
 const PASSWORD: &str = "correct horse battery";
@@ -23,14 +25,6 @@ fn bin() -> Command {
         .env("MARKETPLACE_NODE_KEY", "22".repeat(32))
         .env_remove("MARKETPLACE_DB");
     c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `marketplace serve` process, killed when dropped.
