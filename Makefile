@@ -6,10 +6,13 @@ DB ?= redb://./data/marketplace.redb
 OPENRPC_TOOL := tools/openrpc-validate
 VENV := target/venv
 TS_TOOL := tools/ts-client-test
+CONSOLE := web/console
+## The browser of the console's end-to-end tests.
+CHROMIUM ?= /usr/bin/chromium
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-rust test-pg test-openrpc test-hero test-deploy test-ts-client lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
+.PHONY: run build test test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -26,8 +29,9 @@ build:
 
 ## Every test: the Rust suites (the PostgreSQL ones on a throwaway cluster),
 ## the OpenRPC meta-schema check, the Hero ecosystem's published example
-## schemas, the deploy/ manifests and the generated TypeScript client.
-test: test-rust test-pg test-openrpc test-hero test-deploy test-ts-client
+## schemas, the deploy/ manifests, the generated TypeScript client and the
+## web console in Chromium.
+test: test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console
 
 test-rust:
 	$(CARGO) test --workspace
@@ -74,6 +78,37 @@ test-ts-client:
 	echo '{"type":"module"}' > target/ts-client/build/package.json
 	MARKETPLACE_BIN=$(CURDIR)/target/debug/marketplace node --test \
 		target/ts-client/build/$(TS_TOOL)/client.test.js target/ts-client/build/$(TS_TOOL)/socket.test.js
+
+## The web console (served at /app): its committed build must be what its
+## sources compile to, then a buyer's and an admin's story run in Chromium
+## against a live, seeded server; screenshots in target/console/screenshots.
+test-console:
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --silent
+	$(CARGO) test --workspace --no-run -q
+	rm -rf target/console/check target/console/e2e
+	$(MAKE) --no-print-directory console-sources
+	$(CONSOLE)/node_modules/.bin/tsc -p $(CONSOLE) --outDir target/console/check
+	diff -r target/console/check $(CONSOLE)/dist || { echo "$(CONSOLE)/dist is not what its sources compile to: run make console"; exit 1; }
+	$(CONSOLE)/node_modules/.bin/tsc -p $(CONSOLE)/e2e
+	echo '{"type":"module"}' > target/console/package.json
+	ln -sfn $(CURDIR)/$(CONSOLE)/node_modules target/console/node_modules
+	MARKETPLACE_BIN=$(CURDIR)/target/debug/marketplace CHROMIUM=$(CHROMIUM) \
+		node --test target/console/e2e/$(CONSOLE)/e2e/console.test.js
+
+## Rebuild the console's committed scripts ($(CONSOLE)/dist) after changing
+## its sources or the schema; the binary embeds them at its next build.
+console:
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --silent
+	$(CARGO) build -q -p marketplace
+	$(MAKE) --no-print-directory console-sources
+	rm -rf $(CONSOLE)/dist
+	$(CONSOLE)/node_modules/.bin/tsc -p $(CONSOLE)
+
+## The generated client the console is built on, beside its sources.
+console-sources:
+	mkdir -p target/console
+	target/debug/marketplace schema typescript --out target/console/client > /dev/null
+	cp target/console/client/src/index.ts $(CONSOLE)/src/client.ts
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -1,7 +1,8 @@
 // A `marketplace serve` of its own for the tests: a free 127.0.0.1 port and
-// a new embedded database in a temp dir, stopped with SIGTERM.
+// a new embedded database in a temp dir (seeded by a script first, when
+// asked), stopped with SIGTERM.
 
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -24,15 +25,25 @@ function freePort(): Promise<number> {
   });
 }
 
-export async function startServer(): Promise<Server> {
+export interface ServerOptions {
+  /** A Rhai script run on the database before the server starts. */
+  seed?: string;
+  /** More environment variables of the server. */
+  env?: Record<string, string>;
+}
+
+export async function startServer(options: ServerOptions = {}): Promise<Server> {
   const bin = process.env.MARKETPLACE_BIN ?? "target/debug/marketplace";
   const dir = mkdtempSync(join(tmpdir(), "marketplace-ts-"));
+  const db = `redb://${join(dir, "m.redb")}`;
+  if (options.seed !== undefined) {
+    execFileSync(bin, ["run", options.seed, "--db", db], { stdio: ["ignore", "ignore", "inherit"] });
+  }
   const port = await freePort();
-  const child: ChildProcess = spawn(
-    bin,
-    ["serve", "--listen", `127.0.0.1:${port}`, "--db", `redb://${join(dir, "m.redb")}`],
-    { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, RUST_LOG: "warn" } },
-  );
+  const child: ChildProcess = spawn(bin, ["serve", "--listen", `127.0.0.1:${port}`, "--db", db], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, RUST_LOG: "warn", ...options.env },
+  });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => (stderr += d.toString()));
   const base = `http://127.0.0.1:${port}`;

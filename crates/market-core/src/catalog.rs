@@ -129,9 +129,15 @@ impl ProviderService for App {
 
     fn list(&self, _ctx: &Ctx, p: ProviderListParams) -> Result<Page<Provider>, RpcError> {
         let page = p.page()?;
-        Ok(self.db.read(|tx| match p.kind {
-            Some(kind) => Provider::find_by_kind(tx, kind, &page),
-            None => tx.list(&page),
+        Ok(self.db.read(|tx| match (p.owner_id, p.kind) {
+            (Some(owner), kind) => {
+                let mut mine = Provider::find_by_owner_id(tx, owner, &page)?;
+                mine.items
+                    .retain(|provider| kind.is_none_or(|k| provider.kind == k));
+                Ok(mine)
+            }
+            (None, Some(kind)) => Provider::find_by_kind(tx, kind, &page),
+            (None, None) => tx.list(&page),
         })?)
     }
 

@@ -1,6 +1,6 @@
 //! The HTTP server: JSON-RPC 2.0 at `/rpc` (and `/api/v1/marketplace/main/rpc`),
-//! the OpenRPC document, the HTML reference, health, readiness, metrics and
-//! the cacheable `GET /catalog/...` reads.
+//! the OpenRPC document, the HTML reference, health, readiness, metrics, the
+//! cacheable `GET /catalog/...` reads and the web console at `/app`.
 //!
 //! Knows nothing of storage: it gets a method table, a way to authenticate
 //! a bearer token and a readiness probe. [`app`] builds the router without a
@@ -10,6 +10,7 @@
 
 mod catalog;
 mod connections;
+mod console;
 mod jsonrpc;
 mod limits;
 mod metrics;
@@ -118,6 +119,9 @@ pub fn app(api: Api, config: &ServerConfig) -> Router {
         .route("/catalog/workers/{id}", get(catalog::worker))
         .route("/catalog/workers/{id}/PKGBUILD", get(catalog::pkgbuild))
         .route("/catalog/models", get(catalog::models))
+        .route("/app", get(console::page))
+        .route("/app/", get(console::page))
+        .route("/app/{name}", get(console::asset))
         .layer(cors(&config.cors_origins))
         .with_state(shared)
 }

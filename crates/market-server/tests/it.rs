@@ -1047,4 +1047,65 @@ mod in_process {
         );
         assert_eq!(series(&metrics, "http_rpc_requests_total"), Some(7.0));
     }
+
+    #[tokio::test]
+    async fn the_console_is_served_with_its_policy_and_revalidated_by_etag() {
+        let router = market_server::app(Fixture::default().api(), &ServerConfig::default());
+        let fetch = |path: &str, etag: Option<&str>| {
+            let mut request = Request::get(path);
+            if let Some(etag) = etag {
+                request = request.header("if-none-match", etag);
+            }
+            let request = request.body(Body::empty()).expect("a request");
+            let router = router.clone();
+            async move {
+                let response = router.oneshot(request).await.unwrap_or_else(|e| match e {});
+                let (parts, body) = response.into_parts();
+                let body = body.collect().await.expect("a body").to_bytes();
+                (parts, String::from_utf8_lossy(&body).into_owned())
+            }
+        };
+        let header = |parts: &axum::http::response::Parts, name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        for path in ["/app", "/app/"] {
+            let (page, html) = fetch(path, None).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+            assert_eq!(header(&page, "content-type"), "text/html; charset=utf-8");
+            assert!(html.contains(r#"src="/app/app.js""#), "{html}");
+            let policy = header(&page, "content-security-policy");
+            assert!(policy.contains("script-src 'self'"), "{policy}");
+            assert!(policy.contains("frame-ancestors 'none'"), "{policy}");
+        }
+        let (script, js) = fetch("/app/app.js", None).await;
+        assert_eq!(script.status, StatusCode::OK);
+        assert_eq!(
+            header(&script, "content-type"),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(header(&script, "x-content-type-options"), "nosniff");
+        assert!(js.contains(r#"from "./client.js""#), "{js}");
+        let etag = header(&script, "etag");
+        assert!(etag.starts_with('"') && etag.len() > 10, "{etag}");
+        let (again, body) = fetch("/app/app.js", Some(&etag)).await;
+        assert_eq!(again.status, StatusCode::NOT_MODIFIED);
+        assert_eq!(body, "");
+        let (changed, _) = fetch("/app/app.js", Some("\"other\"")).await;
+        assert_eq!(changed.status, StatusCode::OK);
+        let (css, _) = fetch("/app/console.css", None).await;
+        assert_eq!(header(&css, "content-type"), "text/css; charset=utf-8");
+        assert_ne!(header(&css, "etag"), etag);
+        for missing in ["/app/nope.js", "/app/..%2Fsecret", "/app/index.html.bak"] {
+            assert_eq!(
+                fetch(missing, None).await.0.status,
+                StatusCode::NOT_FOUND,
+                "{missing}"
+            );
+        }
+    }
 }

@@ -230,7 +230,9 @@ export class RpcClient {
     let status: number;
     let text: string;
     try {
-      const res = await this.#fetch(this.url, { method: "POST", headers, body: JSON.stringify(body), signal });
+      // called unbound: a browser's fetch refuses any `this` but the window
+      const send = this.#fetch;
+      const res = await send(this.url, { method: "POST", headers, body: JSON.stringify(body), signal });
       status = res.status;
       text = await res.text();
     } catch (e) {

@@ -77,6 +77,27 @@ fn providers_are_public_and_changed_only_by_their_owner() {
     );
     assert!(items(&anon.ok("provider.list", json!({"kind": "resource"}))).is_empty());
     assert_eq!(items(&anon.ok("provider.list", json!({}))).len(), 3);
+    let a_app = a.ok(
+        "provider.register",
+        json!({"kind": "app", "name": "A's apps", "description": ""}),
+    );
+    let owner = a_service["owner_id"].clone();
+    assert_eq!(
+        ids(&anon.ok("provider.list", json!({"owner_id": owner}))),
+        vec![id_of(&a_app), id_of(&a_service)],
+        "one owner's profiles"
+    );
+    assert_eq!(
+        ids(&anon.ok("provider.list", json!({"owner_id": owner, "kind": "app"}))),
+        vec![id_of(&a_app)]
+    );
+    assert!(
+        items(&anon.ok(
+            "provider.list",
+            json!({"owner_id": owner, "kind": "resource"})
+        ))
+        .is_empty()
+    );
     let got = anon.ok("provider.get", json!({"id": a_service["id"]}));
     assert_eq!(got, a_service);
     fails(
