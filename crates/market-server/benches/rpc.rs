@@ -15,6 +15,8 @@
 //! run against the marketplace too. `BENCH_DB` names the database (default:
 //! a new redb file; a `postgres://` URL of an empty database benchmarks the
 //! PostgreSQL backend, reported in `target/bench/rpc_postgres.json`).
+//! On the embedded database the transfers run a second time on an equal
+//! database whose writes drop their domain events: the event log's cost.
 //!
 //! Run with `cargo bench -p market-server --bench rpc`.
 
@@ -130,40 +132,33 @@ fn main() -> ExitCode {
         client.block_on(drive(server.addr, load, product_gets(ids.clone())))
     };
 
-    let (marketplace, transfers) = {
-        let config = market_core::AppConfig {
-            test_payments: true,
-            ..market_core::AppConfig::default()
-        };
-        let api = market_testkit::marketplace(db.clone(), config).1;
-        let server = Server::start("bench-market", move |listener, stop| async move {
-            // No rate limits: every request comes from one address here.
-            let config = ServerConfig {
-                rate_per_min: 0,
-                auth_rate_per_min: 0,
-                ..ServerConfig::default()
-            };
-            let router = market_server::app(api, &config);
-            // Every load connection comes from one address as well.
-            let connections = market_server::ConnectionLimits {
-                max_connections_per_address: 0,
-                ..market_server::ConnectionLimits::default()
-            };
-            market_server::serve_with(listener, router, connections, async {
-                let _ = stop.await;
-            })
-            .await
-        });
+    let (marketplace, moved) = {
+        let server = marketplace_server(db.clone());
         eprintln!("marketplace on {}", server.addr);
         let gets = client.block_on(drive(server.addr, load, product_gets(ids.clone())));
         let lists = client.block_on(drive(server.addr, load, product_lists()));
-        let senders = Arc::new(wallets(
-            &format!("http://{}/rpc", server.addr),
-            load.connections,
-        ));
-        let moves = client.block_on(drive(server.addr, load, transfers(senders)));
+        let moves = client.block_on(drive(server.addr, load, transfers(senders(&server, load))));
         ((gets, lists), moves)
     };
+    // The same transfers on an equal embedded database whose writes drop
+    // their domain events: what the event log costs.
+    let without_events = (!report_is_postgres(&db)).then(|| {
+        let db = Arc::new(
+            Db::open(&format!(
+                "redb://{}",
+                dir.path().join("no-events.redb").display()
+            ))
+            .expect("open the second benchmark database")
+            .with_cipher(
+                market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key"),
+            )
+            .without_domain_events(),
+        );
+        seed(&db);
+        let server = marketplace_server(db);
+        eprintln!("marketplace without the event log on {}", server.addr);
+        client.block_on(drive(server.addr, load, transfers(senders(&server, load))))
+    });
     drop(client);
     let (marketplace, lists) = marketplace;
 
@@ -173,7 +168,8 @@ fn main() -> ExitCode {
         baseline,
         marketplace,
         lists,
-        transfers,
+        transfers: moved,
+        without_events,
     };
     report.print();
     match report.write_json() {
@@ -183,12 +179,51 @@ fn main() -> ExitCode {
     let errors = report.baseline.errors
         + report.marketplace.errors
         + report.lists.errors
-        + report.transfers.errors;
+        + report.transfers.errors
+        + report.without_events.as_ref().map_or(0, |o| o.errors);
     if errors > 0 {
         eprintln!("FAILED: {errors} request(s) failed");
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+fn report_is_postgres(db: &Db) -> bool {
+    db.describe().starts_with("postgres")
+}
+
+/// The marketplace on `db`, without rate or per-address limits: every
+/// request of the load generator comes from one address.
+fn marketplace_server(db: Arc<Db>) -> Server {
+    let config = market_core::AppConfig {
+        test_payments: true,
+        ..market_core::AppConfig::default()
+    };
+    let api = market_testkit::marketplace(db, config).1;
+    Server::start("bench-market", move |listener, stop| async move {
+        let config = ServerConfig {
+            rate_per_min: 0,
+            auth_rate_per_min: 0,
+            ..ServerConfig::default()
+        };
+        let router = market_server::app(api, &config);
+        let connections = market_server::ConnectionLimits {
+            max_connections_per_address: 0,
+            ..market_server::ConnectionLimits::default()
+        };
+        market_server::serve_with(listener, router, connections, async {
+            let _ = stop.await;
+        })
+        .await
+    })
+}
+
+/// One funded sender per connection of `load`, on `server`.
+fn senders(server: &Server, load: Load) -> Arc<Vec<(String, String)>> {
+    Arc::new(wallets(
+        &format!("http://{}/rpc", server.addr),
+        load.connections,
+    ))
 }
 
 // ---------------------------------------------------------------------------
@@ -613,6 +648,8 @@ struct Report {
     lists: Outcome,
     /// Durable `wallet.transfer` calls (group commit).
     transfers: Outcome,
+    /// The same on a database that drops domain events (embedded database only).
+    without_events: Option<Outcome>,
 }
 
 /// Durable transfers per second the contract aims at.
@@ -621,6 +658,12 @@ const TARGET_TRANSFERS: f64 = 10_000.0;
 impl Report {
     fn ratio(&self) -> f64 {
         self.marketplace.throughput() / self.baseline.throughput().max(f64::EPSILON)
+    }
+
+    /// How much lower transfer throughput is with the event log, in percent.
+    fn event_log_cost_percent(&self) -> Option<f64> {
+        let without = self.without_events.as_ref()?.throughput();
+        Some(100.0 * (1.0 - self.transfers.throughput() / without.max(f64::EPSILON)))
     }
 
     fn print(&self) {
@@ -679,12 +722,34 @@ impl Report {
             t.max_ms(),
             t.errors
         );
+        if let Some(w) = &self.without_events {
+            println!(
+                "{:<12} {:>12.1} {:>8.2} {:>8.2} {:>8.2} {:>8}   without the event log",
+                "",
+                w.throughput(),
+                w.ms(0.5),
+                w.ms(0.99),
+                w.max_ms(),
+                w.errors
+            );
+            println!(
+                "the event log's cost: {:.1} % of transfers/s (with / without: {:.2})",
+                self.event_log_cost_percent().unwrap_or_default(),
+                t.throughput() / w.throughput().max(f64::EPSILON)
+            );
+        }
         for (name, o) in [
             ("bare axum", &self.baseline),
             ("marketplace", &self.marketplace),
             ("product.list", &self.lists),
             ("transfers", &self.transfers),
-        ] {
+        ]
+        .into_iter()
+        .chain(
+            self.without_events
+                .as_ref()
+                .map(|o| ("transfers without events", o)),
+        ) {
             for s in &o.samples {
                 println!("{name} failure: {s}");
             }
@@ -719,6 +784,8 @@ impl Report {
             "product_list": side(&self.lists),
             "wallet_transfer": side(&self.transfers),
             "wallet_transfer_target_per_s": TARGET_TRANSFERS,
+            "wallet_transfer_without_event_log": self.without_events.as_ref().map(side),
+            "event_log_cost_percent": self.event_log_cost_percent(),
         })
     }
 

@@ -126,8 +126,13 @@ pub trait DomainEventReads: Reads {
 impl<T: Reads + ?Sized> DomainEventReads for T {}
 
 impl WriteTx<'_> {
-    /// Append an event, stamped with this transaction's time and actor; its `seq`.
-    pub fn emit(&mut self, event: NewEvent) -> Result<u64> {
+    /// Append an event, stamped with this transaction's time and actor; its
+    /// `seq` (`None` on a database that drops events, see
+    /// [`crate::Db::without_domain_events`]).
+    pub fn emit(&mut self, event: NewEvent) -> Result<Option<u64>> {
+        if !self.db.records_domain_events() {
+            return Ok(None);
+        }
         let mut users = event.users;
         users.sort();
         users.dedup();
@@ -154,7 +159,7 @@ impl WriteTx<'_> {
                 reason: format!("event id {} appended twice", stored.id),
             })?;
         self.last_event = Some(seq);
-        Ok(seq)
+        Ok(Some(seq))
     }
 }
 

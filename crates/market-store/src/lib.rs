@@ -102,6 +102,8 @@ pub struct Db {
     ids: IdGenerator,
     cipher: Option<SecretCipher>,
     events: Arc<EventBell>,
+    /// Whether writes append their domain events (see [`Db::without_domain_events`]).
+    domain_events: bool,
 }
 
 impl Db {
@@ -136,6 +138,7 @@ impl Db {
             ids: IdGenerator::default(),
             cipher: None,
             events: Arc::new(EventBell::default()),
+            domain_events: true,
         };
         // What a database holds when it opens is durable.
         match db.read(|tx| tx.last_event_seq()) {
@@ -154,6 +157,19 @@ impl Db {
     pub fn with_cipher(mut self, cipher: SecretCipher) -> Db {
         self.cipher = Some(cipher);
         self
+    }
+
+    /// A database whose writes drop their domain events instead of
+    /// appending them, for measuring what the event log costs (`make bench`
+    /// runs `wallet.transfer` both ways). Nothing is then delivered to
+    /// subscriptions, `event.list` or webhooks: never for serving.
+    pub fn without_domain_events(mut self) -> Db {
+        self.domain_events = false;
+        self
+    }
+
+    pub(crate) fn records_domain_events(&self) -> bool {
+        self.domain_events
     }
 
     pub fn cipher(&self) -> Option<&SecretCipher> {

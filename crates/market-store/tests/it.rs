@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use market_store::{
-    Actor, AuditFilter, Backend, Db, Id, IndexSpec, IndexValue, LOGS, ManualClock, Meta,
-    PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend, SecretCipher, StoreError,
-    TableSpec, Timestamp,
+    Actor, AuditFilter, Backend, Db, DomainEventReads, Id, IndexSpec, IndexValue, LOGS,
+    ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend,
+    SecretCipher, StoreError, TableSpec, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -166,6 +166,7 @@ on_both!(
     a_batch_commits_its_writes_together_or_not_at_all,
     secret_fields_need_the_key,
     concurrent_read_modify_writes_lose_no_update,
+    events_are_appended_unless_the_database_drops_them,
 );
 
 fn actor() -> Actor {
@@ -915,4 +916,36 @@ fn postgres_jobs_run_in_one_process_at_a_time() {
         Some(Some(1)),
         "jobs of other names run meanwhile"
     );
+}
+
+fn events_are_appended_unless_the_database_drops_them(on: On) {
+    let f = fixture(on);
+    let event = || market_store::NewEvent {
+        kind: "gadget.made",
+        object_type: "gadget",
+        object_id: "g1".into(),
+        users: Vec::new(),
+        data: serde_json::json!({"n": 1}),
+    };
+    let seq = f.db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    let last = f.db.read(|tx| tx.last_event_seq()).unwrap();
+    assert_eq!(seq, Some(last));
+    assert!(last > 0);
+    let Fixture { db, _store, .. } = fixture(on);
+    let dropping = db.without_domain_events();
+    let g = dropping
+        .write(&actor(), |tx| {
+            let mut g = gadget("b", "b@x.io", None);
+            tx.insert(&mut g)?;
+            assert_eq!(tx.emit(event())?, None);
+            Ok::<_, StoreError>(g)
+        })
+        .unwrap();
+    assert_eq!(
+        dropping.read(|tx| tx.last_event_seq()).unwrap(),
+        0,
+        "nothing appended"
+    );
+    let back: Gadget = dropping.read(|tx| tx.load(g.id)).unwrap();
+    assert_eq!(back, g, "the write itself commits");
 }
