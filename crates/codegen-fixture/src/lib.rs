@@ -114,3 +114,26 @@ pub fn methods(db: Arc<Db>) -> Methods {
     gadgets::register_services(&mut m, Arc::new(Inventory { db }));
     m
 }
+
+#[cfg(test)]
+mod tests {
+    use market_store::{Index, Record};
+
+    use crate::gadgets::{Gadget, Loan, Widget};
+
+    /// The handles of `T`, in schema order, name exactly its indexes.
+    fn names_every_index<T: Record>(handles: &[Index<T>]) {
+        let named: Vec<&str> = handles.iter().map(|h| h.field()).collect();
+        let indexed: Vec<&str> = T::INDEXES.iter().map(|s| s.field).collect();
+        assert_eq!(named, indexed, "{}", T::KIND);
+    }
+
+    #[test]
+    fn each_indexed_field_has_a_typed_index_handle() {
+        names_every_index(&[Gadget::BY_SERIAL, Gadget::BY_COLOR, Gadget::BY_OWNER_ID]);
+        names_every_index(&[Widget::BY_SKU, Widget::BY_SIZE]);
+        names_every_index(&[Loan::BY_GADGET_ID, Loan::BY_BORROWER_ID]);
+        assert_eq!(Gadget::BY_COLOR, Gadget::BY_COLOR);
+        assert_ne!(Gadget::BY_COLOR, Gadget::BY_SERIAL);
+    }
+}

@@ -16,10 +16,10 @@ impl AdminService for App {
         self.db.read(|tx| {
             let users = tx.count::<User>()?;
             let deleted =
-                all_of_value::<User, _>(tx, "status", UserStatus::Deleted.as_str())?.len() as u64;
+                all_of_value(tx, User::BY_STATUS, UserStatus::Deleted.as_str())?.len() as u64;
             let mut gross_volume = Decimal::ZERO;
             for status in [OrderStatus::Paid, OrderStatus::Completed] {
-                for order in all_of_value::<Order, _>(tx, "status", status.as_str())? {
+                for order in all_of_value(tx, Order::BY_STATUS, status.as_str())? {
                     gross_volume += order.total;
                 }
             }
@@ -29,12 +29,8 @@ impl AdminService for App {
                 products: tx.count::<Product>()?,
                 orders: tx.count::<Order>()?,
                 nodes: tx.count::<Node>()?,
-                active_rentals: all_of_value::<Rental, _>(
-                    tx,
-                    "status",
-                    RentalStatus::Active.as_str(),
-                )?
-                .len() as u64,
+                active_rentals: all_of_value(tx, Rental::BY_STATUS, RentalStatus::Active.as_str())?
+                    .len() as u64,
                 gross_volume: gross_volume.normalize(),
             })
         })

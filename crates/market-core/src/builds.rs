@@ -85,7 +85,7 @@ impl App {
     pub fn fail_interrupted_builds(&self) -> Result<usize, RpcError> {
         self.db.write(&Actor::system("build.finished"), |tx| {
             let running =
-                listing::all_of_value::<Build, _>(tx, "status", BuildStatus::Running.as_str())?;
+                listing::all_of_value(tx, Build::BY_STATUS, BuildStatus::Running.as_str())?;
             for mut build in running.iter().cloned() {
                 build.status = BuildStatus::Failed;
                 build.error = Some("the server stopped during the build".into());
@@ -100,8 +100,7 @@ impl App {
     /// Take the oldest queued build, marking it running.
     fn claim_build(&self) -> Result<Option<Build>, RpcError> {
         self.db.write(&Actor::system("build.start"), |tx| {
-            let queued =
-                listing::all_of_value::<Build, _>(tx, "status", BuildStatus::Queued.as_str())?;
+            let queued = listing::all_of_value(tx, Build::BY_STATUS, BuildStatus::Queued.as_str())?;
             let Some(mut build) = queued.into_iter().min_by_key(|b| b.id) else {
                 return Ok(None);
             };
@@ -428,7 +427,7 @@ impl BuildService for App {
         ctx.write(&self.db, |tx| {
             let manifest = current_manifest(tx)?;
             let key = format!("{}:{}", manifest.manifest_hash, p.profile);
-            let same: Vec<Build> = listing::all_of_value(tx, "key", &key)?;
+            let same = listing::all_of_value(tx, Build::BY_KEY, &key)?;
             if let Some(existing) = same
                 .into_iter()
                 .filter(|b| {
@@ -465,7 +464,12 @@ impl BuildService for App {
     fn list(&self, _ctx: &Ctx, p: BuildListParams) -> Result<Page<Build>, RpcError> {
         let page = p.page()?;
         self.db.read(|tx| match p.status {
-            Some(s) => listing::filtered(tx, Source::Index("status", s.as_str()), &page, |_| true),
+            Some(s) => listing::filtered(
+                tx,
+                Source::Index(Build::BY_STATUS, s.as_str()),
+                &page,
+                |_| true,
+            ),
             None => Ok(tx.list(&page)?),
         })
     }

@@ -71,7 +71,7 @@ fn charge(price_per_hour: Decimal, node_units: u32, units: u32, hours: u32) -> D
 
 /// `ids` if they are all the user's keys; when none are given, the user's default key.
 fn own_keys(tx: &WriteTx<'_>, user: Id, ids: &[Id]) -> Result<Vec<Id>, RpcError> {
-    let keys: Vec<SshKey> = listing::all_of(tx, "user_id", user)?;
+    let keys = listing::all_of(tx, SshKey::BY_USER_ID, user)?;
     if ids.is_empty() {
         return Ok(keys.iter().filter(|k| k.is_default).map(|k| k.id).collect());
     }
@@ -140,8 +140,8 @@ impl NodeService for App {
         let page = p.page()?;
         let country = p.country.as_ref().map(|c| c.trim().to_uppercase());
         let source = match (p.status, &country) {
-            (_, Some(c)) => Source::Index("country", c),
-            (Some(s), None) => Source::Index("status", s.as_str()),
+            (_, Some(c)) => Source::Index(Node::BY_COUNTRY, c),
+            (Some(s), None) => Source::Index(Node::BY_STATUS, s.as_str()),
             (None, None) => Source::All,
         };
         self.db.read(|tx| {
@@ -168,7 +168,7 @@ impl SliceService for App {
         let nodes: Page<Node> = self.db.read(|tx| {
             listing::filtered(
                 tx,
-                Source::Index("status", NodeStatus::Online.as_str()),
+                Source::Index(Node::BY_STATUS, NodeStatus::Online.as_str()),
                 &page,
                 |n: &Node| {
                     n.total_units.saturating_sub(n.used_units) >= need_units
@@ -400,8 +400,8 @@ impl App {
     pub fn expire_rentals(&self) -> Result<usize, RpcError> {
         let now = self.db.now();
         let due: Vec<Id> = self.db.read(|tx| {
-            let active: Vec<Rental> =
-                listing::all_of_value(tx, "status", RentalStatus::Active.as_str())?;
+            let active =
+                listing::all_of_value(tx, Rental::BY_STATUS, RentalStatus::Active.as_str())?;
             Ok::<_, RpcError>(
                 active
                     .into_iter()
@@ -566,7 +566,7 @@ impl RentalService for App {
             }
             order.total += cost;
             tx.update(&mut order, None)?;
-            let sales: Vec<Sale> = listing::all_of(tx, "order_id", order.id)?;
+            let sales = listing::all_of(tx, Sale::BY_ORDER_ID, order.id)?;
             for mut sale in sales {
                 sale.amount += cost;
                 tx.update(&mut sale, None)?;

@@ -42,7 +42,7 @@ pub fn profile_of<R: Reads>(
     owner: market_store::Id,
     kind: ProviderKind,
 ) -> Result<Option<Provider>, RpcError> {
-    Ok(listing::all_of::<Provider, R>(tx, "owner_id", owner)?
+    Ok(listing::all_of(tx, Provider::BY_OWNER_ID, owner)?
         .into_iter()
         .find(|p| p.kind == kind))
 }
@@ -247,20 +247,22 @@ impl ProductService for App {
         };
         let tag = p.tag.as_ref().map(|t| t.trim().to_lowercase());
         let source = match (&provider, &tag, p.category) {
-            (Some(id), _, _) => Source::Index("provider_id", id),
-            (None, Some(tag), _) => Source::Index("tags", tag),
-            (None, None, Some(c)) => Source::Index("category", c.as_str()),
+            (Some(id), _, _) => Source::Index(Product::BY_PROVIDER_ID, id),
+            (None, Some(tag), _) => Source::Index(Product::BY_TAGS, tag),
+            (None, None, Some(c)) => Source::Index(Product::BY_CATEGORY, c.as_str()),
             (None, None, None) if ctx.is_admin() => Source::All,
-            (None, None, None) => Source::Index("status", ProductStatus::Active.as_str()),
+            (None, None, None) => Source::Index(Product::BY_STATUS, ProductStatus::Active.as_str()),
         };
         // A signed-in user's own drafts and archived products join the public ones.
-        if let (Source::Index("status", _), Some(me)) = (source, ctx.user_id()) {
+        if let (Source::Index(index, _), Some(me)) = (source, ctx.user_id())
+            && index == Product::BY_STATUS
+        {
             let me = me.to_string();
             return self.db.read(|tx| {
                 listing::union(
                     tx,
-                    ("status", ProductStatus::Active.as_str()),
-                    ("owner_id", &me),
+                    (Product::BY_STATUS, ProductStatus::Active.as_str()),
+                    (Product::BY_OWNER_ID, &me),
                     &page,
                 )
             });

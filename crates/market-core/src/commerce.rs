@@ -508,8 +508,14 @@ impl BookingService for App {
     fn list(&self, ctx: &Ctx, p: BookingListParams) -> Result<Page<Booking>, RpcError> {
         let user = me(ctx)?.to_string();
         let page = p.page()?;
-        self.db
-            .read(|tx| listing::union(tx, ("customer_id", &user), ("seller_id", &user), &page))
+        self.db.read(|tx| {
+            listing::union(
+                tx,
+                (Booking::BY_CUSTOMER_ID, &user),
+                (Booking::BY_SELLER_ID, &user),
+                &page,
+            )
+        })
     }
 
     fn update_status(&self, ctx: &Ctx, p: BookingUpdateStatusParams) -> Result<Booking, RpcError> {
@@ -561,7 +567,13 @@ impl DeploymentService for App {
     fn list(&self, ctx: &Ctx, p: DeploymentListParams) -> Result<Page<Deployment>, RpcError> {
         let user = me(ctx)?.to_string();
         let page = p.page()?;
-        self.db
-            .read(|tx| listing::union(tx, ("customer_id", &user), ("seller_id", &user), &page))
+        self.db.read(|tx| {
+            listing::union(
+                tx,
+                (Deployment::BY_CUSTOMER_ID, &user),
+                (Deployment::BY_SELLER_ID, &user),
+                &page,
+            )
+        })
     }
 }

@@ -4,27 +4,45 @@
 //! either side).
 
 use market_rpc::RpcError;
-use market_store::{Id, Page, PageRequest, Reads, Record};
+use market_store::{Id, Index, Page, PageRequest, Reads, Record};
 
 /// Most rows one filtered page may examine, in multiples of its limit.
 const SCAN_FACTOR: usize = 20;
 
-/// Where to read from: one index value, or the whole table.
-#[derive(Debug, Clone, Copy)]
-pub enum Source<'a> {
+/// Where to read objects of `T` from: one value of one of its indexes, or
+/// the whole table.
+#[derive(Debug)]
+pub enum Source<'a, T> {
     All,
-    Index(&'a str, &'a str),
+    Index(Index<T>, &'a str),
+}
+
+impl<T> Clone for Source<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Source<'_, T> {}
+
+fn find<T: Record, R: Reads>(
+    tx: &R,
+    index: Index<T>,
+    value: &str,
+    page: &PageRequest,
+) -> Result<Page<T>, RpcError> {
+    Ok(tx.find(index.field(), value, page)?)
 }
 
 fn fetch<T: Record, R: Reads>(
     tx: &R,
-    source: Source<'_>,
+    source: Source<'_, T>,
     page: &PageRequest,
 ) -> Result<Page<T>, RpcError> {
-    Ok(match source {
-        Source::All => tx.list(page)?,
-        Source::Index(field, value) => tx.find(field, value, page)?,
-    })
+    match source {
+        Source::All => Ok(tx.list(page)?),
+        Source::Index(index, value) => find(tx, index, value, page),
+    }
 }
 
 /// A page of the objects of `source` that pass `keep`, newest first. A page
@@ -32,7 +50,7 @@ fn fetch<T: Record, R: Reads>(
 /// cursor then continues after the last object examined.
 pub fn filtered<T: Record, R: Reads>(
     tx: &R,
-    source: Source<'_>,
+    source: Source<'_, T>,
     page: &PageRequest,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Page<T>, RpcError> {
@@ -78,16 +96,16 @@ pub fn filtered<T: Record, R: Reads>(
 /// duplicates), newest first.
 pub fn union<T: Record, R: Reads>(
     tx: &R,
-    a: (&str, &str),
-    b: (&str, &str),
+    a: (Index<T>, &str),
+    b: (Index<T>, &str),
     page: &PageRequest,
 ) -> Result<Page<T>, RpcError> {
     let wide = PageRequest {
         limit: page.limit.saturating_add(1),
         cursor: page.cursor.clone(),
     };
-    let mut items: Vec<T> = tx.find::<T>(a.0, a.1, &wide)?.items;
-    for item in tx.find::<T>(b.0, b.1, &wide)?.items {
+    let mut items = find(tx, a.0, a.1, &wide)?.items;
+    for item in find(tx, b.0, b.1, &wide)?.items {
         let id = item.meta().id;
         if !items.iter().any(|i| i.meta().id == id) {
             items.push(item);
@@ -104,20 +122,20 @@ pub fn union<T: Record, R: Reads>(
 }
 
 /// Every object under one id-valued index entry (for small sets: a user's keys, an order's sales).
-pub fn all_of<T: Record, R: Reads>(tx: &R, field: &str, value: Id) -> Result<Vec<T>, RpcError> {
-    all_of_value(tx, field, &value.to_string())
+pub fn all_of<T: Record, R: Reads>(tx: &R, index: Index<T>, value: Id) -> Result<Vec<T>, RpcError> {
+    all_of_value(tx, index, &value.to_string())
 }
 
 /// Every object under one index value.
 pub fn all_of_value<T: Record, R: Reads>(
     tx: &R,
-    field: &str,
+    index: Index<T>,
     value: &str,
 ) -> Result<Vec<T>, RpcError> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
-        let page: Page<T> = tx.find(field, value, &PageRequest { limit: 500, cursor })?;
+        let page = find(tx, index, value, &PageRequest { limit: 500, cursor })?;
         out.extend(page.items);
         match page.next_cursor {
             Some(c) => cursor = Some(c),

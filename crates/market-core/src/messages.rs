@@ -155,8 +155,8 @@ impl MessageService for App {
             .map(ThreadCursor::parse)
             .transpose()?;
         self.db.read(|tx| {
-            let mut threads: Vec<MessageThread> = listing::all_of(tx, "user_a_id", user)?;
-            threads.extend(listing::all_of::<MessageThread, _>(tx, "user_b_id", user)?);
+            let mut threads = listing::all_of(tx, MessageThread::BY_USER_A_ID, user)?;
+            threads.extend(listing::all_of(tx, MessageThread::BY_USER_B_ID, user)?);
             threads.sort_by_key(|t| std::cmp::Reverse(ThreadCursor::of(t)));
             threads.dedup_by_key(|t| t.id);
             let mut threads: Vec<MessageThread> = threads
@@ -207,7 +207,7 @@ impl MessageService for App {
         let user = me(ctx)?;
         ctx.write(&self.db, |tx| {
             let mut thread = visible_thread(tx, ctx, p.thread_id)?;
-            let messages: Vec<Message> = listing::all_of(tx, "thread_id", thread.id)?;
+            let messages = listing::all_of(tx, Message::BY_THREAD_ID, thread.id)?;
             for mut m in messages
                 .into_iter()
                 .filter(|m| m.recipient_id == user && !m.read)

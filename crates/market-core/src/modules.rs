@@ -479,7 +479,7 @@ impl ModuleService for App {
         let tag = p.tag.as_ref().map(|t| t.trim().to_lowercase());
         let query = p.query.as_ref().map(|q| q.trim().to_lowercase());
         let source = match &tag {
-            Some(tag) => Source::Index("tags", tag),
+            Some(tag) => Source::Index(CatalogModule::BY_TAGS, tag),
             None => Source::All,
         };
         let mut found = self.db.read(|tx| {

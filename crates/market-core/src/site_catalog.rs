@@ -303,7 +303,7 @@ impl CatalogService for App {
         let found = self.db.read(|tx| {
             listing::filtered(
                 tx,
-                Source::Index("category", ProductCategory::Worker.as_str()),
+                Source::Index(Product::BY_CATEGORY, ProductCategory::Worker.as_str()),
                 &page,
                 active_worker,
             )
@@ -342,16 +342,13 @@ impl CatalogService for App {
                 && after.is_none_or(|a| item.id < a)
         };
         let (mut items, stale) = self.db.read(|tx| {
-            let mut items: Vec<CatalogItem> = listing::all_of_value::<Product, _>(
-                tx,
-                "category",
-                ProductCategory::Model.as_str(),
-            )?
-            .iter()
-            .filter(|m| m.status == ProductStatus::Active)
-            .map(item_of)
-            .filter(|i| keep(i))
-            .collect();
+            let mut items: Vec<CatalogItem> =
+                listing::all_of_value(tx, Product::BY_CATEGORY, ProductCategory::Model.as_str())?
+                    .iter()
+                    .filter(|m| m.status == ProductStatus::Active)
+                    .map(item_of)
+                    .filter(|i| keep(i))
+                    .collect();
             items.extend(
                 all::<MirrorModel, _>(tx)?
                     .iter()

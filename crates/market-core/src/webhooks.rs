@@ -217,7 +217,7 @@ fn disable(
     endpoint.status = WebhookStatus::Disabled;
     endpoint.disabled_reason = Some(reason.to_string());
     tx.update(endpoint, None)?;
-    let pending: Vec<WebhookDelivery> = listing::all_of(tx, "endpoint_id", endpoint.id)?;
+    let pending = listing::all_of(tx, WebhookDelivery::BY_ENDPOINT_ID, endpoint.id)?;
     for mut d in pending
         .into_iter()
         .filter(|d| d.status == DeliveryStatus::Pending)
@@ -243,8 +243,11 @@ impl App {
     pub fn webhook_fanout(&self) -> Result<usize, RpcError> {
         let behind = self.db.read(|tx| {
             let last = tx.last_event_seq()?;
-            let endpoints: Vec<WebhookEndpoint> =
-                listing::all_of_value(tx, "status", WebhookStatus::Active.as_str())?;
+            let endpoints = listing::all_of_value(
+                tx,
+                WebhookEndpoint::BY_STATUS,
+                WebhookStatus::Active.as_str(),
+            )?;
             Ok::<_, RpcError>(endpoints.iter().any(|e| e.delivered_seq < last))
         })?;
         if !behind {
@@ -252,8 +255,11 @@ impl App {
         }
         self.db.write(&Actor::system("webhook.fanout"), |tx| {
             let last = tx.last_event_seq()?;
-            let endpoints: Vec<WebhookEndpoint> =
-                listing::all_of_value(tx, "status", WebhookStatus::Active.as_str())?;
+            let endpoints = listing::all_of_value(
+                tx,
+                WebhookEndpoint::BY_STATUS,
+                WebhookStatus::Active.as_str(),
+            )?;
             let mut queued = 0;
             for mut endpoint in endpoints {
                 if endpoint.delivered_seq >= last {
@@ -297,8 +303,11 @@ impl App {
     ) -> Result<Vec<Claimed>, RpcError> {
         let now = self.db.now();
         let any_due = self.db.read(|tx| {
-            let pending: Vec<WebhookDelivery> =
-                listing::all_of_value(tx, "status", DeliveryStatus::Pending.as_str())?;
+            let pending = listing::all_of_value(
+                tx,
+                WebhookDelivery::BY_STATUS,
+                DeliveryStatus::Pending.as_str(),
+            )?;
             Ok::<_, RpcError>(
                 pending
                     .iter()
@@ -310,8 +319,11 @@ impl App {
         }
         self.db.write(&Actor::system("webhook.claim"), |tx| {
             let now = tx.now();
-            let pending: Vec<WebhookDelivery> =
-                listing::all_of_value(tx, "status", DeliveryStatus::Pending.as_str())?;
+            let pending = listing::all_of_value(
+                tx,
+                WebhookDelivery::BY_STATUS,
+                DeliveryStatus::Pending.as_str(),
+            )?;
             let mut due: Vec<WebhookDelivery> = pending
                 .into_iter()
                 .filter(|d| d.next_attempt_at.is_some_and(|t| t <= now))
@@ -468,7 +480,7 @@ impl WebhookService for App {
         }
         let secret = new_secret()?;
         ctx.write(&self.db, |tx| {
-            let mine: Vec<WebhookEndpoint> = listing::all_of(tx, "owner_id", owner)?;
+            let mine = listing::all_of(tx, WebhookEndpoint::BY_OWNER_ID, owner)?;
             if mine.len() >= MAX_ENDPOINTS_PER_USER {
                 return Err(field_error(
                     "url",
@@ -507,7 +519,7 @@ impl WebhookService for App {
     fn delete(&self, ctx: &Ctx, p: WebhookDeleteParams) -> Result<market_rpc::Ok, RpcError> {
         ctx.write(&self.db, |tx| {
             let endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?;
-            let deliveries: Vec<WebhookDelivery> = listing::all_of(tx, "endpoint_id", endpoint.id)?;
+            let deliveries = listing::all_of(tx, WebhookDelivery::BY_ENDPOINT_ID, endpoint.id)?;
             for d in deliveries {
                 tx.delete::<WebhookDelivery>(d.id)?;
             }

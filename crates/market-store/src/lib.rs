@@ -41,7 +41,7 @@ pub use error::{Result, StoreError};
 pub use eventlog::{EVENTLOG, EventLogReads};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};
 pub use pg::{FORMAT_VERSION, PgBackend, PgSettings, Plan, Step};
-pub use record::{IndexSpec, IndexValue, Meta, Record, TableSpec, json_index_values};
+pub use record::{Index, IndexSpec, IndexValue, Meta, Record, TableSpec, json_index_values};
 pub use redb_backend::RedbBackend;
 pub use transfer::{Item, Totals, copy};
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};

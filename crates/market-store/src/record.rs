@@ -1,5 +1,7 @@
 //! What a stored root object is: the [`Record`] trait the generated types implement.
 
+use std::marker::PhantomData;
+
 use rust_decimal::Decimal;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -26,6 +28,52 @@ pub struct IndexSpec {
     pub nocase: bool,
     /// The field is a list, indexed under each of its items.
     pub list: bool,
+}
+
+/// The index on one field of root object `T`, as a typed handle: the
+/// generator gives each indexed field one (`Product::BY_TAGS`), so a query
+/// naming a field without an index, or an index of another type, does not
+/// compile.
+pub struct Index<T> {
+    field: &'static str,
+    of: PhantomData<fn() -> T>,
+}
+
+impl<T> Index<T> {
+    /// The handle of `T`'s index on `field`; made by the generated code.
+    pub const fn new(field: &'static str) -> Self {
+        Index {
+            field,
+            of: PhantomData,
+        }
+    }
+
+    /// The indexed field's name.
+    pub const fn field(self) -> &'static str {
+        self.field
+    }
+}
+
+impl<T> Clone for Index<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Index<T> {}
+
+impl<T> PartialEq for Index<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.field == other.field
+    }
+}
+
+impl<T> Eq for Index<T> {}
+
+impl<T> std::fmt::Debug for Index<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Index").field(&self.field).finish()
+    }
 }
 
 /// What a backend needs to know of a root object's table: its name and

@@ -203,14 +203,32 @@ impl Gen<'_> {
         }
     }
 
-    /// Typed lookups of a root object: `not_found`, a get that answers it,
-    /// the owner's view, and one finder per indexed field.
+    /// Typed lookups of a root object: one index handle per indexed field
+    /// (`BY_<FIELD>`, clear of `Record`'s constants), `not_found`, a get
+    /// that answers it, the owner's view, and one finder per indexed field.
     fn record_helpers(&self, out: &mut String, s: &Struct) {
         let name = &s.name;
         let what = snake(name).replace('_', " ");
+        let handles: String = s
+            .fields
+            .iter()
+            .filter(|f| is_indexed(f))
+            .map(|f| {
+                format!(
+                    "    /// The index on `{}`.\n    pub const BY_{}: market_store::Index<Self> = market_store::Index::new({});\n",
+                    f.name,
+                    f.name.to_uppercase(),
+                    lit(&f.name)
+                )
+            })
+            .collect();
+        let _ = writeln!(out, "impl {name} {{");
+        if !handles.is_empty() {
+            let _ = writeln!(out, "{handles}");
+        }
         let _ = writeln!(
             out,
-            "impl {name} {{\n    /// The `not_found` error of this kind of object.\n    pub fn not_found() -> RpcError {{\n        RpcError::not_found({msg})\n    }}\n\n\
+            "    /// The `not_found` error of this kind of object.\n    pub fn not_found() -> RpcError {{\n        RpcError::not_found({msg})\n    }}\n\n\
              \x20   /// The object with this id, or `not_found`.\n    pub fn get_or_not_found<R: market_store::Reads>(tx: &R, id: Id) -> Result<Self, RpcError> {{\n        tx.get::<Self>(id)?.ok_or_else(Self::not_found)\n    }}\n",
             msg = lit(&format!("{what} not found")),
         );

@@ -166,6 +166,13 @@ impl Record for Gadget {
 }
 
 impl Gadget {
+    /// The index on `serial`.
+    pub const BY_SERIAL: market_store::Index<Self> = market_store::Index::new("serial");
+    /// The index on `color`.
+    pub const BY_COLOR: market_store::Index<Self> = market_store::Index::new("color");
+    /// The index on `owner_id`.
+    pub const BY_OWNER_ID: market_store::Index<Self> = market_store::Index::new("owner_id");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("gadget not found")
@@ -253,6 +260,11 @@ impl Record for Widget {
 }
 
 impl Widget {
+    /// The index on `sku`.
+    pub const BY_SKU: market_store::Index<Self> = market_store::Index::new("sku");
+    /// The index on `size`.
+    pub const BY_SIZE: market_store::Index<Self> = market_store::Index::new("size");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("widget not found")
@@ -328,6 +340,11 @@ impl Record for Loan {
 }
 
 impl Loan {
+    /// The index on `gadget_id`.
+    pub const BY_GADGET_ID: market_store::Index<Self> = market_store::Index::new("gadget_id");
+    /// The index on `borrower_id`.
+    pub const BY_BORROWER_ID: market_store::Index<Self> = market_store::Index::new("borrower_id");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("loan not found")

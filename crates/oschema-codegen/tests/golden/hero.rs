@@ -231,6 +231,9 @@ impl Record for User {
 }
 
 impl User {
+    /// The index on `email`.
+    pub const BY_EMAIL: market_store::Index<Self> = market_store::Index::new("email");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("user not found")
@@ -330,6 +333,9 @@ impl Record for Product {
 }
 
 impl Product {
+    /// The index on `name`.
+    pub const BY_NAME: market_store::Index<Self> = market_store::Index::new("name");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("product not found")
@@ -420,6 +426,9 @@ impl Record for Order {
 }
 
 impl Order {
+    /// The index on `buyer`.
+    pub const BY_BUYER: market_store::Index<Self> = market_store::Index::new("buyer");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("order not found")
@@ -606,6 +615,13 @@ impl Record for Task {
 }
 
 impl Task {
+    /// The index on `name`.
+    pub const BY_NAME: market_store::Index<Self> = market_store::Index::new("name");
+    /// The index on `title`.
+    pub const BY_TITLE: market_store::Index<Self> = market_store::Index::new("title");
+    /// The index on `description`.
+    pub const BY_DESCRIPTION: market_store::Index<Self> = market_store::Index::new("description");
+
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
         RpcError::not_found("task not found")
