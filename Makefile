@@ -76,7 +76,7 @@ test-ts-client:
 	$(TS_TOOL)/node_modules/.bin/tsc --noEmit -p target/ts-client/package
 	$(TS_TOOL)/node_modules/.bin/tsc -p $(TS_TOOL)
 	echo '{"type":"module"}' > target/ts-client/build/package.json
-	MARKETPLACE_BIN=$(CURDIR)/target/debug/marketplace node --test \
+	MARKETPLACE_BIN=$(CURDIR)/target/debug/marketplace node --experimental-websocket --test \
 		target/ts-client/build/$(TS_TOOL)/client.test.js target/ts-client/build/$(TS_TOOL)/socket.test.js
 
 ## The web console (served at /app): its committed build must be what its
@@ -130,7 +130,8 @@ test-hero:
 ## Every benchmark (release builds); figures are reported, not asserted.
 bench: bench-rpc bench-events bench-seed
 
-## product.get beside a bare-axum baseline, and durable wallet.transfer.
+## product.get beside a bare-axum baseline, and durable wallet.transfer with
+## and without the event log (its cost).
 bench-rpc:
 	$(CARGO) bench -p market-server --bench rpc
 

@@ -1,5 +1,6 @@
 // The generated client against a live server: typed calls, batches,
-// notifications and typed errors with their code and kind.
+// notifications, typed errors with their code and kind, and event
+// subscriptions over a WebSocket.
 
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
@@ -9,7 +10,9 @@ import {
   ERROR_KINDS,
   ProductCategory,
   RpcError,
+  RpcSocket,
   request,
+  type MarketEvent,
   type MethodName,
 } from "../../target/ts-client/package/src/index.js";
 import { startServer, type Server } from "./server.js";
@@ -118,4 +121,44 @@ test("a batch settles each call on its own, in order", async () => {
 test("a notification gets no answer", async () => {
   const api = new Client({ url: server.url });
   assert.equal(await api.notify("system.health", {}), undefined);
+});
+
+test("a live subscription gets the backlog, then new events, in seq order", async () => {
+  const stamp = Date.now();
+  const writer = new Client({ url: server.url });
+  const reader = new Client({ url: server.url });
+  const w = await writer.auth.register({ email: `writer${stamp}@example.com`, password, display_name: "Writer" });
+  const r = await reader.auth.register({ email: `reader${stamp}@example.com`, password, display_name: "Reader" });
+  writer.setToken(w.token);
+  await writer.message.send({ to_user_id: r.user.id, body: "before" });
+
+  const socket = await RpcSocket.open({ url: server.url.replace(/^http/, "ws"), token: r.token });
+  const seen: MarketEvent[] = [];
+  let more: () => void = () => {};
+  // after_seq 0: the whole backlog the reader may see, then live events
+  const sub = await socket.subscribe({ types: ["message.received"], after_seq: 0 }, (event) => {
+    seen.push(event);
+    more();
+  });
+  const until = (n: number) =>
+    new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${seen.length} of ${n} events after 10 s`)), 10_000);
+      more = () => {
+        if (seen.length >= n) {
+          clearTimeout(timer);
+          resolve();
+        }
+      };
+      more();
+    });
+  await until(1);
+  await writer.message.send({ to_user_id: r.user.id, body: "after" });
+  await until(2);
+  assert.deepEqual(seen.map((e) => e.type), ["message.received", "message.received"]);
+  assert.ok(seen[0]!.seq < seen[1]!.seq, "in seq order");
+  assert.equal(sub.lastSeq, seen[1]!.seq);
+  // the same socket answers calls, as the reader
+  assert.equal((await socket.call("auth.me", {})).id, r.user.id);
+  await sub.unsubscribe();
+  socket.close();
 });
