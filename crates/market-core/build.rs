@@ -3,6 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
+/// `market-rpc`'s table of error kinds and codes, the file itself: the
+/// generator is told exactly the codes the runtime answers with.
+#[path = "../market-rpc/src/kind.rs"]
+mod kind;
+
 fn main() {
     let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
     let schema_path = manifest.join("../../schemas/marketplace.oschema");
@@ -20,7 +25,7 @@ fn main() {
         title: "Marketplace".into(),
         version: std::env::var("CARGO_PKG_VERSION").unwrap_or_default(),
         description: "Cloud-capacity marketplace: compute slices and nodes, apps, services, gateways and names, paid in TFC credits.".into(),
-        error_code: market_rpc::error_code,
+        error_code: kind::error_code,
     };
     let openrpc = oschema_codegen::openrpc(&schema, &info);
     let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());

@@ -14,6 +14,7 @@ pub mod ctx;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+mod kind;
 pub mod methods;
 pub mod params;
 pub mod redact;

@@ -93,6 +93,10 @@ class Console {
         this.me = result.user;
         this.go("#/products");
     }
+    async refresh() {
+        this.me = await this.api.auth.me();
+        await this.render();
+    }
     async signOut() {
         try {
             await this.api.auth.logout();

@@ -13,8 +13,8 @@ const CATEGORIES = {
 function register(ctx, kinds) {
     return form("Become a provider", [select("Kind", "kind", kinds), field("Name", "name", { required: true }), field("Description", "description")], "Register as a provider", async (v) => {
         await ctx.api.provider.register({ kind: (v.kind ?? "service"), name: v.name ?? "", description: v.description ?? "" });
-        // the new role comes with a fresh look at who is signed in
-        location.reload();
+        // the new role shows in the navigation and on this page
+        await ctx.refresh();
     });
 }
 function providerSection(ctx, provider) {

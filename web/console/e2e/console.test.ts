@@ -110,6 +110,48 @@ test("a buyer registers, tops up, searches, buys and sees the order and the new 
   await context.close();
 });
 
+test("a user becomes a provider, lists a product and finds it in the catalog", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${app}#/register`);
+  await page.getByLabel("Display name").fill("Pia Provider");
+  await page.getByLabel("Email").fill("pia@example.com");
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByText("Pia Provider", { exact: true }).waitFor();
+  assert.equal(await page.getByRole("link", { name: "Sales" }).count(), 0, "not a provider yet");
+
+  await page.getByRole("link", { name: "Selling" }).click();
+  const become = page.getByRole("form", { name: "Become a provider" });
+  await become.getByLabel("Kind").selectOption("app");
+  await become.getByLabel("Name").fill("Pia's Apps");
+  await become.getByRole("button", { name: "Register as a provider" }).click();
+  await page.getByRole("heading", { name: "Pia's Apps (app)" }).waitFor();
+  await page.getByRole("link", { name: "Sales" }).waitFor();
+
+  const create = page.getByRole("form", { name: "New product" });
+  await create.getByLabel("Name").fill("Console Notes");
+  await create.getByLabel("Description").fill("Notes that sync, from the console test.");
+  await create.getByLabel("Price (TFC)").fill("abc");
+  await create.getByRole("button", { name: "Create" }).click();
+  const refused = create.getByRole("alert");
+  await refused.waitFor();
+  assert.match((await refused.textContent()) ?? "", /price/i, "the bad field is named in place");
+  await create.getByLabel("Price (TFC)").fill("7.5");
+  await create.getByLabel("Pricing unit").selectOption("month");
+  await create.getByLabel("Tags (comma separated)").fill("notes, sync");
+  await create.getByRole("button", { name: "Create" }).click();
+  await create.getByText("Created “Console Notes”.").waitFor();
+  await page.getByRole("list", { name: "Products of Pia's Apps" }).getByRole("link", { name: "Console Notes" }).waitFor();
+  await shot(page, "provider-products");
+
+  await page.goto(`${app}#/products?tag=sync`);
+  await page.getByRole("heading", { name: "Tagged “sync”" }).waitFor();
+  await page.getByRole("link", { name: "Console Notes" }).click();
+  await page.getByText("7.5 TFC / month").waitFor();
+  await context.close();
+});
+
 test("on a phone-sized screen the pages fit the width and lists are paged", async () => {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const page = await context.newPage();

@@ -18,6 +18,8 @@ export interface Ctx {
   go(path: string): void;
   signedIn(result: AuthResult): void;
   signOut(): Promise<void>;
+  /** Read who is signed in again (after a change of roles) and redraw. */
+  refresh(): Promise<void>;
 }
 
 export type Access = "public" | "user" | "provider" | "admin";
@@ -122,6 +124,11 @@ class Console implements Ctx {
     this.api.setToken(result.token);
     this.me = result.user;
     this.go("#/products");
+  }
+
+  async refresh(): Promise<void> {
+    this.me = await this.api.auth.me();
+    await this.render();
   }
 
   async signOut(): Promise<void> {

@@ -105,7 +105,7 @@ export function form(
 ): HTMLFormElement {
   const status = statusLine();
   const button = h("button", { type: "submit" }, submit);
-  const el = h("form", { class: "card form" }, title === null ? null : h("h3", {}, title), ...fields, button, status.el);
+  const el = h("form", { class: "card form", "aria-label": title ?? undefined }, title === null ? null : h("h3", {}, title), ...fields, button, status.el);
   el.addEventListener("submit", (ev) => {
     ev.preventDefault();
     const values: Record<string, string> = {};

@@ -22,8 +22,8 @@ function register(ctx: Ctx, kinds: readonly ProviderKind[]): HTMLElement {
     "Register as a provider",
     async (v) => {
       await ctx.api.provider.register({ kind: (v.kind ?? "service") as ProviderKind, name: v.name ?? "", description: v.description ?? "" });
-      // the new role comes with a fresh look at who is signed in
-      location.reload();
+      // the new role shows in the navigation and on this page
+      await ctx.refresh();
     },
   );
 }
