@@ -41,11 +41,9 @@ test-rust:
 ## throwaway cluster (initdb + pg_ctl on a free loopback port), unless
 ## MARKETPLACE_TEST_PG names a server. (The store's own suite runs on both
 ## backends within test-rust.)
-## (--workspace, so the build of test-rust serves here too.) The 10,000-event
-## WebSocket test is left out here: its concurrent appends can exhaust the
-## serialization retries of PostgreSQL (see docs/postgres.md, limits).
+## (--workspace, so the build of test-rust serves here too.)
 test-pg:
-	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- commerce:: wallet:: ledger_props:: idempotency:: events:: webhooks:: websocket:: --skip websocket::ten_thousand_events
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- commerce:: wallet:: ledger_props:: idempotency:: events:: webhooks:: websocket::
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)

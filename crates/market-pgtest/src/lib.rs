@@ -4,7 +4,8 @@
 //! a user that may create databases), tests use it. Otherwise the first test
 //! of a process starts a throwaway cluster: `initdb` and `pg_ctl` (from
 //! `PATH`, else Debian's `/usr/lib/postgresql/<version>/bin`) in a temporary
-//! folder, listening on a free loopback port. PostgreSQL refuses to run as
+//! folder, listening on a free loopback port, asking TCP clients for a
+//! password (so that a wrong one can be tested). PostgreSQL refuses to run as
 //! root, so as root the cluster runs as the `postgres` user (`runuser`). A
 //! watcher process stops the cluster and removes its folder when the test
 //! process ends.
@@ -16,6 +17,18 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 /// The environment variable naming an existing server.
 pub const ENV: &str = "MARKETPLACE_TEST_PG";
+
+/// The superuser's password on the throwaway cluster.
+const PASSWORD: &str = "marketplace-test";
+
+/// The test server's URL with a wrong password, when the server is the
+/// throwaway cluster (which checks passwords); `None` on a server
+/// `MARKETPLACE_TEST_PG` names, whose authentication is its own.
+pub fn wrong_password_url() -> Option<String> {
+    let url = server_url();
+    url.contains(&format!(":{PASSWORD}@"))
+        .then(|| url.replacen(&format!(":{PASSWORD}@"), ":not-the-password@", 1))
+}
 
 /// Where the server this process uses listens: a URL of its maintenance database.
 pub fn server_url() -> &'static str {
@@ -149,16 +162,24 @@ fn start_cluster() -> Result<String, String> {
         )?;
     }
     let data = dir.join("data");
+    let pwfile = dir.join("password");
+    std::fs::write(&pwfile, PASSWORD)
+        .map_err(|e| format!("cannot write the password file: {e}"))?;
     let mut initdb = as_owner(&bin.join("initdb"));
-    initdb.arg("-D").arg(&data).args([
-        "-U",
-        "postgres",
-        "--auth=trust",
-        "-E",
-        "UTF8",
-        "--locale=C",
-        "--no-sync",
-    ]);
+    initdb
+        .arg("-D")
+        .arg(&data)
+        .arg(format!("--pwfile={}", pwfile.display()))
+        .args([
+            "-U",
+            "postgres",
+            "--auth-local=trust",
+            "--auth-host=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ]);
     run(initdb, "initdb")?;
     let port = free_port()?;
     let options = format!(
@@ -174,7 +195,9 @@ fn start_cluster() -> Result<String, String> {
         .args(["-w", "-t", "60", "start"]);
     run(start, "pg_ctl start")?;
     watch(&bin, &dir, &data)?;
-    Ok(format!("postgres://postgres@127.0.0.1:{port}/postgres"))
+    Ok(format!(
+        "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
+    ))
 }
 
 /// Stop the cluster and remove its folder once this process is gone.

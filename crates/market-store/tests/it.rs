@@ -167,6 +167,7 @@ on_both!(
     secret_fields_need_the_key,
     concurrent_read_modify_writes_lose_no_update,
     events_are_appended_unless_the_database_drops_them,
+    failing_writes_amid_concurrent_ones_roll_back_alone,
 );
 
 fn actor() -> Actor {
@@ -948,4 +949,68 @@ fn events_are_appended_unless_the_database_drops_them(on: On) {
     );
     let back: Gadget = dropping.read(|tx| tx.load(g.id)).unwrap();
     assert_eq!(back, g, "the write itself commits");
+}
+
+/// Concurrent writes share commits (on PostgreSQL one transaction, each
+/// write in its own savepoint): a write that fails, by its own error or by
+/// a unique value taken, takes back its rows and its event and nothing of
+/// its neighbours'.
+fn failing_writes_amid_concurrent_ones_roll_back_alone(on: On) {
+    let f = fixture(on);
+    let db = &f.db;
+    let event = |n: String| market_store::NewEvent {
+        kind: "gadget.made",
+        object_type: "gadget",
+        object_id: n,
+        users: Vec::new(),
+        data: serde_json::json!({}),
+    };
+    insert(db, gadget("taken", "taken@x.io", None)).unwrap();
+    let kept = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..12 {
+            let kept = &kept;
+            s.spawn(move || {
+                for i in 0..15 {
+                    let name = format!("t{t}-{i}");
+                    let result: Result<(), StoreError> = db.write(&actor(), |tx| {
+                        let email = match i % 3 {
+                            // a unique value another write holds
+                            1 => "TAKEN@x.io".to_string(),
+                            _ => format!("{name}@x.io"),
+                        };
+                        tx.insert(&mut gadget(&name, &email, Some("blue")))?;
+                        tx.emit(event(name.clone()))?;
+                        if i % 3 == 2 {
+                            return Err(StoreError::Backend("the closure refuses".into()));
+                        }
+                        Ok(())
+                    });
+                    match i % 3 {
+                        0 => {
+                            result.unwrap();
+                            kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        _ => assert!(result.is_err(), "{name} must fail"),
+                    }
+                }
+            });
+        }
+    });
+    let kept = kept.into_inner();
+    assert_eq!(kept, 12 * 5);
+    let blue = db
+        .read(|tx| tx.find::<Gadget>("color", "blue", &page(500, None)))
+        .unwrap();
+    assert_eq!(blue.items.len(), kept);
+    for g in &blue.items {
+        let i: usize = g.name.rsplit('-').next().unwrap().parse().unwrap();
+        assert_eq!(i % 3, 0, "{} should have been taken back", g.name);
+    }
+    let events = db.read(|tx| tx.last_event_seq()).unwrap();
+    assert_eq!(
+        usize::try_from(events).unwrap(),
+        kept,
+        "one event per kept write, no gap"
+    );
 }

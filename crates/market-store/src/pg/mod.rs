@@ -7,11 +7,13 @@
 //! Write closures run in `SERIALIZABLE` transactions and run again, after a
 //! short randomised backoff, when PostgreSQL reports a serialization
 //! failure or a deadlock, so money and capacity stay race-free across
-//! processes. The blocking `postgres` client fits the synchronous store
+//! processes. Concurrent writes of one process share a transaction, each in
+//! its own savepoint, and its commit ([`shared`]). The blocking `postgres` client fits the synchronous store
 //! API (storage runs on blocking threads); `r2d2` pools its connections,
 //! each keeping its prepared statements.
 
 mod migrate;
+mod shared;
 mod sql;
 mod store;
 
@@ -178,6 +180,8 @@ thread_local! {
 /// A PostgreSQL database.
 pub struct PgBackend {
     pool: r2d2::Pool<Manager>,
+    /// The transaction concurrent writes of this process share.
+    groups: shared::Groups,
     tables: Vec<TableSpec>,
     logs: Vec<LogSpec>,
     name: String,
@@ -210,6 +214,7 @@ impl PgBackend {
             });
         Ok(PgBackend {
             pool,
+            groups: shared::Groups::default(),
             tables: tables.to_vec(),
             logs: logs.to_vec(),
             name: display(&config),
@@ -336,45 +341,7 @@ impl Backend for PgBackend {
             Self::put_batch(open);
             return result.map(|_| None);
         }
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut conn = self.begin("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
-            let (result, failure) = {
-                let mut tx = PgTx::new(&mut conn);
-                let result = f(&mut tx);
-                (result, tx.into_failure())
-            };
-            if let Some(failure) = failure {
-                rollback(&mut conn);
-                if failure.retry && attempt < MAX_ATTEMPTS {
-                    drop(conn);
-                    backoff(attempt);
-                    continue;
-                }
-                // The closure saw the error; if it went on as if nothing
-                // happened, the transaction is lost all the same.
-                return match result {
-                    Ok(true) => Err(StoreError::Backend(failure.message)),
-                    other => other.map(|_| None),
-                };
-            }
-            match result {
-                Ok(true) => {}
-                other => {
-                    rollback(&mut conn);
-                    return other.map(|_| None);
-                }
-            }
-            match conn.client.batch_execute("COMMIT") {
-                Ok(()) => return Ok(None),
-                Err(e) if retryable(&e) && attempt < MAX_ATTEMPTS => {
-                    drop(conn);
-                    backoff(attempt);
-                }
-                Err(e) => return Err(StoreError::Backend(describe_error(&e))),
-            }
-        }
+        self.groups.write(self, f)
     }
 
     fn wait_durable(&self, _commit: u64) -> Result<()> {

@@ -577,6 +577,12 @@ fn migrate_and_bad_urls_on_the_command_line() {
     assert!(line.contains("format version is 9"), "{line}");
     // start-up errors: one line, exit 1
     let port = free_port();
+    let wrong_password = market_pgtest::wrong_password_url().map(|url| {
+        (
+            url,
+            "password authentication failed for user \"postgres\"".to_string(),
+        )
+    });
     for (url, says) in [
         (
             format!("postgres://u:p@127.0.0.1:{port}/db"),
@@ -590,7 +596,10 @@ fn migrate_and_bad_urls_on_the_command_line() {
             "mysql://x".to_string(),
             "unsupported database URL".to_string(),
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(wrong_password)
+    {
         let out = bin()
             .args(["serve", "--listen", "127.0.0.1:0", "--db", &url])
             .output()

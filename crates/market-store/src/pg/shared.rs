@@ -1,0 +1,253 @@
+//! Shared commits: the write closures of concurrent requests in one process
+//! run one after another in one `SERIALIZABLE` transaction, each inside its
+//! own savepoint, and commit together.
+//!
+//! Every write appends to the logs (domain events, changes), whose `seq`
+//! comes from one counter row, so two transactions that both write conflict
+//! and one of them runs again. One transaction per request would therefore
+//! serialise the whole process on that row with a retry for most requests;
+//! one transaction per group of requests pays the counter, the conflict
+//! checks and the commit's flush once for the group.
+//!
+//! The rules: a closure that fails (or returns without committing) is
+//! rolled back to its savepoint and leaves its neighbours alone; the group
+//! commits when nobody else is queueing to join it or when it is full; each
+//! caller returns only once its group's commit has returned (so durable);
+//! when the group's transaction fails for a reason that running again may
+//! cure (a serialization failure, a deadlock, a connection lost before the
+//! commit was sent), every closure in it runs again, in a later group.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::store::PgTx;
+use super::{MAX_ATTEMPTS, Manager, PgBackend, backoff, describe_error, rollback};
+use crate::backend::StoreWrite;
+use crate::error::{Result, StoreError};
+
+/// Most closures one shared transaction takes before it commits.
+const MAX_GROUP: usize = 64;
+
+/// How a group ended, for its members.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Committed,
+    /// Nothing of the group was committed: run again.
+    Retry,
+    Failed(String),
+}
+
+/// The transaction being filled.
+struct Open {
+    conn: r2d2::PooledConnection<Manager>,
+    members: usize,
+}
+
+#[derive(Default)]
+struct State {
+    open: Option<Open>,
+    /// The number of the group `open` holds (or the next one).
+    group: u64,
+    /// Ended groups whose members have not all read the outcome yet:
+    /// the outcome and how many members are still to read it.
+    ended: HashMap<u64, (Outcome, usize)>,
+}
+
+impl State {
+    /// End the open group with `outcome` (its members learn it) and drop
+    /// its transaction.
+    fn end(&mut self, outcome: Outcome) {
+        if let Some(open) = self.open.take() {
+            if open.members > 0 {
+                self.ended.insert(self.group, (outcome, open.members));
+            }
+            self.group += 1;
+        }
+    }
+
+    /// Roll the open group back: nothing of it was committed, so its
+    /// members run again.
+    fn abort(&mut self) {
+        if let Some(open) = self.open.as_mut() {
+            rollback(&mut open.conn);
+        }
+        self.end(Outcome::Retry);
+    }
+
+    /// Read the outcome of `group` once it is known.
+    fn outcome(&mut self, group: u64) -> Option<Outcome> {
+        let (outcome, left) = self.ended.get_mut(&group)?;
+        let outcome = outcome.clone();
+        *left -= 1;
+        if *left == 0 {
+            self.ended.remove(&group);
+        }
+        Some(outcome)
+    }
+}
+
+/// The shared transaction of one backend.
+#[derive(Default)]
+pub(crate) struct Groups {
+    state: Mutex<State>,
+    ended: Condvar,
+    /// Callers waiting to take the lock and join the open group.
+    queued: AtomicUsize,
+}
+
+impl Groups {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A closure that panicked leaves a transaction a later commit or
+        // rollback settles; the state itself stays whole.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Commit the open group unless another caller is about to join it
+    /// (that caller commits instead) and it has room.
+    fn settle(&self, state: &mut State) {
+        let Some(open) = state.open.as_mut() else {
+            return;
+        };
+        if self.queued.load(Ordering::Acquire) > 0 && open.members < MAX_GROUP {
+            return;
+        }
+        if open.members == 0 {
+            rollback(&mut open.conn);
+            state.open = None;
+            return;
+        }
+        let outcome = match open.conn.client.batch_execute("COMMIT") {
+            Ok(()) => Outcome::Committed,
+            Err(e) if super::retryable(&e) => Outcome::Retry,
+            Err(e) => Outcome::Failed(describe_error(&e)),
+        };
+        state.end(outcome);
+        self.ended.notify_all();
+    }
+
+    /// Run `f` in the open group (opening one when there is none); `Ok(None)`
+    /// once it is committed, or what the closure returned when it did not
+    /// ask to commit.
+    pub(crate) fn write(
+        &self,
+        backend: &PgBackend,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            self.queued.fetch_add(1, Ordering::AcqRel);
+            let mut state = self.lock();
+            self.queued.fetch_sub(1, Ordering::AcqRel);
+            let joined = match self.run(backend, &mut state, f) {
+                Ran::Member(group) => group,
+                Ran::Done(result) => {
+                    self.settle(&mut state);
+                    return result;
+                }
+                Ran::Again => {
+                    self.ended.notify_all();
+                    drop(state);
+                    if attempt >= MAX_ATTEMPTS {
+                        return Err(StoreError::Backend(
+                            "the write kept conflicting with other writes; try again".into(),
+                        ));
+                    }
+                    backoff(attempt);
+                    continue;
+                }
+            };
+            self.settle(&mut state);
+            let outcome = loop {
+                if let Some(outcome) = state.outcome(joined) {
+                    break outcome;
+                }
+                let (next, waited) = self
+                    .ended
+                    .wait_timeout(state, Duration::from_millis(20))
+                    .unwrap_or_else(|p| p.into_inner());
+                state = next;
+                // Whoever should have committed is gone (a closure that
+                // panicked): commit the group from here.
+                if waited.timed_out() {
+                    self.settle(&mut state);
+                }
+            };
+            drop(state);
+            match outcome {
+                Outcome::Committed => return Ok(None),
+                Outcome::Failed(message) => return Err(StoreError::Backend(message)),
+                Outcome::Retry if attempt < MAX_ATTEMPTS => backoff(attempt),
+                Outcome::Retry => {
+                    return Err(StoreError::Backend(
+                        "the write kept conflicting with other writes; try again".into(),
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Run `f` once inside a savepoint of the open group.
+    fn run(
+        &self,
+        backend: &PgBackend,
+        state: &mut State,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Ran {
+        if state.open.is_none() {
+            match backend.begin("BEGIN ISOLATION LEVEL SERIALIZABLE") {
+                Ok(conn) => state.open = Some(Open { conn, members: 0 }),
+                Err(e) => return Ran::Done(Err(e)),
+            }
+        }
+        let Some(open) = state.open.as_mut() else {
+            return Ran::Again;
+        };
+        if open.conn.client.batch_execute("SAVEPOINT member").is_err() {
+            state.abort();
+            return Ran::Again;
+        }
+        let (result, failure) = {
+            let mut tx = PgTx::new(&mut open.conn);
+            let result = f(&mut tx);
+            (result, tx.into_failure())
+        };
+        if failure.as_ref().is_some_and(|f| f.retry) {
+            // A conflict dooms the whole transaction, not just this closure.
+            state.abort();
+            return Ran::Again;
+        }
+        let keep = failure.is_none() && matches!(result, Ok(true));
+        let end = if keep {
+            "RELEASE SAVEPOINT member"
+        } else {
+            "ROLLBACK TO SAVEPOINT member"
+        };
+        if open.conn.client.batch_execute(end).is_err() {
+            state.abort();
+            return Ran::Again;
+        }
+        if keep {
+            open.members += 1;
+            return Ran::Member(state.group);
+        }
+        Ran::Done(match (failure, result) {
+            // The closure saw the error; if it went on as if nothing
+            // happened, its writes are lost all the same.
+            (Some(failure), Ok(true)) => Err(StoreError::Backend(failure.message)),
+            (_, other) => other.map(|_| None),
+        })
+    }
+}
+
+/// What running a closure in the group came to.
+enum Ran {
+    /// It asked to commit and is a member of this group.
+    Member(u64),
+    /// It is finished without a commit: its result.
+    Done(Result<Option<u64>>),
+    /// The group's transaction was lost before the commit: run again.
+    Again,
+}
