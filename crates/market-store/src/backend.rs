@@ -97,7 +97,8 @@ pub trait StoreRead {
 
 /// Writes inside a transaction; later reads of the same transaction see them.
 pub trait StoreWrite: StoreRead {
-    /// Store a new record; `UniqueTaken` when a unique value is held by another.
+    /// Store a new record; `UniqueTaken` when its id is stored already
+    /// (field `id`) or a unique value is held by another.
     fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()>;
     /// Replace a record; `old` are the values the stored record indexed.
     fn update(
@@ -109,6 +110,10 @@ pub trait StoreWrite: StoreRead {
     ) -> Result<()>;
     fn delete(&mut self, table: &TableSpec, id: Id, old: &IndexValues) -> Result<()>;
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<()>;
+    /// Append several audit entries (a transaction's, at its end).
+    fn append_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        entries.iter().try_for_each(|e| self.append_audit(e))
+    }
     /// Append a row; its sequence number, or `None` when `id` is present already.
     fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>>;
     /// Append a row under a sequence number of its own (copy and restore),

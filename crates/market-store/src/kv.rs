@@ -459,6 +459,13 @@ impl<W: RawWrite> Kv<W> {
 
 impl<W: RawWrite> StoreWrite for Kv<W> {
     fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()> {
+        if self.0.get(&primary(table.kind), &row.id.to_key())?.is_some() {
+            return Err(StoreError::UniqueTaken {
+                kind: table.kind,
+                field: "id",
+                value: row.id.to_string(),
+            });
+        }
         self.write_indexes(table, row.id, &[], values)?;
         self.0
             .put(&primary(table.kind), &row.id.to_key(), row.data)?;

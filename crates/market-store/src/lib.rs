@@ -290,8 +290,14 @@ impl Db {
                 actor,
                 now: self.clock.now(),
                 last_event: None,
+                audits: Vec::new(),
             };
-            let result = f(&mut tx);
+            let mut result = f(&mut tx);
+            if result.is_ok()
+                && let Err(e) = tx.flush_audits()
+            {
+                result = Err(e.into());
+            }
             let commit = result.is_ok();
             emitted = tx.last_event.filter(|_| commit);
             out = Some(result);

@@ -290,6 +290,8 @@ pub struct WriteTx<'a> {
     pub(crate) now: Timestamp,
     /// The `seq` of the last event this transaction appended.
     pub(crate) last_event: Option<u64>,
+    /// Audit entries not written yet (see [`WriteTx::flush_audits`]).
+    pub(crate) audits: Vec<AuditEntry>,
 }
 
 impl Reads for WriteTx<'_> {
@@ -330,17 +332,12 @@ impl WriteTx<'_> {
             updated_at: self.now,
             version: 1,
         });
-        let table = TableSpec::of::<T>();
-        if self.raw.get(&table, id)?.is_some() {
-            return Err(StoreError::UniqueTaken {
-                kind: T::KIND,
-                field: "id",
-                value: id.to_string(),
-            });
-        }
         let bytes = encode_record(self.db.cipher(), T::KIND, obj)?;
-        self.raw
-            .insert(&table, &row(obj.meta(), &bytes), &index_values(obj))?;
+        self.raw.insert(
+            &TableSpec::of::<T>(),
+            &row(obj.meta(), &bytes),
+            &index_values(obj),
+        )?;
         if T::LOGGED {
             self.log_change(T::KIND, id)?;
         }
@@ -404,7 +401,18 @@ impl WriteTx<'_> {
             action: action.to_string(),
             request_id: self.actor.request_id.clone(),
         };
-        self.raw.append_audit(&entry)
+        self.audits.push(entry);
+        Ok(())
+    }
+
+    /// Write the audit entries gathered so far (in one go, at the end of
+    /// the transaction's closure).
+    pub(crate) fn flush_audits(&mut self) -> Result<()> {
+        if self.audits.is_empty() {
+            return Ok(());
+        }
+        let entries = std::mem::take(&mut self.audits);
+        self.raw.append_audits(&entries)
     }
 }
 

@@ -283,7 +283,11 @@ impl PgBackend {
             match conn.client.batch_execute(begin) {
                 Ok(()) => return Ok(conn),
                 Err(e) if conn.client.is_closed() => last = Some(e),
-                Err(e) => return Err(StoreError::Backend(describe_error(&e))),
+                Err(e) => {
+                    // back to the pool outside any transaction
+                    rollback(&mut conn);
+                    return Err(StoreError::Backend(describe_error(&e)));
+                }
             }
         }
         Err(StoreError::Backend(

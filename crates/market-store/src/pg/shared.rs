@@ -196,8 +196,11 @@ impl Groups {
         state: &mut State,
         f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
     ) -> Ran {
+        // The savepoint of the next member is set with the statement before
+        // it (the transaction's start, or the previous member's release),
+        // saving a round trip per member.
         if state.open.is_none() {
-            match backend.begin("BEGIN ISOLATION LEVEL SERIALIZABLE") {
+            match backend.begin("BEGIN ISOLATION LEVEL SERIALIZABLE; SAVEPOINT member") {
                 Ok(conn) => state.open = Some(Open { conn, members: 0 }),
                 Err(e) => return Ran::Done(Err(e)),
             }
@@ -205,10 +208,6 @@ impl Groups {
         let Some(open) = state.open.as_mut() else {
             return Ran::Again;
         };
-        if open.conn.client.batch_execute("SAVEPOINT member").is_err() {
-            state.abort();
-            return Ran::Again;
-        }
         let (result, failure) = {
             let mut tx = PgTx::new(&mut open.conn);
             let result = f(&mut tx);
@@ -220,8 +219,9 @@ impl Groups {
             return Ran::Again;
         }
         let keep = failure.is_none() && matches!(result, Ok(true));
+        // (a savepoint rolled back to stays set)
         let end = if keep {
-            "RELEASE SAVEPOINT member"
+            "RELEASE SAVEPOINT member; SAVEPOINT member"
         } else {
             "ROLLBACK TO SAVEPOINT member"
         };

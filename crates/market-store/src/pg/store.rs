@@ -1,6 +1,7 @@
 //! The store's contract in SQL, inside one PostgreSQL transaction.
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 
 use postgres::Row as PgRow;
 use postgres::types::ToSql;
@@ -24,6 +25,9 @@ pub(crate) struct Failure {
 pub(crate) struct PgTx<'c> {
     conn: RefCell<&'c mut Conn>,
     failure: RefCell<Option<Failure>>,
+    /// The records this transaction read or wrote by id, as it sees them:
+    /// a second read of one (an update after a load) costs no round trip.
+    seen: RefCell<HashMap<(&'static str, Id), Option<Vec<u8>>>>,
 }
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -80,11 +84,19 @@ impl<'c> PgTx<'c> {
         PgTx {
             conn: RefCell::new(conn),
             failure: RefCell::new(None),
+            seen: RefCell::new(HashMap::new()),
         }
     }
 
     pub fn into_failure(self) -> Option<Failure> {
         self.failure.into_inner()
+    }
+
+    /// Remember what a record is now, as this transaction wrote it.
+    fn saw(&self, table: &TableSpec, id: Id, data: Option<&[u8]>) {
+        self.seen
+            .borrow_mut()
+            .insert((table.kind, id), data.map(<[u8]>::to_vec));
     }
 
     /// Remember the first failure and turn it into the store's error.
@@ -207,11 +219,18 @@ impl<'c> PgTx<'c> {
 
 impl StoreRead for PgTx<'_> {
     fn get(&self, table: &TableSpec, id: Id) -> Result<Option<Vec<u8>>> {
+        if let Some(seen) = self.seen.borrow().get(&(table.kind, id)) {
+            return Ok(seen.clone());
+        }
         let sql = format!(
             "SELECT data::text FROM {} WHERE id = $1",
             sql::table(table.kind)
         );
-        Ok(self.records(&sql, &[&id.to_string()])?.into_iter().next())
+        let found = self.records(&sql, &[&id.to_string()])?.into_iter().next();
+        self.seen
+            .borrow_mut()
+            .insert((table.kind, id), found.clone());
+        Ok(found)
     }
 
     fn list(&self, table: &TableSpec, before: Option<Id>, limit: usize) -> Result<Vec<Vec<u8>>> {
@@ -397,10 +416,11 @@ impl StoreWrite for PgTx<'_> {
         self.check_unique(table, row.id, &[], values)?;
         let sql = format!(
             "INSERT INTO {} (id, version, created_at, updated_at, data) \
-             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb)",
+             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb) \
+             ON CONFLICT (id) DO NOTHING",
             sql::table(table.kind)
         );
-        self.execute(
+        let inserted = self.execute(
             &sql,
             &[
                 &row.id.to_string(),
@@ -410,6 +430,14 @@ impl StoreWrite for PgTx<'_> {
                 &text_of(table.kind, row.data)?,
             ],
         )?;
+        if inserted == 0 {
+            return Err(StoreError::UniqueTaken {
+                kind: table.kind,
+                field: "id",
+                value: row.id.to_string(),
+            });
+        }
+        self.saw(table, row.id, Some(row.data));
         Ok(())
     }
 
@@ -442,12 +470,36 @@ impl StoreWrite for PgTx<'_> {
                 id: row.id.to_string(),
             });
         }
+        self.saw(table, row.id, Some(row.data));
         Ok(())
     }
 
     fn delete(&mut self, table: &TableSpec, id: Id, _old: &IndexValues) -> Result<()> {
         let sql = format!("DELETE FROM {} WHERE id = $1", sql::table(table.kind));
         self.execute(&sql, &[&id.to_string()])?;
+        self.saw(table, id, None);
+        Ok(())
+    }
+
+    fn append_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        let column = |f: &dyn Fn(&AuditEntry) -> String| entries.iter().map(f).collect::<Vec<_>>();
+        self.execute(
+            "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
+             SELECT id, at::timestamptz, actor_id, method, object_type, object_id, action, request_id \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[]) AS e(id, at, actor_id, method, object_type, object_id, action, request_id) \
+             ON CONFLICT (id) DO NOTHING",
+            &[
+                &column(&|e| e.id.to_string()),
+                &column(&|e| e.at.to_string()),
+                &column(&|e| e.actor_id.clone()),
+                &column(&|e| e.method.clone()),
+                &column(&|e| e.object_type.clone()),
+                &column(&|e| e.object_id.to_string()),
+                &column(&|e| e.action.clone()),
+                &column(&|e| e.request_id.clone()),
+            ],
+        )?;
         Ok(())
     }
 
@@ -469,23 +521,26 @@ impl StoreWrite for PgTx<'_> {
         Ok(())
     }
 
+    /// One statement: the next `seq` from the log's counter row and the row
+    /// under it, unless a row of that id is there already.
     fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>> {
-        if let Some(id) = id
-            && self.log_seq(log, id)?.is_some()
-        {
-            return Ok(None);
-        }
-        let rows = self.query(
-            "INSERT INTO log_seq (name, last) VALUES ($1, 1) \
-             ON CONFLICT (name) DO UPDATE SET last = log_seq.last + 1 RETURNING last",
-            &[&log.name],
-        )?;
-        let seq = match rows.first() {
-            Some(r) => seq_of("log_seq", r.get(0))?,
-            None => return Err(StoreError::Backend("no sequence number".into())),
+        let t = sql::log_table(log);
+        let sql = format!(
+            "WITH next AS (INSERT INTO log_seq (name, last) SELECT $1, 1 \
+             WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE $2::text IS NOT NULL AND id = $2::text) \
+             ON CONFLICT (name) DO UPDATE SET last = log_seq.last + 1 RETURNING last) \
+             INSERT INTO {t} (seq, id, body) SELECT last, $2, {} FROM next RETURNING seq",
+            if log.json { "$3::text::jsonb" } else { "$3" }
+        );
+        let id = id.map(|i| i.to_string());
+        let rows = if log.json {
+            self.query(&sql, &[&log.name, &id, &text_of(log.name, body)?])?
+        } else {
+            self.query(&sql, &[&log.name, &id, &body])?
         };
-        self.insert_log_row(log, seq, id, body)?;
-        Ok(Some(seq))
+        rows.first()
+            .map(|r| seq_of(log.name, r.get(0)))
+            .transpose()
     }
 
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
