@@ -47,6 +47,9 @@ pub struct WebSocketLimits {
     pub send_timeout: Duration,
     /// How often an idle connection is pinged.
     pub ping_interval: Duration,
+    /// How often a subscription checks its token again (a logout, a
+    /// suspension or new roles take effect within this time).
+    pub token_recheck: Duration,
 }
 
 impl Default for WebSocketLimits {
@@ -57,13 +60,11 @@ impl Default for WebSocketLimits {
             queue: 1024,
             send_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
+            token_recheck: Duration::from_secs(5),
         }
     }
 }
 
-/// How often a subscription checks its token again (a logout, a
-/// suspension or new roles take effect within this time).
-const RECHECK: Duration = Duration::from_secs(5);
 /// Events read from the log per step of a subscription.
 const READ_STEP: usize = 256;
 /// How long the close frame may take to leave.
@@ -586,7 +587,7 @@ impl Follower {
         loop {
             let end = (*self.tick.borrow_and_update()).max(self.source.durable_seq());
             if after < end {
-                if self.checked.elapsed() >= RECHECK {
+                if self.checked.elapsed() >= self.shared.websocket.token_recheck {
                     match resolve(&self.shared, &self.token).await {
                         Ok(Caller::Anonymous) | Err(_) => {
                             close_with(

@@ -459,7 +459,11 @@ impl<W: RawWrite> Kv<W> {
 
 impl<W: RawWrite> StoreWrite for Kv<W> {
     fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()> {
-        if self.0.get(&primary(table.kind), &row.id.to_key())?.is_some() {
+        if self
+            .0
+            .get(&primary(table.kind), &row.id.to_key())?
+            .is_some()
+        {
             return Err(StoreError::UniqueTaken {
                 kind: table.kind,
                 field: "id",

@@ -189,6 +189,7 @@ async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {
             queue: config.ws_queue.max(1),
             send_timeout: Duration::from_secs(config.ws_send_timeout_secs.max(1)),
             ping_interval: Duration::from_secs(config.ws_ping_secs.max(1)),
+            ..market_server::WebSocketLimits::default()
         },
     };
     let router = market_server::app(api, &server_config);

@@ -366,6 +366,7 @@ fn tight_limits() -> ServerConfig {
             queue: 4,
             send_timeout: Duration::from_millis(300),
             ping_interval: Duration::from_secs(60),
+            token_recheck: Duration::from_millis(500),
         },
         ..server_config()
     }
@@ -449,13 +450,13 @@ fn connections_and_subscriptions_are_capped_per_client() {
 #[test]
 fn idle_connections_are_pinged_and_closed_when_silent() {
     let mut limits = tight_limits();
-    limits.websocket.ping_interval = Duration::from_secs(1);
+    limits.websocket.ping_interval = Duration::from_millis(600);
     let e = start_with(app_config(), limits);
     let (alice, _) = e.register("alice@example.com");
     let token = alice.token.clone().expect("a token");
     // A client that keeps reading answers the pings and stays.
     let mut lively = Ws::connect(&e, Some(&token));
-    let until = Instant::now() + Duration::from_millis(3500);
+    let until = Instant::now() + Duration::from_millis(2100);
     while Instant::now() < until {
         assert!(lively.read(Duration::from_millis(100)).is_none());
         assert!(lively.closed.is_none(), "closed: {:?}", lively.closed);
@@ -466,7 +467,7 @@ fn idle_connections_are_pinged_and_closed_when_silent() {
     );
     // A silent one is closed with 1001 once a ping goes unanswered.
     let mut silent = Ws::connect(&e, Some(&token));
-    std::thread::sleep(Duration::from_millis(3500));
+    std::thread::sleep(Duration::from_millis(2100));
     assert!(silent.read(Duration::from_secs(5)).is_none());
     let (code, reason) = silent.closed.clone().expect("a close frame");
     assert_eq!(code, CloseCode::Away, "{reason}");
@@ -474,7 +475,7 @@ fn idle_connections_are_pinged_and_closed_when_silent() {
 
 #[test]
 fn a_subscription_ends_when_its_token_stops_working() {
-    let e = start();
+    let e = start_with(app_config(), tight_limits());
     let (admin, _) = e.admin();
     let (alice, alice_user) = e.register("alice@example.com");
     let mut ws = Ws::connect(&e, alice.token.as_deref());
@@ -482,8 +483,8 @@ fn a_subscription_ends_when_its_token_stops_working() {
     grant(&admin, &id_of(&alice_user), "1");
     assert!(ws.next_event(Duration::from_secs(10)).is_some());
     alice.ok("auth.logout", json!({}));
-    // Within the recheck interval the token is found revoked.
-    std::thread::sleep(Duration::from_secs(6));
+    // Within the recheck interval (500 ms here) the token is found revoked.
+    std::thread::sleep(Duration::from_millis(1200));
     grant(&admin, &id_of(&alice_user), "1");
     assert!(ws.next_event(Duration::from_secs(10)).is_none());
     let (code, reason) = ws.closed.clone().expect("a close frame");

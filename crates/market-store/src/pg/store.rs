@@ -538,9 +538,7 @@ impl StoreWrite for PgTx<'_> {
         } else {
             self.query(&sql, &[&log.name, &id, &body])?
         };
-        rows.first()
-            .map(|r| seq_of(log.name, r.get(0)))
-            .transpose()
+        rows.first().map(|r| seq_of(log.name, r.get(0))).transpose()
     }
 
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
