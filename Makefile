@@ -41,9 +41,10 @@ test-rust:
 ## throwaway cluster (initdb + pg_ctl on a free loopback port), unless
 ## MARKETPLACE_TEST_PG names a server. (The store's own suite runs on both
 ## backends within test-rust.)
-## (--workspace, so the build of test-rust serves here too.)
+## (--workspace, so the build of test-rust serves here too; four test
+## threads, since these tests mostly wait for the database.)
 test-pg:
-	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- commerce:: wallet:: ledger_props:: idempotency:: events:: webhooks:: websocket::
+	MARKETPLACE_TEST_BACKEND=postgres $(CARGO) test --workspace --test it -- --test-threads=4 commerce:: wallet:: ledger_props:: idempotency:: events:: webhooks:: websocket::
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)

@@ -27,8 +27,11 @@ pub(crate) struct PgTx<'c> {
     failure: RefCell<Option<Failure>>,
     /// The records this transaction read or wrote by id, as it sees them:
     /// a second read of one (an update after a load) costs no round trip.
-    seen: RefCell<HashMap<(&'static str, Id), Option<Vec<u8>>>>,
+    seen: RefCell<Seen>,
 }
+
+/// Records by kind and id: their bytes, or `None` when absent.
+type Seen = HashMap<(&'static str, Id), Option<Vec<u8>>>;
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -280,11 +283,18 @@ impl StoreRead for PgTx<'_> {
         value: &str,
     ) -> Result<Option<Vec<u8>>> {
         let sql = format!(
-            "SELECT data::text FROM {} WHERE {} LIMIT 1",
+            "SELECT id, data::text FROM {} WHERE {} LIMIT 1",
             sql::table(table.kind),
             sql::matches(index, 1)
         );
-        Ok(self.records(&sql, &[&value])?.into_iter().next())
+        let rows = self.query(&sql, &[&value])?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let data = row.get::<_, String>(1).into_bytes();
+        // a load of it by id later in the transaction costs no round trip
+        self.saw(table, id_of(table.kind, row.get(0))?, Some(&data));
+        Ok(Some(data))
     }
 
     fn count(&self, table: &TableSpec) -> Result<u64> {
