@@ -99,7 +99,7 @@ fn a_map_filled_by_index_stops_at_the_memory_limit() {
     // Rhai does not measure a map that grows through `m[key] = value`;
     // the memory guard stops it instead.
     let (_env, h) = host(Limits {
-        max_memory_growth: Some(16 * 1024 * 1024),
+        max_memory_growth: Some(8 * 1024 * 1024),
         ..Limits::default()
     });
     let started = Instant::now();
@@ -108,7 +108,7 @@ fn a_map_filled_by_index_stops_at_the_memory_limit() {
         .unwrap_err();
     assert_eq!(
         e.message,
-        "script stopped: the process grew by more than 16 MiB during the run (the memory limit)"
+        "script stopped: the process grew by more than 8 MiB during the run (the memory limit)"
     );
     assert!(started.elapsed() < Duration::from_secs(120));
     assert_healthy(&h);
