@@ -12,7 +12,7 @@ CHROMIUM ?= /usr/bin/chromium
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
+.PHONY: run build test test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -31,7 +31,33 @@ build:
 ## the OpenRPC meta-schema check, the Hero ecosystem's published example
 ## schemas, the deploy/ manifests, the generated TypeScript client and the
 ## web console in Chromium.
-test: test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console
+## The tools the non-Rust checks need are fetched (npm, PyPI, crates.io)
+## while the Rust code builds; their log is shown when they fail.
+test:
+	mkdir -p target
+	$(MAKE) --no-print-directory test-deps > target/test-deps.log 2>&1 & deps=$$!; \
+	$(CARGO) test --workspace --no-run; built=$$?; \
+	if ! wait $$deps; then cat target/test-deps.log; exit 1; fi; \
+	exit $$built
+	$(MAKE) --no-print-directory test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console
+
+## Everything the non-Rust checks install, each redone only when its lock
+## file changes.
+NODE_DEPS := $(OPENRPC_TOOL)/node_modules/.package-lock.json $(TS_TOOL)/node_modules/.package-lock.json $(CONSOLE)/node_modules/.package-lock.json
+HERO_DIR := target/hero/$(HERO_CRATE)
+test-deps: $(NODE_DEPS) $(VENV)/installed $(HERO_DIR)
+
+%/node_modules/.package-lock.json: %/package-lock.json
+	cd $* && npm ci --no-audit --no-fund --silent
+
+$(VENV)/installed: tools/deploy-validate/requirements.txt
+	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r tools/deploy-validate/requirements.txt
+	touch $@
+
+$(HERO_DIR):
+	mkdir -p target/hero
+	curl -fsSL https://static.crates.io/crates/herolib-osis/$(HERO_CRATE).crate | tar xz -C target/hero
 
 test-rust:
 	$(CARGO) test --workspace
@@ -48,8 +74,7 @@ test-pg:
 
 ## Validate the generated OpenRPC documents against the official meta-schema.
 ## (The binary comes from the test build, so no second build is needed.)
-test-openrpc:
-	cd $(OPENRPC_TOOL) && npm ci --no-audit --no-fund --silent
+test-openrpc: $(OPENRPC_TOOL)/node_modules/.package-lock.json
 	mkdir -p target/openrpc
 	$(CARGO) test --workspace --no-run -q
 	target/debug/marketplace schema openrpc > target/openrpc/marketplace.json
@@ -59,16 +84,13 @@ test-openrpc:
 ## Kubernetes schemas (tools/deploy-validate/check_k8s.py says what it checks).
 ## The validators come from PyPI into $(VENV). The binary-level test of the
 ## manifests is in the Rust suites (crates/marketplace/tests/cli/deploy.rs).
-test-deploy:
-	test -x $(VENV)/bin/pip || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r tools/deploy-validate/requirements.txt
+test-deploy: $(VENV)/installed
 	$(VENV)/bin/hadolint deploy/Dockerfile
 	$(VENV)/bin/python tools/deploy-validate/check_k8s.py deploy/k8s $(K8S_VERSION)
 
 ## The generated TypeScript client package: type-checked alone with its own
 ## tsconfig, then with its tests, which run on Node against a live server.
-test-ts-client:
-	cd $(TS_TOOL) && npm ci --no-audit --no-fund --silent
+test-ts-client: $(TS_TOOL)/node_modules/.package-lock.json
 	$(CARGO) test --workspace --no-run -q
 	rm -rf target/ts-client
 	target/debug/marketplace schema typescript --out target/ts-client/package
@@ -81,8 +103,7 @@ test-ts-client:
 ## The web console (served at /app): its committed build must be what its
 ## sources compile to, then a buyer's and an admin's story run in Chromium
 ## against a live, seeded server; screenshots in target/console/screenshots.
-test-console:
-	cd $(CONSOLE) && npm ci --no-audit --no-fund --silent
+test-console: $(CONSOLE)/node_modules/.package-lock.json
 	$(CARGO) test --workspace --no-run -q
 	rm -rf target/console/check target/console/e2e
 	$(MAKE) --no-print-directory console-sources
@@ -96,8 +117,7 @@ test-console:
 
 ## Rebuild the console's committed scripts ($(CONSOLE)/dist) after changing
 ## its sources or the schema; the binary embeds them at its next build.
-console:
-	cd $(CONSOLE) && npm ci --no-audit --no-fund --silent
+console: $(CONSOLE)/node_modules/.package-lock.json
 	$(CARGO) build -q -p marketplace
 	$(MAKE) --no-print-directory console-sources
 	rm -rf $(CONSOLE)/dist
@@ -118,9 +138,7 @@ fmt:
 
 ## The example schemas of herolib-osis (from crates.io) check with
 ## `marketplace schema check`, each file alone and as one folder.
-test-hero:
-	mkdir -p target/hero
-	test -d target/hero/$(HERO_CRATE) || curl -fsSL https://static.crates.io/crates/herolib-osis/$(HERO_CRATE).crate | tar xz -C target/hero
+test-hero: $(HERO_DIR)
 	$(CARGO) test --workspace --no-run -q
 	set -e; cd target/hero/$(HERO_CRATE)/examples/basic; \
 	for f in schemas/*.oschema code/core/types.oschema; do $(CURDIR)/target/debug/marketplace schema check $$f; done; \

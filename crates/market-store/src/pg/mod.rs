@@ -132,6 +132,15 @@ fn retryable(e: &postgres::Error) -> bool {
     })
 }
 
+/// A serialization failure or a deadlock: the transaction cannot go on,
+/// even from a savepoint.
+fn dooms_transaction(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+    })
+}
+
 /// Parse a `postgres://` or `postgresql://` URL.
 pub fn parse_url(url: &str) -> Result<postgres::Config> {
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {

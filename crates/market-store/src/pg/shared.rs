@@ -2,8 +2,8 @@
 //! run one after another in one `SERIALIZABLE` transaction, each inside its
 //! own savepoint, and commit together.
 //!
-//! Every write appends to the logs (domain events, changes), whose `seq`
-//! comes from one counter row, so two transactions that both write conflict
+//! Most writes append to the logs (domain events, changes), whose `seq`
+//! comes from one counter row, so two transactions that both do conflict
 //! and one of them runs again. One transaction per request would therefore
 //! serialise the whole process on that row with a retry for most requests;
 //! one transaction per group of requests pays the counter, the conflict
@@ -15,7 +15,9 @@
 //! caller returns only once its group's commit has returned (so durable);
 //! when the group's transaction fails for a reason that running again may
 //! cure (a serialization failure, a deadlock, a connection lost before the
-//! commit was sent), every closure in it runs again, in a later group.
+//! commit was sent), every closure in it runs again, in a later group; a
+//! closure that meets a unique value committed meanwhile by another process
+//! runs again alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -148,6 +150,8 @@ impl Groups {
                     return result;
                 }
                 Ran::Again => {
+                    // the group, when still open, goes on without this closure
+                    self.settle(&mut state);
                     self.ended.notify_all();
                     drop(state);
                     if attempt >= MAX_ATTEMPTS {
@@ -213,11 +217,12 @@ impl Groups {
             let result = f(&mut tx);
             (result, tx.into_failure())
         };
-        if failure.as_ref().is_some_and(|f| f.retry) {
-            // A conflict dooms the whole transaction, not just this closure.
+        if failure.as_ref().is_some_and(|f| f.doomed) {
+            // A serialization failure dooms the whole transaction.
             state.abort();
             return Ran::Again;
         }
+        let retry = failure.as_ref().is_some_and(|f| f.retry);
         let keep = failure.is_none() && matches!(result, Ok(true));
         // (a savepoint rolled back to stays set)
         let end = if keep {
@@ -227,6 +232,11 @@ impl Groups {
         };
         if open.conn.client.batch_execute(end).is_err() {
             state.abort();
+            return Ran::Again;
+        }
+        if retry {
+            // A unique value another transaction committed meanwhile: this
+            // closure alone runs again (and then sees the value taken).
             return Ran::Again;
         }
         if keep {

@@ -7,7 +7,7 @@ use postgres::Row as PgRow;
 use postgres::types::ToSql;
 
 use super::sql;
-use super::{Conn, describe_error, retryable};
+use super::{Conn, describe_error, dooms_transaction, retryable};
 use crate::backend::{IndexValues, LogSpec, Row, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
 use crate::idempotency::IdempotencyRecord;
@@ -19,6 +19,9 @@ use crate::types::{Id, Timestamp};
 pub(crate) struct Failure {
     /// A conflict with another transaction: running again may succeed.
     pub retry: bool,
+    /// A serialization failure or a deadlock: the whole transaction is
+    /// lost, not only the statements since the last savepoint.
+    pub doomed: bool,
     pub message: String,
 }
 
@@ -109,6 +112,7 @@ impl<'c> PgTx<'c> {
         if failure.is_none() {
             *failure = Some(Failure {
                 retry: retryable(e),
+                doomed: dooms_transaction(e),
                 message: message.clone(),
             });
         }
