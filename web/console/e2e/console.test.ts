@@ -235,3 +235,33 @@ test("an admin sees the stats and the order's audit entry, verifies the ledger a
   assert.match((await alert.textContent()) ?? "", /suspended/i);
   await again.close();
 });
+
+test("a buyer cancels an order before it is fulfilled and gets the money back", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(`${app}#/register`);
+  await page.getByLabel("Display name").fill("Cy Customer");
+  await page.getByLabel("Email").fill("cy@example.com");
+  await page.getByLabel("Password").fill("correct horse battery");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.getByText("Cy Customer", { exact: true }).waitFor();
+  await balance(page, "0 TFC");
+  await page.getByLabel("Amount").first().fill("100");
+  await page.getByRole("button", { name: "Top up" }).click();
+  await page.getByLabel("Balance").filter({ hasText: "100 TFC" }).waitFor();
+
+  await page.goto(`${app}#/products?tag=wiki`);
+  await page.getByRole("link", { name: "Team Wiki" }).click();
+  await page.getByRole("button", { name: "Add to cart" }).click();
+  await page.getByText("Added to the cart.").waitFor();
+  await page.getByRole("link", { name: "Cart", exact: true }).click();
+  await page.getByRole("button", { name: "Check out" }).click();
+  await page.waitForURL(/#\/order\/[0-9A-Z]{26}$/);
+  await balance(page, "85 TFC");
+  await page.goBack();
+  await page.getByRole("button", { name: "Cancel the order" }).click();
+  await page.getByText("cancelled", { exact: true }).waitFor();
+  assert.equal(await page.getByRole("button", { name: "Cancel the order" }).count(), 0, "no move left");
+  await balance(page, "100 TFC");
+  await context.close();
+});

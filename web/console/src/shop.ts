@@ -192,10 +192,19 @@ function orders(ctx: Ctx): HTMLElement {
 function transitionsOf(ctx: Ctx, o: Order, allowed: string[]): HTMLElement {
   const status = statusLine();
   const buttons: HTMLElement[] = [];
-  const after = () => ctx.go(`#/order/${o.id}`);
-  if (allowed.includes("completed")) buttons.push(actionButton("Fulfil", async () => void (await ctx.api.order.fulfil({ id: o.id }), after()), status));
-  if (allowed.includes("cancelled")) buttons.push(actionButton("Cancel the order", async () => void (await ctx.api.order.cancel({ id: o.id }), after()), status));
-  if (allowed.includes("refunded")) buttons.push(actionButton("Refund", async () => void (await ctx.api.order.refund({ id: o.id }), after()), status));
+  // each move, then the order as it is now
+  const move = (label: string, call: () => Promise<unknown>) =>
+    actionButton(
+      label,
+      async () => {
+        await call();
+        ctx.go(`#/order/${o.id}`);
+      },
+      status,
+    );
+  if (allowed.includes("completed")) buttons.push(move("Fulfil", () => ctx.api.order.fulfil({ id: o.id })));
+  if (allowed.includes("cancelled")) buttons.push(move("Cancel the order", () => ctx.api.order.cancel({ id: o.id })));
+  if (allowed.includes("refunded")) buttons.push(move("Refund", () => ctx.api.order.refund({ id: o.id })));
   return h("div", {}, h("div", { class: "row" }, ...buttons), status.el);
 }
 
