@@ -31,7 +31,7 @@ fn find<T: Record, R: Reads>(
     value: &str,
     page: &PageRequest,
 ) -> Result<Page<T>, RpcError> {
-    Ok(tx.find(index.field(), value, page)?)
+    Ok(tx.find_in(index, value, page)?)
 }
 
 fn fetch<T: Record, R: Reads>(

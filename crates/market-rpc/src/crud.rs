@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use market_store::{Db, Id, Page, PageRequest, Reads, Record};
+use market_store::{Db, Id, Index, Page, PageRequest, Reads, Record};
 
 use crate::ctx::{Access, Ctx};
 use crate::error::RpcError;
@@ -42,8 +42,8 @@ pub trait CrudRecord: Record + Redact + Validate + Clone {
     fn update_target(input: &Self::Update) -> (Id, Option<u64>);
     /// Apply the fields an update sets; absent fields stay unchanged.
     fn apply_update(&mut self, input: Self::Update);
-    /// The name of the `@owner` field, which is always indexed.
-    const OWNER_FIELD: Option<&'static str>;
+    /// The index of the `@owner` field (which is always indexed).
+    const OWNER_INDEX: Option<Index<Self>>;
 
     /// The `@owner` field's value, if the type has one.
     fn owner(&self) -> Option<Id>;
@@ -232,9 +232,11 @@ fn list<T: CrudRecord>(
     page: &PageRequest,
 ) -> Result<Page<T>, RpcError> {
     let own_only = access == Access::OwnerOrAdmin && !ctx.is_admin();
-    match (own_only, T::OWNER_FIELD, ctx.user_id()) {
+    match (own_only, T::OWNER_INDEX, ctx.user_id()) {
         (false, _, _) => Ok(db.read(|tx| tx.list(page))?),
-        (true, Some(field), Some(me)) => Ok(db.read(|tx| tx.find(field, &me.to_string(), page))?),
+        (true, Some(index), Some(me)) => {
+            Ok(db.read(|tx| tx.find_in(index, &me.to_string(), page))?)
+        }
         _ => Ok(Page {
             items: Vec::new(),
             next_cursor: None,

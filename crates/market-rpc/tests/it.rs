@@ -1864,7 +1864,8 @@ mod crud {
     impl CrudRecord for Pad {
         type Create = PadCreate;
         type Update = PadUpdate;
-        const OWNER_FIELD: Option<&'static str> = Some("owner_id");
+        const OWNER_INDEX: Option<market_store::Index<Pad>> =
+            Some(market_store::Index::new("owner_id"));
 
         fn from_create(input: PadCreate, owner: Option<Id>) -> Pad {
             Pad {

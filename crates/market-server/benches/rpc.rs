@@ -91,7 +91,8 @@ fn main() -> ExitCode {
     let dir = tempfile::tempdir().expect("create a temporary folder for the database");
     let url = std::env::var("BENCH_DB")
         .unwrap_or_else(|_| format!("redb://{}", dir.path().join("bench.redb").display()));
-    let cipher = market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key");
+    // Both databases seal secret fields with the same fixed key.
+    let cipher = || market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key");
     let pg = market_store::PgSettings {
         pool_size: 64,
         ..market_store::PgSettings::default()
@@ -99,7 +100,7 @@ fn main() -> ExitCode {
     let db = Arc::new(
         Db::open_with(&url, market_core::generated::ROOT_TABLES, &pg)
             .expect("open the benchmark database")
-            .with_cipher(cipher),
+            .with_cipher(cipher()),
     );
     eprintln!("database {}", db.describe());
 
@@ -149,9 +150,7 @@ fn main() -> ExitCode {
                 dir.path().join("no-events.redb").display()
             ))
             .expect("open the second benchmark database")
-            .with_cipher(
-                market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key"),
-            )
+            .with_cipher(cipher())
             .without_domain_events(),
         );
         seed(&db);

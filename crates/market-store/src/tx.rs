@@ -7,7 +7,7 @@ use crate::Db;
 use crate::backend::{Row, StoreRead, StoreWrite};
 use crate::crypto::{self, SecretCipher};
 use crate::error::{Result, StoreError};
-use crate::record::{IndexSpec, Meta, Record, TableSpec};
+use crate::record::{Index, IndexSpec, Meta, Record, TableSpec};
 use crate::types::{Id, Timestamp};
 
 /// Who is acting and why: recorded with every mutation.
@@ -180,6 +180,16 @@ pub trait Reads {
             page.limit.saturating_add(1),
         )?;
         decode_page(self.cipher(), rows, page.limit)
+    }
+
+    /// A page of the objects under `value` in `index`, newest first.
+    fn find_in<T: Record>(
+        &self,
+        index: Index<T>,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<T>> {
+        self.find(index.field(), value, page)
     }
 
     /// Objects whose indexed `field` equals `value`, newest first.

@@ -719,7 +719,9 @@ impl Gen<'_> {
             Some(o) => format!("Some(self.{})", o.name),
             None => "None".into(),
         };
-        let owner_field = owner.map_or("None".into(), |o| format!("Some({})", lit(&o.name)));
+        let owner_index = owner.map_or("None".into(), |o| {
+            format!("Some(Self::BY_{})", o.name.to_uppercase())
+        });
         let owner_param = if owner.is_some() { "owner" } else { "_owner" };
         let input_param = if writable.is_empty() {
             "_input"
@@ -728,7 +730,7 @@ impl Gen<'_> {
         };
         let _ = writeln!(
             out,
-            "impl market_rpc::crud::CrudRecord for {name} {{\n    type Create = {name}Create;\n    type Update = {name}Update;\n    const OWNER_FIELD: Option<&'static str> = {owner_field};\n\n\
+            "impl market_rpc::crud::CrudRecord for {name} {{\n    type Create = {name}Create;\n    type Update = {name}Update;\n    const OWNER_INDEX: Option<market_store::Index<Self>> = {owner_index};\n\n\
              \x20   fn from_create({input_param}: {name}Create, {owner_param}: Option<Id>) -> Self {{\n        Self {{\n{from_create}            ..Default::default()\n        }}\n    }}\n\n\
              \x20   fn update_target(input: &{name}Update) -> (Id, Option<u64>) {{\n        (input.id, input.expected_version)\n    }}\n\n\
              \x20   fn apply_update(&mut self, {input_param}: {name}Update) {{\n{apply}    }}\n\n\

@@ -523,7 +523,7 @@ impl Validate for GadgetUpdate {
 impl market_rpc::crud::CrudRecord for Gadget {
     type Create = GadgetCreate;
     type Update = GadgetUpdate;
-    const OWNER_FIELD: Option<&'static str> = Some("owner_id");
+    const OWNER_INDEX: Option<market_store::Index<Self>> = Some(Self::BY_OWNER_ID);
 
     fn from_create(input: GadgetCreate, owner: Option<Id>) -> Self {
         Self {
@@ -646,7 +646,7 @@ impl Validate for WidgetUpdate {
 impl market_rpc::crud::CrudRecord for Widget {
     type Create = WidgetCreate;
     type Update = WidgetUpdate;
-    const OWNER_FIELD: Option<&'static str> = None;
+    const OWNER_INDEX: Option<market_store::Index<Self>> = None;
 
     fn from_create(input: WidgetCreate, _owner: Option<Id>) -> Self {
         Self {
