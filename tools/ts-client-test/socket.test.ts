@@ -16,6 +16,8 @@ import {
 /** The server end: records what the client sent, answers by hand. */
 class FakePeer implements WebSocketLike {
   sent: { id: number; method: string; params: Record<string, unknown> }[] = [];
+  /** Events sent right behind a subscription's answer. */
+  backlog: number[] = [];
   closed: { code?: number; reason?: string } | undefined;
   onopen: ((ev: unknown) => void) | null = null;
   onmessage: ((ev: { data: unknown }) => void) | null = null;
@@ -27,7 +29,14 @@ class FakePeer implements WebSocketLike {
     // answer at once what the peer knows
     const last = this.sent[this.sent.length - 1]!;
     if (last.method === "auth.use_token") this.reply(last.id, { ok: true });
-    if (last.method === "event.subscribe") this.reply(last.id, { subscription: `s${last.id}` });
+    if (last.method === "event.subscribe") {
+      const subscription = `s${last.id}`;
+      // the answer and the backlog arrive in one read, as over a real socket
+      queueMicrotask(() => {
+        this.push({ jsonrpc: "2.0", id: last.id, result: { subscription } });
+        for (const seq of this.backlog) this.event(subscription, seq);
+      });
+    }
     if (last.method === "event.unsubscribe") this.reply(last.id, { ok: true });
     if (last.method === "order.get") {
       this.push({ jsonrpc: "2.0", id: last.id, error: { code: 4040, message: "not found", data: { kind: "not_found" } } });
@@ -117,4 +126,14 @@ test("a slow client's close (1008) is reported and fails pending calls", async (
   assert.deepEqual(closes, [[1008, "too slow"]]);
   assert.equal(sub.lastSeq, 41, "resume with after_seq: 41");
   await assert.rejects(socket.call("system.health", {}), TransportError);
+});
+
+test("events read right behind the subscription's answer are delivered", async () => {
+  const peer = new FakePeer();
+  peer.backlog = [1, 2];
+  const socket = await open(peer);
+  const seen: number[] = [];
+  const sub = await socket.subscribe({ after_seq: 0 }, (e) => seen.push(e.seq));
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(sub.lastSeq, 2);
 });

@@ -248,14 +248,17 @@ export class RpcSocket {
     }
     /** Subscribe to events (all visible ones, or of `types`), after `after_seq`
      * when given; `onEvent` gets each one once, in seq order. */
-    async subscribe(filter, onEvent) {
-        const answer = await this.#request("event.subscribe", filter);
-        const id = isObject(answer) && typeof answer.subscription === "string" ? answer.subscription : undefined;
-        if (id === undefined)
-            throw new TransportError("event.subscribe: no subscription id in the answer");
-        const sub = new Subscription(this, id, filter.after_seq);
-        this.#subscriptions.set(id, { sub, onEvent });
-        return sub;
+    subscribe(filter, onEvent) {
+        // Registered as the answer is read: the first events may arrive in the
+        // same read, before a promise continuation could run.
+        return this.#request("event.subscribe", filter, (answer) => {
+            const id = isObject(answer) && typeof answer.subscription === "string" ? answer.subscription : undefined;
+            if (id === undefined)
+                throw new TransportError("event.subscribe: no subscription id in the answer");
+            const sub = new Subscription(this, id, filter.after_seq);
+            this.#subscriptions.set(id, { sub, onEvent });
+            return sub;
+        });
     }
     /** Stop a subscription's events. */
     async unsubscribe(sub) {
@@ -266,13 +269,13 @@ export class RpcSocket {
     close() {
         this.#ws.close(1000, "done");
     }
-    #request(method, params) {
+    #request(method, params, accept) {
         if (this.#closed !== undefined) {
             return Promise.reject(new TransportError(`connection closed (${this.#closed.code})`));
         }
         const id = this.#nextId++;
         return new Promise((resolve, reject) => {
-            this.#pending.set(id, { resolve, reject, method });
+            this.#pending.set(id, { resolve, reject, method, accept });
             this.#ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, params }));
         });
     }
@@ -305,10 +308,16 @@ export class RpcSocket {
             return;
         this.#pending.delete(msg.id);
         const a = msg;
-        if (a.error !== undefined)
+        if (a.error !== undefined) {
             p.reject(toError(a, p.method));
-        else
-            p.resolve(a.result);
+            return;
+        }
+        try {
+            p.resolve(p.accept === undefined ? a.result : p.accept(a.result));
+        }
+        catch (e) {
+            p.reject(e instanceof Error ? e : new TransportError(String(e)));
+        }
     }
 }
 /** Kind of ledger account: a user's wallet, or one of the platform's system accounts (`issuance` is the source of granted and topped-up credits and the only account that goes negative; `escrow` holds paid orders and rentals until release; `revenue` collects commission) */

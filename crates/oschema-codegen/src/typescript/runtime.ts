@@ -302,7 +302,13 @@ export class Subscription {
   }
 }
 
-type Pending = { resolve: (v: unknown) => void; reject: (e: Error) => void; method: string };
+type Pending = {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  method: string;
+  /** Turns the result into the promised value as the answer is read. */
+  accept?: (result: unknown) => unknown;
+};
 
 /** JSON-RPC 2.0 over a WebSocket: calls, and `event.subscribe`. */
 export class RpcSocket {
@@ -351,16 +357,19 @@ export class RpcSocket {
 
   /** Subscribe to events (all visible ones, or of `types`), after `after_seq`
    * when given; `onEvent` gets each one once, in seq order. */
-  async subscribe(
+  subscribe(
     filter: { types?: string[]; after_seq?: number },
     onEvent: (event: MarketEvent) => void,
   ): Promise<Subscription> {
-    const answer = await this.#request("event.subscribe", filter);
-    const id = isObject(answer) && typeof answer.subscription === "string" ? answer.subscription : undefined;
-    if (id === undefined) throw new TransportError("event.subscribe: no subscription id in the answer");
-    const sub = new Subscription(this, id, filter.after_seq);
-    this.#subscriptions.set(id, { sub, onEvent });
-    return sub;
+    // Registered as the answer is read: the first events may arrive in the
+    // same read, before a promise continuation could run.
+    return this.#request("event.subscribe", filter, (answer) => {
+      const id = isObject(answer) && typeof answer.subscription === "string" ? answer.subscription : undefined;
+      if (id === undefined) throw new TransportError("event.subscribe: no subscription id in the answer");
+      const sub = new Subscription(this, id, filter.after_seq);
+      this.#subscriptions.set(id, { sub, onEvent });
+      return sub;
+    }) as Promise<Subscription>;
   }
 
   /** Stop a subscription's events. */
@@ -374,13 +383,13 @@ export class RpcSocket {
     this.#ws.close(1000, "done");
   }
 
-  #request(method: string, params: unknown): Promise<unknown> {
+  #request(method: string, params: unknown, accept?: (result: unknown) => unknown): Promise<unknown> {
     if (this.#closed !== undefined) {
       return Promise.reject(new TransportError(`connection closed (${this.#closed.code})`));
     }
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, method });
+      this.#pending.set(id, { resolve, reject, method, accept });
       this.#ws.send(JSON.stringify({ jsonrpc: "2.0", id, method, params }));
     });
   }
@@ -408,7 +417,14 @@ export class RpcSocket {
     if (p === undefined) return;
     this.#pending.delete(msg.id);
     const a = msg as Answer;
-    if (a.error !== undefined) p.reject(toError(a, p.method));
-    else p.resolve(a.result);
+    if (a.error !== undefined) {
+      p.reject(toError(a, p.method));
+      return;
+    }
+    try {
+      p.resolve(p.accept === undefined ? a.result : p.accept(a.result));
+    } catch (e) {
+      p.reject(e instanceof Error ? e : new TransportError(String(e)));
+    }
   }
 }
