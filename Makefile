@@ -12,11 +12,14 @@ CHROMIUM ?= /usr/bin/chromium
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
+.PHONY: run build test crash-test test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
 SEED_SCALE ?= 100
+CRASH_KILLS ?= 100
+BENCH_SCALE ?= 1000
+OHA := target/tools/oha/bin/oha
 
 ## Build, seed the demo data (only into an empty database) and serve on the
 ## embedded database at $(LISTEN), with demo top-ups on.
@@ -145,7 +148,18 @@ test-hero: $(HERO_DIR)
 	$(CURDIR)/target/debug/marketplace schema check schemas
 
 ## Every benchmark (release builds); figures are reported, not asserted.
-bench: bench-rpc bench-events bench-seed
+## The release server and the bare baseline, each its own process, loaded by
+## oha from a third (installed into target/tools/oha): the SPEC §18 summary
+## table, beside the in-process benches' figures (fan-out, event-log cost;
+## PostgreSQL from the last make bench-pg). Settings: BENCH_SCALE (default
+## 1000: 1,000,000 products), BENCH_SECONDS, BENCH_CONNECTIONS, BENCH_ROUNDS.
+bench: bench-events bench-rpc $(OHA)
+	$(CARGO) build --release -p marketplace
+	$(CARGO) build --release -p market-server --example bench_baseline
+	SEED_SCALE=$(BENCH_SCALE) python3 scripts/bench.py
+
+$(OHA):
+	cargo install --locked oha --version 1.16.0 --no-default-features --root target/tools/oha --target-dir target/tools/build
 
 ## product.get beside a bare-axum baseline, and durable wallet.transfer with
 ## and without the event log (its cost).
@@ -157,6 +171,12 @@ bench-rpc:
 ## beside redb; summary in target/bench/pg_summary.json.
 bench-pg:
 	CARGO=$(CARGO) scripts/bench-pg.sh
+
+## The server killed with SIGKILL 100 times under concurrent transfers and
+## orders on the embedded database; after each restart every acknowledged
+## write must be there and the ledger must balance (make test runs 3 kills).
+crash-test:
+	MARKETPLACE_CRASH_KILLS=$(CRASH_KILLS) $(CARGO) test -p marketplace --test cli crash -- --nocapture
 
 ## WebSocket event fan-out: events per second to 1,000 subscribers.
 bench-events:

@@ -30,12 +30,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1;
@@ -47,6 +43,8 @@ use market_store::{Actor, Db, StoreError};
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
+
+mod baseline;
 
 const PRODUCTS: usize = 10_000;
 const BATCH: usize = 1_000;
@@ -123,7 +121,7 @@ fn main() -> ExitCode {
 
     let baseline = {
         let server = Server::start("bench-baseline", move |listener, stop| async move {
-            axum::serve(listener, baseline_router(catalog))
+            axum::serve(listener, baseline::router(catalog))
                 .with_graceful_shutdown(async {
                     let _ = stop.await;
                 })
@@ -286,46 +284,6 @@ fn wallets(url: &str, n: usize) -> Vec<(String, String)> {
             (token, to)
         })
         .collect()
-}
-
-// ---------------------------------------------------------------------------
-// Baseline
-
-/// One route, `POST /rpc`, answering `product.get` from memory.
-fn baseline_router(catalog: HashMap<String, Value>) -> Router {
-    Router::new()
-        .route("/rpc", post(baseline_rpc))
-        .with_state(Arc::new(catalog))
-}
-
-async fn baseline_rpc(State(catalog): State<Arc<HashMap<String, Value>>>, body: Bytes) -> Response {
-    let reply = match serde_json::from_slice::<Value>(&body) {
-        Err(e) => rpc_error(Value::Null, -32700, &format!("parse error: {e}")),
-        Ok(request) => {
-            let id = request.get("id").cloned().unwrap_or(Value::Null);
-            if request.get("method").and_then(Value::as_str) != Some("product.get") {
-                rpc_error(id, -32601, "method not found")
-            } else {
-                match request.pointer("/params/id").and_then(Value::as_str) {
-                    None => rpc_error(id, -32602, "params.id must be a string"),
-                    Some(key) => match catalog.get(key) {
-                        Some(product) => json!({"jsonrpc": "2.0", "result": product, "id": id}),
-                        None => rpc_error(id, 4040, "product not found"),
-                    },
-                }
-            }
-        }
-    };
-    (
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json")],
-        serde_json::to_vec(&reply).unwrap_or_default(),
-    )
-        .into_response()
-}
-
-fn rpc_error(id: Value, code: i64, message: &str) -> Value {
-    json!({"jsonrpc": "2.0", "error": {"code": code, "message": message}, "id": id})
 }
 
 // ---------------------------------------------------------------------------

@@ -14,10 +14,14 @@ fn bin() -> Command {
 
 #[path = "cli/board.rs"]
 mod board;
+#[path = "cli/crash.rs"]
+mod crash;
 #[path = "cli/pg.rs"]
 mod pg;
 #[path = "cli/script.rs"]
 mod script;
+#[path = "cli/server.rs"]
+mod server;
 #[path = "cli/webhooks.rs"]
 mod webhooks;
 

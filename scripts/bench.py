@@ -1,0 +1,276 @@
+#!/usr/bin/env python3
+"""`make bench`: the release server driven from outside, beside a baseline.
+
+The marketplace (`marketplace serve`, release build) and the bare axum
+baseline (`examples/bench_baseline.rs`, the same worker count) each run as
+their own process; `oha` (installed into target/tools/oha by `make bench`)
+loads them from a third. Each oha run is kept as JSON under
+target/bench/outside/, and the summary table, every SPEC §18 figure beside
+its target, goes to stdout and target/bench/summary.json. Figures of the
+in-process benches (WebSocket fan-out, PostgreSQL beside pgbench) are read
+from their reports when present.
+
+Settings (environment): SEED_SCALE (1000 products per unit, default 1000),
+BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS (default 32),
+BENCH_ROUNDS (interleaved product.get rounds, default 2).
+
+Every load run is checked: a run fails the bench when a reply is not 200,
+and the write runs are checked against the state they must have moved
+(the sender's balance, the product's stock).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "target/bench/outside"
+BIN = ROOT / "target/release/marketplace"
+BASELINE = ROOT / "target/release/examples/bench_baseline"
+OHA = ROOT / "target/tools/oha/bin/oha"
+
+SCALE = int(os.environ.get("SEED_SCALE", "1000"))
+SECONDS = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2"))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rpc(url, method, params, token=None):
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=60) as r:
+        reply = json.load(r)
+    if "error" in reply:
+        raise SystemExit(f"{method} failed: {reply['error']}")
+    return reply["result"]
+
+
+def http_status(url):
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status
+    except OSError:
+        return None
+
+
+def rss_kib(pid, field):
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise SystemExit(f"no {field} for process {pid}")
+
+
+def oha(name, url, method, params, token=None):
+    """One oha run of `method`; its JSON report, checked for non-200 replies."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    cmd = [str(OHA), "--no-tui", "--output-format", "json", "-z", f"{SECONDS}s",
+           "-c", str(CONNECTIONS), "-m", "POST", "-T", "application/json", "-d", body]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    out = subprocess.run(cmd + [url], check=True, capture_output=True, text=True).stdout
+    (OUT / f"{name}.json").write_text(out)
+    report = json.loads(out)
+    codes = report.get("statusCodeDistribution", {})
+    bad = {c: n for c, n in codes.items() if c != "200"}
+    errors = report.get("errorDistribution", {})
+    # connections cut at the end of the window are not failures
+    errors = {e: n for e, n in errors.items() if "aborted due to deadline" not in e}
+    if bad or errors:
+        raise SystemExit(f"{name}: replies other than 200: {bad} {errors}")
+    ok = codes.get("200", 0)
+    s = report["summary"]
+    lat = report["latencyPercentiles"]
+    row = {"requests": ok, "req_per_s": ok / s["total"], "p50_ms": lat["p50"] * 1000,
+           "p99_ms": lat["p99"] * 1000}
+    print(f"  {name:<28} {row['req_per_s']:>10.0f} req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms",
+          flush=True)
+    return row
+
+
+def start(cmd, env, ready_url):
+    """Start a process; it and the seconds until `ready_url` answered 200."""
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    while http_status(ready_url) != 200:
+        if proc.poll() is not None:
+            raise SystemExit(f"{cmd[0]} exited with {proc.returncode}")
+        if time.monotonic() - started > 120:
+            proc.kill()
+            raise SystemExit(f"{cmd[0]} not ready after 120 s")
+        time.sleep(0.01)
+    return proc, time.monotonic() - started
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    for tool in (BIN, BASELINE, OHA):
+        if not tool.exists():
+            raise SystemExit(f"missing {tool}: run `make bench`")
+    db_path = OUT / "market.redb"
+    for p in OUT.glob("market.redb*"):
+        p.unlink()
+    db = f"redb://{db_path}"
+
+    print(f"== seeding {1000 * SCALE} products (seed_marketplace.rhai, scale {SCALE})", flush=True)
+    t = time.monotonic()
+    subprocess.run([str(BIN), "run", "scripts/rhai/seed_marketplace.rhai", "--db", db,
+                    "--set", f"scale={SCALE}"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    seed_s = time.monotonic() - t
+    size = sum(p.stat().st_size for p in OUT.glob("market.redb*"))
+    print(f"  {seed_s:.1f} s, database {size / 1e6:.0f} MB", flush=True)
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    url = f"{base}/rpc"
+    env = {"MARKETPLACE_TEST_PAYMENTS": "1", "MARKETPLACE_RATE_PER_MIN": "0",
+           "MARKETPLACE_AUTH_RATE_PER_MIN": "0", "RUST_LOG": "warn"}
+    server, startup_s = start([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db", db],
+                              env, f"{base}/readyz")
+    baseline = None
+    try:
+        time.sleep(1)
+        idle_rss = rss_kib(server.pid, "VmRSS")
+        print(f"== marketplace ready in {startup_s * 1000:.0f} ms, idle RSS {idle_rss / 1024:.1f} MiB",
+              flush=True)
+
+        product = rpc(url, "product.list", {"category": "app", "limit": 1})["items"][0]
+        word = product["name"].split()[0]
+        products_file = OUT / "products.json"
+        products_file.write_text(json.dumps([product]))
+        bport = free_port()
+        baseline, _ = start([str(BASELINE), f"127.0.0.1:{bport}", str(products_file)], {},
+                            f"http://127.0.0.1:{bport}/rpc")
+        burl = f"http://127.0.0.1:{bport}/rpc"
+
+        print(f"== load: oha, {CONNECTIONS} connections, {SECONDS} s per run", flush=True)
+        get = {"id": product["id"]}
+        gets = {"baseline": [], "marketplace": []}
+        for r in range(ROUNDS):
+            gets["baseline"].append(oha(f"baseline_product_get_{r + 1}", burl, "product.get", get))
+            gets["marketplace"].append(oha(f"product_get_{r + 1}", url, "product.get", get))
+        best = {k: max(v, key=lambda x: x["req_per_s"]) for k, v in gets.items()}
+        listing = oha("product_list_by_category", url, "product.list",
+                      {"category": "app", "limit": 20})
+        search = oha("product_search", url, "product.search", {"query": word, "limit": 20})
+
+        # durable writes: one funded sender, one buyer of a product with
+        # enough stock; afterwards the state must show every acknowledged call
+        password = "bench-password-1"
+        sender = rpc(url, "auth.register", {"email": "sender@bench.example", "password": password,
+                                            "display_name": "sender"})["token"]
+        rpc(url, "auth.register", {"email": "recipient@bench.example", "password": password,
+                                   "display_name": "recipient"})
+        rpc(url, "wallet.topup", {"amount": "1000000000"}, sender)
+        before = Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
+        transfer = oha("wallet_transfer", url, "wallet.transfer",
+                       {"to_email": "recipient@bench.example", "amount": "0.000001"}, sender)
+        moved = before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
+        if moved != Decimal("0.000001") * transfer["requests"]:
+            raise SystemExit(f"{transfer['requests']} transfers acknowledged, {moved} TFC moved")
+
+        seller = rpc(url, "auth.register", {"email": "seller@bench.example", "password": password,
+                                            "display_name": "seller"})["token"]
+        rpc(url, "provider.register", {"kind": "app", "name": "bench", "description": "bench"}, seller)
+        stock = 100_000_000
+        item = rpc(url, "product.create", {"category": "app", "name": "bench app", "description": "",
+                                           "price": "0.000001", "pricing_unit": "one_time",
+                                           "stock": stock}, seller)["id"]
+        buyer = rpc(url, "auth.register", {"email": "buyer@bench.example", "password": password,
+                                           "display_name": "buyer"})["token"]
+        rpc(url, "wallet.topup", {"amount": "1000000"}, buyer)
+        buy = oha("order_buy_now", url, "order.buy_now", {"product_id": item, "quantity": 1}, buyer)
+        left = rpc(url, "product.get", {"id": item})["stock"]
+        if stock - left != buy["requests"]:
+            raise SystemExit(f"{buy['requests']} orders acknowledged, {stock - left} units sold")
+        loaded_rss = rss_kib(server.pid, "VmHWM")
+    finally:
+        for p in (server, baseline):
+            if p is not None:
+                p.terminate()
+                p.wait()
+
+    summary = {
+        "products": 1000 * SCALE,
+        "connections": CONNECTIONS,
+        "seconds_per_run": SECONDS,
+        "product_get": {"marketplace": best["marketplace"], "baseline": best["baseline"],
+                        "ratio": best["marketplace"]["req_per_s"] / best["baseline"]["req_per_s"],
+                        "rounds": gets},
+        "product_list_by_category": listing,
+        "product_search": search,
+        "wallet_transfer": transfer,
+        "order_buy_now": buy,
+        "seed_s": seed_s,
+        "database_bytes": size,
+        "startup_ms": startup_s * 1000,
+        "rss_idle_mib": idle_rss / 1024,
+        "rss_peak_mib": loaded_rss / 1024,
+    }
+    for name, path in (("events", "events.json"), ("postgres", "pg_summary.json")):
+        p = ROOT / "target/bench" / path
+        summary[name] = json.loads(p.read_text()) if p.exists() else None
+    (ROOT / "target/bench/summary.json").write_text(json.dumps(summary, indent=2))
+    table(summary)
+
+
+def table(s):
+    def met(ok):
+        return "met" if ok else "NOT met"
+
+    g = s["product_get"]
+    rows = [
+        ("product.get / baseline (req/s)",
+         f"{g['ratio']:.2f} ({g['marketplace']['req_per_s']:.0f} / {g['baseline']['req_per_s']:.0f})",
+         ">= 0.6", met(g["ratio"] >= 0.6)),
+        ("product.get p99", f"{g['marketplace']['p99_ms']:.2f} ms", "< 3 ms",
+         met(g["marketplace"]["p99_ms"] < 3)),
+        (f"product.list by category p99 ({s['products']} products)",
+         f"{s['product_list_by_category']['p99_ms']:.2f} ms", "< 5 ms at 1,000,000",
+         met(s["product_list_by_category"]["p99_ms"] < 5)),
+        ("product.search", f"{s['product_search']['req_per_s']:.0f} req/s, p99 "
+         f"{s['product_search']['p99_ms']:.2f} ms", "reported", ""),
+        ("wallet.transfer (durable)", f"{s['wallet_transfer']['req_per_s']:.0f} /s", ">= 10,000 /s",
+         met(s["wallet_transfer"]["req_per_s"] >= 10_000)),
+        ("order.buy_now (durable)", f"{s['order_buy_now']['req_per_s']:.0f} /s", ">= 5,000 /s",
+         met(s["order_buy_now"]["req_per_s"] >= 5_000)),
+        (f"seed {s['products']} products", f"{s['seed_s']:.1f} s", "< 10 s at 1,000,000",
+         met(s["seed_s"] < 10 and s["products"] >= 1_000_000)),
+        ("database size per product", f"{s['database_bytes'] / s['products']:.0f} B", "reported", ""),
+        (f"start-up to /readyz ({s['products']} products)", f"{s['startup_ms']:.0f} ms",
+         "< 1 s at 1,000,000", met(s["startup_ms"] < 1000 and s["products"] >= 1_000_000)),
+        ("RSS idle", f"{s['rss_idle_mib']:.1f} MiB", "<= 30 MB", met(s["rss_idle_mib"] * 1.048576 <= 30)),
+        ("RSS peak under load", f"{s['rss_peak_mib']:.1f} MiB", "< 256 MiB at 1,000,000",
+         met(s["rss_peak_mib"] < 256)),
+    ]
+    e = s.get("events")
+    rows.append(("WebSocket fan-out, 1,000 subscribers",
+                 f"{e['events_per_s']:.0f} events/s" if e else "run make bench-events", "reported", ""))
+    p = s.get("postgres")
+    rows.append(("PostgreSQL transfers / pgbench TPC-B",
+                 f"{p['ratio']:.2f} ({p['wallet_transfer_per_s']:.0f} / {p['pgbench_tpcb_tps']:.0f})"
+                 if p else "run make bench-pg", ">= 0.5", met(p["ratio"] >= 0.5) if p else ""))
+    print()
+    print(f"summary (outside load, {s['connections']} connections, {s['seconds_per_run']} s per run)")
+    width = max(len(r[0]) for r in rows)
+    for name, value, target, verdict in rows:
+        print(f"{name:<{width}}  {value:>28}  {target:>22}  {verdict}")
+    print("\nwrote target/bench/summary.json and target/bench/outside/*.json")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
