@@ -159,7 +159,7 @@ bench: bench-events bench-rpc $(OHA)
 	SEED_SCALE=$(BENCH_SCALE) python3 scripts/bench.py
 
 $(OHA):
-	cargo install --locked oha --version 1.16.0 --no-default-features --root target/tools/oha --target-dir target/tools/build
+	cargo install --locked oha --version 1.16.0 --root target/tools/oha --target-dir target/tools/build
 
 ## product.get beside a bare-axum baseline, and durable wallet.transfer with
 ## and without the event log (its cost).

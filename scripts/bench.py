@@ -21,6 +21,7 @@ and the write runs are checked against the state they must have moved
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -87,26 +88,43 @@ def oha(name, url, method, params, token=None):
     codes = report.get("statusCodeDistribution", {})
     bad = {c: n for c, n in codes.items() if c != "200"}
     errors = report.get("errorDistribution", {})
-    # connections cut at the end of the window are not failures
+    # calls cut at the end of the window are not failures (the server may
+    # still have carried them out)
+    cut = sum(n for e, n in errors.items() if "aborted due to deadline" in e)
     errors = {e: n for e, n in errors.items() if "aborted due to deadline" not in e}
     if bad or errors:
         raise SystemExit(f"{name}: replies other than 200: {bad} {errors}")
     ok = codes.get("200", 0)
     s = report["summary"]
     lat = report["latencyPercentiles"]
-    row = {"requests": ok, "req_per_s": ok / s["total"], "p50_ms": lat["p50"] * 1000,
+    row = {"requests": ok, "cut": cut, "req_per_s": ok / s["total"], "p50_ms": lat["p50"] * 1000,
            "p99_ms": lat["p99"] * 1000}
     print(f"  {name:<28} {row['req_per_s']:>10.0f} req/s  p50 {row['p50_ms']:.2f} ms  p99 {row['p99_ms']:.2f} ms",
           flush=True)
     return row
 
 
-def start(cmd, env, ready_url):
-    """Start a process; it and the seconds until `ready_url` answered 200."""
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def check_writes(what, run, done):
+    """Every acknowledged write is in the state, and nothing else but the
+    calls cut at the end of the window."""
+    if not run["requests"] <= done <= run["requests"] + run["cut"]:
+        raise SystemExit(f"{run['requests']} {what} acknowledged ({run['cut']} cut), {done} made")
+
+
+def start(cmd, env, ready):
+    """Start a process; it and the seconds until `ready()` held."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    while http_status(ready_url) != 200:
+    while not ready():
         if proc.poll() is not None:
             raise SystemExit(f"{cmd[0]} exited with {proc.returncode}")
         if time.monotonic() - started > 120:
@@ -123,24 +141,25 @@ def main():
             raise SystemExit(f"missing {tool}: run `make bench`")
     db_path = OUT / "market.redb"
     for p in OUT.glob("market.redb*"):
-        p.unlink()
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
     db = f"redb://{db_path}"
 
     print(f"== seeding {1000 * SCALE} products (seed_marketplace.rhai, scale {SCALE})", flush=True)
     t = time.monotonic()
     subprocess.run([str(BIN), "run", "scripts/rhai/seed_marketplace.rhai", "--db", db,
-                    "--set", f"scale={SCALE}"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+                    "--set", f"scale={SCALE}"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL,
+                   env={**os.environ, "MARKETPLACE_SECRET_KEY": "5a" * 32})
     seed_s = time.monotonic() - t
-    size = sum(p.stat().st_size for p in OUT.glob("market.redb*"))
+    size = db_path.stat().st_size
     print(f"  {seed_s:.1f} s, database {size / 1e6:.0f} MB", flush=True)
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     url = f"{base}/rpc"
-    env = {"MARKETPLACE_TEST_PAYMENTS": "1", "MARKETPLACE_RATE_PER_MIN": "0",
+    env = {"MARKETPLACE_SECRET_KEY": "5a" * 32, "MARKETPLACE_TEST_PAYMENTS": "1", "MARKETPLACE_RATE_PER_MIN": "0",
            "MARKETPLACE_AUTH_RATE_PER_MIN": "0", "RUST_LOG": "warn"}
     server, startup_s = start([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db", db],
-                              env, f"{base}/readyz")
+                              env, lambda: http_status(f"{base}/readyz") == 200)
     baseline = None
     try:
         time.sleep(1)
@@ -154,7 +173,7 @@ def main():
         products_file.write_text(json.dumps([product]))
         bport = free_port()
         baseline, _ = start([str(BASELINE), f"127.0.0.1:{bport}", str(products_file)], {},
-                            f"http://127.0.0.1:{bport}/rpc")
+                            lambda: listening(bport))
         burl = f"http://127.0.0.1:{bport}/rpc"
 
         print(f"== load: oha, {CONNECTIONS} connections, {SECONDS} s per run", flush=True)
@@ -179,9 +198,8 @@ def main():
         before = Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
         transfer = oha("wallet_transfer", url, "wallet.transfer",
                        {"to_email": "recipient@bench.example", "amount": "0.000001"}, sender)
-        moved = before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
-        if moved != Decimal("0.000001") * transfer["requests"]:
-            raise SystemExit(f"{transfer['requests']} transfers acknowledged, {moved} TFC moved")
+        moved = (before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])) / Decimal("0.000001")
+        check_writes("transfers", transfer, moved)
 
         seller = rpc(url, "auth.register", {"email": "seller@bench.example", "password": password,
                                             "display_name": "seller"})["token"]
@@ -195,8 +213,7 @@ def main():
         rpc(url, "wallet.topup", {"amount": "1000000"}, buyer)
         buy = oha("order_buy_now", url, "order.buy_now", {"product_id": item, "quantity": 1}, buyer)
         left = rpc(url, "product.get", {"id": item})["stock"]
-        if stock - left != buy["requests"]:
-            raise SystemExit(f"{buy['requests']} orders acknowledged, {stock - left} units sold")
+        check_writes("orders", buy, stock - left)
         loaded_rss = rss_kib(server.pid, "VmHWM")
     finally:
         for p in (server, baseline):
@@ -232,6 +249,9 @@ def table(s):
     def met(ok):
         return "met" if ok else "NOT met"
 
+    def at_million(ok):
+        return met(ok) if s["products"] >= 1_000_000 else "(needs 1,000,000 products)"
+
     g = s["product_get"]
     rows = [
         ("product.get / baseline (req/s)",
@@ -241,7 +261,7 @@ def table(s):
          met(g["marketplace"]["p99_ms"] < 3)),
         (f"product.list by category p99 ({s['products']} products)",
          f"{s['product_list_by_category']['p99_ms']:.2f} ms", "< 5 ms at 1,000,000",
-         met(s["product_list_by_category"]["p99_ms"] < 5)),
+         at_million(s["product_list_by_category"]["p99_ms"] < 5)),
         ("product.search", f"{s['product_search']['req_per_s']:.0f} req/s, p99 "
          f"{s['product_search']['p99_ms']:.2f} ms", "reported", ""),
         ("wallet.transfer (durable)", f"{s['wallet_transfer']['req_per_s']:.0f} /s", ">= 10,000 /s",
@@ -249,13 +269,13 @@ def table(s):
         ("order.buy_now (durable)", f"{s['order_buy_now']['req_per_s']:.0f} /s", ">= 5,000 /s",
          met(s["order_buy_now"]["req_per_s"] >= 5_000)),
         (f"seed {s['products']} products", f"{s['seed_s']:.1f} s", "< 10 s at 1,000,000",
-         met(s["seed_s"] < 10 and s["products"] >= 1_000_000)),
+         at_million(s["seed_s"] < 10)),
         ("database size per product", f"{s['database_bytes'] / s['products']:.0f} B", "reported", ""),
         (f"start-up to /readyz ({s['products']} products)", f"{s['startup_ms']:.0f} ms",
-         "< 1 s at 1,000,000", met(s["startup_ms"] < 1000 and s["products"] >= 1_000_000)),
+         "< 1 s at 1,000,000", at_million(s["startup_ms"] < 1000)),
         ("RSS idle", f"{s['rss_idle_mib']:.1f} MiB", "<= 30 MB", met(s["rss_idle_mib"] * 1.048576 <= 30)),
         ("RSS peak under load", f"{s['rss_peak_mib']:.1f} MiB", "< 256 MiB at 1,000,000",
-         met(s["rss_peak_mib"] < 256)),
+         at_million(s["rss_peak_mib"] < 256)),
     ]
     e = s.get("events")
     rows.append(("WebSocket fan-out, 1,000 subscribers",
