@@ -91,12 +91,15 @@ fn main() -> ExitCode {
         .unwrap_or_else(|_| format!("redb://{}", dir.path().join("bench.redb").display()));
     // Both databases seal secret fields with the same fixed key.
     let cipher = || market_store::SecretCipher::from_text(&"5a".repeat(32)).expect("a valid key");
-    let pg = market_store::PgSettings {
-        pool_size: 64,
-        ..market_store::PgSettings::default()
+    let settings = market_store::StoreSettings {
+        pg: market_store::PgSettings {
+            pool_size: 64,
+            ..market_store::PgSettings::default()
+        },
+        ..market_store::StoreSettings::default()
     };
     let db = Arc::new(
-        Db::open_with(&url, market_core::generated::ROOT_TABLES, &pg)
+        Db::open_with(&url, market_core::generated::ROOT_TABLES, &settings)
             .expect("open the benchmark database")
             .with_cipher(cipher()),
     );

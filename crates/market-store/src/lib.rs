@@ -42,7 +42,7 @@ pub use eventlog::{EVENTLOG, EventLogReads};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};
 pub use pg::{FORMAT_VERSION, PgBackend, PgSettings, Plan, Step};
 pub use record::{Index, IndexSpec, IndexValue, Meta, Record, TableSpec, json_index_values};
-pub use redb_backend::RedbBackend;
+pub use redb_backend::{DEFAULT_CACHE_BYTES, RedbBackend};
 pub use transfer::{Item, Totals, copy};
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};
 pub use types::{BadId, BadTimestamp, Clock, Id, IdGenerator, ManualClock, SystemClock, Timestamp};
@@ -106,6 +106,24 @@ pub struct Db {
     domain_events: bool,
 }
 
+/// How a database is opened.
+#[derive(Debug, Clone)]
+pub struct StoreSettings {
+    /// The embedded database's page cache, in bytes.
+    pub cache_bytes: usize,
+    /// PostgreSQL's connections.
+    pub pg: PgSettings,
+}
+
+impl Default for StoreSettings {
+    fn default() -> StoreSettings {
+        StoreSettings {
+            cache_bytes: redb_backend::DEFAULT_CACHE_BYTES,
+            pg: PgSettings::default(),
+        }
+    }
+}
+
 impl Db {
     /// Open the embedded database a `redb://` URL names, with the system
     /// clock. (PostgreSQL needs the schema's tables: [`Db::open_with`].)
@@ -123,10 +141,10 @@ impl Db {
 
     /// Open the database a URL names, with the system clock. A PostgreSQL
     /// database gets a table for each of `tables` (migrated at opening).
-    pub fn open_with(url: &str, tables: &[TableSpec], settings: &PgSettings) -> Result<Db> {
+    pub fn open_with(url: &str, tables: &[TableSpec], settings: &StoreSettings) -> Result<Db> {
         let backend: Arc<dyn Backend> = match url.parse()? {
-            DbUrl::Redb(path) => Arc::new(RedbBackend::open(&path)?),
-            DbUrl::Postgres(url) => Arc::new(PgBackend::open(&url, tables, LOGS, settings)?),
+            DbUrl::Redb(path) => Arc::new(RedbBackend::open_cached(&path, settings.cache_bytes)?),
+            DbUrl::Postgres(url) => Arc::new(PgBackend::open(&url, tables, LOGS, &settings.pg)?),
         };
         Ok(Db::new(backend, Arc::new(SystemClock)))
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use market_store::{
     Actor, AuditFilter, Backend, Db, DomainEventReads, Id, IndexSpec, IndexValue, LOGS,
     ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend,
-    SecretCipher, StoreError, TableSpec, Timestamp,
+    SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,13 @@ fn pg_settings() -> PgSettings {
     }
 }
 
+fn store_settings() -> StoreSettings {
+    StoreSettings {
+        pg: pg_settings(),
+        ..StoreSettings::default()
+    }
+}
+
 /// A new, empty store on one backend, which can be opened again.
 struct Store {
     on: On,
@@ -153,6 +160,8 @@ macro_rules! on_both {
         }
     };
 }
+
+mod faults;
 
 on_both!(
     insert_sets_meta_and_get_reads_it_back,
@@ -403,7 +412,7 @@ fn a_second_open_of_the_same_file_is_refused_clearly() {
 
 #[test]
 fn urls_parse() {
-    let open = |url: &str| Db::open_with(url, TABLES, &pg_settings());
+    let open = |url: &str| Db::open_with(url, TABLES, &store_settings());
     assert!(matches!(open("mysql://x"), Err(StoreError::BadUrl(_))));
     assert!(matches!(open("redb://"), Err(StoreError::BadUrl(_))));
     assert!(matches!(
@@ -864,7 +873,7 @@ fn postgres_migrations_add_by_themselves_and_drop_only_when_allowed() {
 fn postgres_connection_errors_are_one_clear_line() {
     let base = market_pgtest::server_url();
     let missing = market_pgtest::with_database(base, "no_such_database");
-    let err = Db::open_with(&missing, TABLES, &pg_settings())
+    let err = Db::open_with(&missing, TABLES, &store_settings())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::Connect(_)), "{err}");
@@ -879,7 +888,7 @@ fn postgres_connection_errors_are_one_clear_line() {
         .unwrap()
         .port();
     let unreachable = format!("postgres://u:p@127.0.0.1:{port}/db");
-    let err = Db::open_with(&unreachable, TABLES, &pg_settings())
+    let err = Db::open_with(&unreachable, TABLES, &store_settings())
         .err()
         .unwrap();
     assert!(matches!(err, StoreError::Connect(_)), "{err}");

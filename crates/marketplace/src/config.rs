@@ -13,6 +13,8 @@ pub struct Config {
     pub listen: String,
     /// Database URL (`redb://PATH` or `postgres://USER:PASS@HOST:PORT/DB`).
     pub db: String,
+    /// The embedded database's page cache, in MiB.
+    pub cache_mb: usize,
     /// Most PostgreSQL connections this process opens.
     pub pg_pool_size: u32,
     /// Seconds a PostgreSQL statement may run before it is cancelled.
@@ -128,6 +130,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             db: "redb://./data/marketplace.redb".into(),
+            cache_mb: market_store::DEFAULT_CACHE_BYTES >> 20,
             pg_pool_size: 16,
             pg_statement_timeout_secs: 30,
             batch_limit: 100,
@@ -281,6 +284,9 @@ impl Config {
         if let Some((n, v)) = get("MARKETPLACE_MAX_CONNECTIONS_PER_ADDRESS") {
             self.max_connections_per_address = parse_env(&n, &v)?;
         }
+        if let Some((n, v)) = get("MARKETPLACE_CACHE_MB") {
+            self.cache_mb = parse_env(&n, &v)?;
+        }
         if let Some((n, v)) = get("MARKETPLACE_PG_POOL_SIZE") {
             self.pg_pool_size = parse_env(&n, &v)?;
         }
@@ -301,14 +307,17 @@ impl Config {
 }
 
 impl Config {
-    /// The PostgreSQL connection settings.
-    pub fn pg_settings(&self) -> market_store::PgSettings {
-        market_store::PgSettings {
-            pool_size: self.pg_pool_size.max(1),
-            statement_timeout: std::time::Duration::from_secs(
-                self.pg_statement_timeout_secs.max(1),
-            ),
-            ..market_store::PgSettings::default()
+    /// How the database is opened: the embedded cache, PostgreSQL's pool.
+    pub fn store_settings(&self) -> market_store::StoreSettings {
+        market_store::StoreSettings {
+            cache_bytes: self.cache_mb.max(1).saturating_mul(1 << 20),
+            pg: market_store::PgSettings {
+                pool_size: self.pg_pool_size.max(1),
+                statement_timeout: std::time::Duration::from_secs(
+                    self.pg_statement_timeout_secs.max(1),
+                ),
+                ..market_store::PgSettings::default()
+            },
         }
     }
 
@@ -434,5 +443,19 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("MARKETPLACE_BODY_LIMIT"), "{err}");
+    }
+
+    #[test]
+    fn the_embedded_cache_is_set_in_mib() {
+        let c = Config::load(None, |_| None).unwrap();
+        assert_eq!(c.store_settings().cache_bytes, 64 << 20);
+        let c = Config::load(None, |k| {
+            (k == "MARKETPLACE_CACHE_MB").then(|| "256".into())
+        })
+        .unwrap();
+        assert_eq!(c.store_settings().cache_bytes, 256 << 20);
+        let err =
+            Config::load(None, |k| (k == "MARKETPLACE_CACHE_MB").then(|| "-1".into())).unwrap_err();
+        assert!(err.to_string().contains("MARKETPLACE_CACHE_MB"), "{err}");
     }
 }

@@ -33,7 +33,7 @@ fn finish(result: Result<String, String>) -> ExitCode {
 }
 
 fn open(url: &str, config: &Config) -> Result<Db, String> {
-    Db::open_with(url, ROOT_TABLES, &config.pg_settings()).map_err(|e| format!("{url}: {e}"))
+    Db::open_with(url, ROOT_TABLES, &config.store_settings()).map_err(|e| format!("{url}: {e}"))
 }
 
 fn bar(records: u64) -> ProgressBar {

@@ -62,9 +62,9 @@ fn build_config(config: &Config) -> market_core::builds::BuildConfig {
 
 /// Open the database a URL names with its secret key (env or key file),
 /// refusing a key that does not open the data the database sealed.
-pub fn open_db(url: &str, pg: &market_store::PgSettings) -> Result<Db, String> {
+pub fn open_db(url: &str, settings: &market_store::StoreSettings) -> Result<Db, String> {
     let cipher = secrets::cipher_for(url, std::env::var("MARKETPLACE_SECRET_KEY").ok().as_deref())?;
-    let db = Db::open_with(url, market_core::generated::ROOT_TABLES, pg)
+    let db = Db::open_with(url, market_core::generated::ROOT_TABLES, settings)
         .map_err(|e| e.to_string())?
         .with_cipher(cipher);
     check_key(&db, url)?;
@@ -91,7 +91,7 @@ fn check_key(db: &Db, url: &str) -> Result<(), String> {
 /// The business layer on the configured database, with this node's board
 /// settings (node key, community manifest, embeddings).
 pub fn open_app(config: &Config) -> Result<Arc<App>, String> {
-    let db = Arc::new(open_db(&config.db, &config.pg_settings())?);
+    let db = Arc::new(open_db(&config.db, &config.store_settings())?);
     let board = crate::board::board_config(config)?;
     App::with_board(db, app_config(config), board).map_err(|e| e.to_string())
 }

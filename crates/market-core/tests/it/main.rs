@@ -17,6 +17,7 @@ mod board;
 mod builds;
 mod commerce;
 mod events;
+mod faults;
 mod hardening;
 mod idempotency;
 mod ledger_props;

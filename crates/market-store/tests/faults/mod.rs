@@ -1,0 +1,242 @@
+//! Storage faults under the redb backend (`market_faults`): a write that
+//! meets one fails, without a panic, and is stored whole or not at all;
+//! every acknowledged write stays intact; the same `Db` works again once
+//! the fault clears.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use market_faults::{FaultPlan, FaultyStorage};
+use market_store::{Db, Reads, RedbBackend, StoreError, SystemClock};
+
+use crate::{Gadget, actor, gadget, page};
+
+/// A store on a file that fails as `plan` says.
+struct Faulty {
+    db: Db,
+    plan: Arc<FaultPlan>,
+    path: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn faulty() -> Faulty {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("faulty.redb");
+    let plan = FaultPlan::new();
+    let (storage_plan, file) = (plan.clone(), path.clone());
+    let backend = RedbBackend::open_on(&path, move || {
+        FaultyStorage::open(&file, storage_plan.clone())
+    })
+    .unwrap();
+    Faulty {
+        db: Db::new(Arc::new(backend), Arc::new(SystemClock)),
+        plan,
+        path,
+        _dir: dir,
+    }
+}
+
+impl Faulty {
+    /// Store `n` gadgets of colour `tag` (names of 1 KiB) in one write.
+    fn write_many(&self, tag: &str, n: usize) -> Result<Vec<Gadget>, StoreError> {
+        write_many(&self.db, tag, n)
+    }
+
+    /// How many gadgets of colour `tag` are stored.
+    fn count(&self, tag: &str) -> usize {
+        count(&self.db, tag)
+    }
+
+    fn file_len(&self) -> u64 {
+        std::fs::metadata(&self.path).unwrap().len()
+    }
+}
+
+fn write_many(db: &Db, tag: &str, n: usize) -> Result<Vec<Gadget>, StoreError> {
+    db.write(&actor(), |tx| {
+        (0..n)
+            .map(|i| {
+                let name = format!("{tag}-{i}-{}", "x".repeat(1024));
+                let mut g = gadget(&name, &format!("{tag}-{i}@x.io"), Some(tag));
+                tx.insert(&mut g)?;
+                Ok(g)
+            })
+            .collect()
+    })
+}
+
+fn count(db: &Db, tag: &str) -> usize {
+    db.read(|tx| tx.find::<Gadget>("color", tag, &page(2000, None)))
+        .unwrap()
+        .items
+        .len()
+}
+
+/// Every acknowledged gadget is stored as it was acknowledged.
+fn assert_intact(db: &Db, kept: &[Gadget]) {
+    for g in kept {
+        let stored: Gadget = db.read(|tx| tx.load(g.id)).unwrap();
+        assert_eq!(&stored, g);
+    }
+}
+
+/// A write of `n` gadgets tagged `tag` that failed left all of them or none.
+fn assert_whole_or_absent(db: &Db, tag: &str, n: usize) -> usize {
+    let present = count(db, tag);
+    assert!(
+        present == 0 || present == n,
+        "{present} of the {n} gadgets of the failed write {tag} are stored"
+    );
+    present
+}
+
+#[test]
+fn a_write_failing_at_any_of_its_disk_writes_is_whole_or_absent_and_the_next_succeeds() {
+    let f = faulty();
+    let mut kept = f.write_many("kept", 3).unwrap();
+    let mut unacknowledged = 0;
+    let mut failures = 0;
+    // Fail the first disk write of a 6-record write, then the second, and
+    // so on, until the write makes fewer disk writes than the one planned.
+    for n in 1.. {
+        assert!(n < 100, "a 6-record write takes fewer than 100 disk writes");
+        f.plan.fail_nth_write(n);
+        let injected = f.plan.injected();
+        let tag = format!("try{n}");
+        let result = f.write_many(&tag, 6);
+        if f.plan.injected() == injected {
+            f.plan.clear();
+            kept.extend(result.unwrap());
+            break;
+        }
+        failures += 1;
+        let err = result.unwrap_err();
+        assert!(matches!(err, StoreError::Backend(_)), "{err}");
+        unacknowledged += assert_whole_or_absent(&f.db, &tag, 6);
+        assert_intact(&f.db, &kept);
+        // the same Db writes again: the backend reopened the file itself
+        kept.extend(f.write_many(&format!("after{n}"), 1).unwrap());
+    }
+    assert!(
+        failures >= 10,
+        "only {failures} disk writes could be failed"
+    );
+    assert_eq!(f.plan.injected(), failures);
+    assert_eq!(
+        f.db.read(|tx| tx.count::<Gadget>()).unwrap(),
+        u64::try_from(kept.len() + unacknowledged).unwrap()
+    );
+    // and all of it is on disk: a fresh opening of the file finds it
+    let Faulty { db, path, _dir, .. } = f;
+    drop(db);
+    let reopened = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(SystemClock),
+    );
+    assert_intact(&reopened, &kept);
+    assert_eq!(
+        reopened.read(|tx| tx.count::<Gadget>()).unwrap(),
+        u64::try_from(kept.len() + unacknowledged).unwrap()
+    );
+}
+
+#[test]
+fn a_full_disk_fails_the_write_that_needs_room_keeps_reads_and_passes_when_space_returns() {
+    let f = faulty();
+    let kept = f.write_many("kept", 5).unwrap();
+    f.plan.disk_full_at(f.file_len());
+    let err = f.write_many("big", 300).unwrap_err();
+    assert!(err.to_string().contains("No space left on device"), "{err}");
+    assert!(f.plan.injected() >= 1);
+    // reads go on while the disk is full: reopening the file needs no room
+    assert_intact(&f.db, &kept);
+    assert_eq!(f.count("big"), 0);
+    assert!(f.db.ping().is_ok());
+    // the same write again meets the same full disk, and nothing breaks
+    assert!(f.write_many("big", 300).is_err());
+    assert_eq!(f.count("big"), 0);
+    f.plan.clear();
+    let big = f.write_many("big", 300).unwrap();
+    assert_eq!(f.count("big"), 300);
+    assert_intact(&f.db, &kept);
+    assert_intact(&f.db, &big);
+}
+
+#[test]
+fn while_every_disk_write_fails_calls_fail_and_once_it_clears_they_work_again() {
+    let f = faulty();
+    let kept = f.write_many("kept", 3).unwrap();
+    f.plan.fail_all_writes();
+    assert!(f.write_many("during", 3).is_err());
+    // redb opens a file again only by writing to it: until the fault
+    // clears, reads fail too
+    assert!(f.db.read(|tx| tx.count::<Gadget>()).is_err());
+    assert!(f.db.ping().is_err());
+    assert!(f.write_many("during", 3).is_err());
+    f.plan.clear();
+    assert!(f.db.ping().is_ok());
+    assert_eq!(f.count("during"), 0);
+    assert_intact(&f.db, &kept);
+    let after = f.write_many("after", 3).unwrap();
+    assert_intact(&f.db, &after);
+}
+
+/// Group commit: a write committed before the failure but not yet durable
+/// is lost with it. Waiting for it fails, even once later commits (with
+/// higher numbers) are durable on the reopened file.
+#[test]
+fn a_commit_lost_to_a_failure_is_never_acknowledged_afterwards() {
+    let f = faulty();
+    let mut kept = f.write_many("kept", 2).unwrap();
+    let (first, first_pending) = market_store::deferred(|| f.write_many("first", 3));
+    assert_eq!(first.unwrap().len(), 3);
+    assert!(!first_pending.is_empty());
+    f.plan.fail_all_writes();
+    let (second, second_pending) = market_store::deferred(|| f.write_many("second", 3));
+    assert!(second.and_then(|_| second_pending.wait()).is_err());
+    f.plan.clear();
+    kept.extend(f.write_many("later", 2).unwrap());
+    assert!(first_pending.wait().is_err());
+    assert_whole_or_absent(&f.db, "first", 3);
+    assert_whole_or_absent(&f.db, "second", 3);
+    assert_intact(&f.db, &kept);
+}
+
+#[test]
+fn concurrent_writers_meeting_a_failure_get_an_error_or_a_durable_commit() {
+    let f = faulty();
+    f.plan.fail_nth_write(12);
+    let outcomes: Vec<(String, Result<Vec<Gadget>, StoreError>)> = std::thread::scope(|s| {
+        let writers: Vec<_> = (0..6)
+            .map(|t| {
+                let db = &f.db;
+                s.spawn(move || {
+                    (0..5)
+                        .map(|i| {
+                            let tag = format!("t{t}-{i}");
+                            let result = write_many(db, &tag, 2);
+                            (tag, result)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        writers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    assert_eq!(f.plan.injected(), 1);
+    let mut failed = 0;
+    for (tag, result) in &outcomes {
+        match result {
+            Ok(kept) => assert_intact(&f.db, kept),
+            Err(_) => {
+                failed += 1;
+                assert_whole_or_absent(&f.db, tag, 2);
+            }
+        }
+    }
+    assert!(failed >= 1);
+    assert!(f.write_many("after", 2).is_ok());
+}
