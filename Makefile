@@ -12,7 +12,7 @@ CHROMIUM ?= /usr/bin/chromium
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test crash-test test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
+.PHONY: run build test crash-test fuzz-check test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -177,6 +177,12 @@ bench-pg:
 ## write must be there and the ledger must balance (make test runs 3 kills).
 crash-test:
 	MARKETPLACE_CRASH_KILLS=$(CRASH_KILLS) $(CARGO) test -p marketplace --test cli crash -- --nocapture
+
+## The fuzz targets (fuzz/, see docs/fuzzing.md) still build: a check on
+## stable with the workspace's lock file. Running them needs nightly.
+fuzz-check:
+	cp Cargo.lock fuzz/Cargo.lock
+	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target/fuzz $(CARGO) check --bins
 
 ## WebSocket event fan-out: events per second to 1,000 subscribers.
 bench-events:

@@ -1109,3 +1109,451 @@ mod in_process {
         }
     }
 }
+
+#[path = "it/envelope.rs"]
+mod envelope;
+
+/// Property tests of the JSON-RPC envelope: any body, in-process and over
+/// the HTTP route, gets the answer the rules of [`envelope`] give.
+mod envelope_props {
+    use std::sync::LazyLock;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode, header};
+    use http_body_util::BodyExt;
+    use market_server::Endpoint;
+    use proptest::collection::vec;
+    use proptest::option;
+    use proptest::prelude::*;
+    use proptest::sample::{Index, select};
+    use serde_json::Value;
+    use tower::ServiceExt;
+
+    use super::envelope::{
+        self, Answer, BATCH_LIMIT, Doc, ECHO, INVALID_REQUEST, METHOD_NOT_FOUND, Reply,
+    };
+
+    static ENDPOINT: LazyLock<Endpoint> = LazyLock::new(envelope::endpoint);
+
+    /// How a body is laid out: the white space between tokens, and keys
+    /// written as `\u` escapes (which name the same member).
+    #[derive(Debug, Clone, Copy)]
+    struct Style {
+        space: &'static str,
+        escape_keys: bool,
+    }
+
+    fn style() -> impl Strategy<Value = Style> {
+        (select(vec!["", " ", "\n\t \r"]), any::<bool>())
+            .prop_map(|(space, escape_keys)| Style { space, escape_keys })
+    }
+
+    fn write_key(key: &str, style: Style, out: &mut String) {
+        if style.escape_keys {
+            out.push('"');
+            for unit in key.encode_utf16() {
+                out.push_str(&format!("\\u{unit:04x}"));
+            }
+            out.push('"');
+        } else {
+            out.push_str(&Value::from(key).to_string());
+        }
+    }
+
+    fn write(doc: &Doc, style: Style, out: &mut String) {
+        match doc {
+            Doc::Null => out.push_str("null"),
+            Doc::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Doc::Number(text) => out.push_str(text),
+            Doc::Str(s) => out.push_str(&Value::from(s.as_str()).to_string()),
+            Doc::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(style.space);
+                    write(item, style, out);
+                }
+                out.push_str(style.space);
+                out.push(']');
+            }
+            Doc::Object(members) => {
+                out.push('{');
+                for (i, (key, value)) in members.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(style.space);
+                    write_key(key, style, out);
+                    out.push_str(style.space);
+                    out.push(':');
+                    out.push_str(style.space);
+                    write(value, style, out);
+                }
+                out.push_str(style.space);
+                out.push('}');
+            }
+        }
+    }
+
+    fn text(doc: &Doc, style: Style) -> String {
+        let mut out = String::new();
+        write(doc, style, &mut out);
+        out
+    }
+
+    /// Numbers as clients write them; with `wild`, also beyond a 64-bit float.
+    fn number(wild: bool) -> impl Strategy<Value = String> {
+        let mut odd = vec!["-0", "0.0", "1e3", "-2.5E-3", "1E+2", "1e-400"];
+        if wild {
+            odd.extend(["123456789012345678901234567890", "1e400", "-1e400"]);
+        }
+        prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            (any::<i32>(), 0..100u8).prop_map(|(i, f)| format!("{i}.{f:02}")),
+            select(odd).prop_map(String::from),
+        ]
+    }
+
+    /// Any Unicode (control characters, quotes and backslashes included),
+    /// or a plausible method name.
+    fn string() -> impl Strategy<Value = String> {
+        prop_oneof![any::<String>(), "[a-z_.]{0,12}"]
+    }
+
+    fn key() -> impl Strategy<Value = String> {
+        prop_oneof![
+            select(vec!["id", "jsonrpc", "method", "params", "a"]).prop_map(String::from),
+            string(),
+        ]
+    }
+
+    /// `null`, a boolean, a number or a string.
+    fn scalar(wild: bool) -> impl Strategy<Value = Doc> {
+        prop_oneof![
+            Just(Doc::Null),
+            any::<bool>().prop_map(Doc::Bool),
+            number(wild).prop_map(Doc::Number),
+            string().prop_map(Doc::Str),
+        ]
+    }
+
+    /// Any JSON value; with `wild`, objects may repeat a key and numbers may
+    /// be beyond a 64-bit float.
+    fn doc(wild: bool) -> impl Strategy<Value = Doc> {
+        scalar(wild).prop_recursive(4, 48, 6, move |inner| {
+            let members = vec((key(), inner.clone()), 0..6).prop_map(move |mut members| {
+                if !wild {
+                    let mut seen = std::collections::HashSet::new();
+                    members.retain(|(k, _)| seen.insert(k.clone()));
+                }
+                Doc::Object(members)
+            });
+            prop_oneof![vec(inner, 0..6).prop_map(Doc::Array), members]
+        })
+    }
+
+    fn params(wild: bool) -> impl Strategy<Value = Doc> {
+        prop_oneof![
+            doc(wild).prop_filter("an object", |d| matches!(d, Doc::Object(_))),
+            vec(doc(wild), 0..4).prop_map(Doc::Array),
+        ]
+    }
+
+    /// Something shaped like a request, each member right or wrong, in any order.
+    fn request() -> impl Strategy<Value = Doc> {
+        let version = prop_oneof![
+            4 => Just(Doc::Str("2.0".to_owned())),
+            1 => select(vec!["1.0", "2", "2.0 "]).prop_map(|v| Doc::Str(v.to_owned())),
+            1 => doc(true),
+        ];
+        let method = prop_oneof![
+            3 => Just(Doc::Str(ECHO.to_owned())),
+            1 => Just(Doc::Str("rpc.discover".to_owned())),
+            2 => string().prop_map(Doc::Str),
+            1 => doc(true),
+        ];
+        let params = prop_oneof![3 => params(true), 1 => scalar(true)];
+        let id = prop_oneof![
+            2 => number(true).prop_map(Doc::Number),
+            2 => string().prop_map(Doc::Str),
+            1 => Just(Doc::Null),
+            1 => any::<bool>().prop_map(Doc::Bool),
+            1 => doc(true),
+        ];
+        (
+            option::weighted(0.9, version),
+            option::weighted(0.9, method),
+            option::of(params),
+            option::weighted(0.7, id),
+            vec((key(), doc(true)), 0..2),
+        )
+            .prop_flat_map(|(version, method, params, id, mut members)| {
+                let named = [("jsonrpc", version), ("method", method), ("params", params)];
+                for (name, value) in named.into_iter().chain([("id", id)]) {
+                    if let Some(value) = value {
+                        members.push((name.to_owned(), value));
+                    }
+                }
+                Just(members).prop_shuffle()
+            })
+            .prop_map(Doc::Object)
+    }
+
+    /// A single member or a batch, of requests and any other values.
+    fn body() -> impl Strategy<Value = Doc> {
+        let member = prop_oneof![4 => request(), 1 => doc(true)];
+        prop_oneof![
+            2 => member.clone(),
+            1 => vec(member, 0..=BATCH_LIMIT + 2).prop_map(Doc::Array),
+        ]
+    }
+
+    /// Pieces of JSON-RPC bodies, to reach past the parser with raw bytes.
+    const TOKENS: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        " ",
+        "\"jsonrpc\"",
+        "\"2.0\"",
+        "\"method\"",
+        "\"echo.params\"",
+        "\"params\"",
+        "\"id\"",
+        "\"\\u0069d\"",
+        "1",
+        "-0.5",
+        "1e400",
+        "null",
+        "true",
+        "\"",
+        "\"\\ud800\"",
+        "\\",
+    ];
+
+    /// Changes to a body: overwrite, insert or remove one byte.
+    fn mutate(mut bytes: Vec<u8>, edits: &[(Index, u8, u8)]) -> Vec<u8> {
+        for (at, byte, kind) in edits {
+            match kind {
+                0 if !bytes.is_empty() => {
+                    let i = at.index(bytes.len());
+                    bytes[i] = *byte;
+                }
+                1 if !bytes.is_empty() => {
+                    bytes.remove(at.index(bytes.len()));
+                }
+                _ => bytes.insert(at.index(bytes.len() + 1), *byte),
+            }
+        }
+        bytes
+    }
+
+    /// Any byte, JSON's punctuation more often.
+    fn byte() -> impl Strategy<Value = u8> {
+        prop_oneof![any::<u8>(), select(b"{}[]:,\"\\ 0-.en".to_vec())]
+    }
+
+    /// Any bytes, runs of JSON-RPC tokens, and well-laid-out bodies with up
+    /// to two bytes changed.
+    fn bytes() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            vec(any::<u8>(), 0..200),
+            vec(select(TOKENS), 0..40).prop_map(|tokens| tokens.concat().into_bytes()),
+            (body(), style(), vec((any::<Index>(), byte(), 0..3u8), 0..3))
+                .prop_map(|(doc, style, edits)| mutate(text(&doc, style).into_bytes(), &edits)),
+        ]
+    }
+
+    /// Equal as JSON values: members in any order, numbers by value.
+    fn same(a: &Doc, b: &Doc) -> bool {
+        match (a, b) {
+            (Doc::Number(x), Doc::Number(y)) => match (x.parse::<i128>(), y.parse::<i128>()) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => x.parse::<f64>().ok() == y.parse::<f64>().ok(),
+            },
+            (Doc::Array(xs), Doc::Array(ys)) => {
+                xs.len() == ys.len() && xs.iter().zip(ys).all(|(x, y)| same(x, y))
+            }
+            (Doc::Object(xs), Doc::Object(ys)) => {
+                xs.len() == ys.len()
+                    && xs
+                        .iter()
+                        .all(|(k, x)| ys.iter().any(|(l, y)| k == l && same(x, y)))
+            }
+            (x, y) => x == y,
+        }
+    }
+
+    fn call(body: &[u8]) -> Option<Vec<u8>> {
+        ENDPOINT.call(body, None)
+    }
+
+    fn one(reply: Reply) -> Answer {
+        match reply {
+            Reply::One(answer) => answer,
+            other => panic!("one response, not {other:?}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Bytes that are not JSON get one parse error; JSON gets the
+        /// answer of the rules, never a panic.
+        #[test]
+        fn any_bytes_get_a_parse_error_or_the_answer_the_rules_give(body in bytes()) {
+            envelope::check(&body, call(&body).as_deref());
+        }
+
+        /// Any JSON value, laid out any way, gets the answer of the rules:
+        /// `-32600` for what is not a request, the id echoed when readable.
+        #[test]
+        fn any_json_value_gets_the_answer_the_rules_give(doc in body(), style in style()) {
+            let body = text(&doc, style);
+            envelope::check(body.as_bytes(), call(body.as_bytes()).as_deref());
+        }
+
+        /// A well-formed call comes back under its id exactly as written:
+        /// `echo.params` with its params, any other name `-32601` naming it;
+        /// without an id, nothing comes back.
+        #[test]
+        fn well_formed_calls_round_trip_their_params_and_ids(
+            method in prop_oneof![
+                Just(ECHO.to_owned()),
+                string().prop_filter("not a method of the API", |m| m != ECHO && m != "rpc.discover"),
+            ],
+            params in option::of(params(false)),
+            id in option::of(prop_oneof![
+                number(true).prop_map(Doc::Number),
+                string().prop_map(Doc::Str),
+                Just(Doc::Null),
+            ]),
+            style in style(),
+        ) {
+            let mut members = vec![
+                ("jsonrpc".to_owned(), Doc::Str("2.0".to_owned())),
+                ("method".to_owned(), Doc::Str(method.clone())),
+            ];
+            members.extend(params.clone().map(|p| ("params".to_owned(), p)));
+            members.extend(id.clone().map(|id| ("id".to_owned(), id)));
+            let body = text(&Doc::Object(members), style);
+            let reply = Reply::read(call(body.as_bytes()).as_deref());
+            let Some(id) = id else {
+                prop_assert!(matches!(reply, Reply::Nothing), "{reply:?}");
+                return Ok(());
+            };
+            let answer = one(reply);
+            prop_assert_eq!(answer.id.get(), text(&id, style));
+            if method == ECHO {
+                let result = answer.result.as_ref().and_then(|r| Doc::parse(r.get()));
+                let sent = params.unwrap_or(Doc::Null);
+                prop_assert!(
+                    result.as_ref().is_some_and(|r| same(r, &sent)),
+                    "sent {sent:?}, got {result:?} ({:?})", answer.error
+                );
+            } else {
+                let error = answer.error.expect("an error");
+                prop_assert_eq!(error.code, METHOD_NOT_FOUND);
+                prop_assert!(error.message.contains(&method), "{}", error.message);
+            }
+        }
+
+        /// A batch gets one response per member that is not a notification,
+        /// in the members' order; an empty batch or one over the limit gets
+        /// a single `-32600` object.
+        #[test]
+        fn a_batch_answers_each_member_that_is_not_a_notification_in_order(
+            kinds in vec(0..5u8, 0..=2 * BATCH_LIMIT),
+            style in style(),
+        ) {
+            let request = |method: &str, version: &str, id: Option<usize>| {
+                let mut members = vec![
+                    ("jsonrpc".to_owned(), Doc::Str(version.to_owned())),
+                    ("method".to_owned(), Doc::Str(method.to_owned())),
+                ];
+                members.extend(id.map(|id| ("id".to_owned(), Doc::Number(id.to_string()))));
+                Doc::Object(members)
+            };
+            // (member, the id it is answered under, its answer: a result or an error code)
+            let members: Vec<(Doc, Option<&str>, Result<(), i64>)> = kinds
+                .iter()
+                .enumerate()
+                .map(|(i, kind)| match kind {
+                    0 => (request(ECHO, "2.0", Some(i)), Some("id"), Ok(())),
+                    1 => (request(ECHO, "2.0", None), None, Ok(())),
+                    2 => (Doc::Number(i.to_string()), Some("null"), Err(INVALID_REQUEST)),
+                    3 => (request(ECHO, "1.0", Some(i)), Some("id"), Err(INVALID_REQUEST)),
+                    _ => (request("no.such", "2.0", Some(i)), Some("id"), Err(METHOD_NOT_FOUND)),
+                })
+                .collect();
+            let batch = Doc::Array(members.iter().map(|(m, _, _)| m.clone()).collect());
+            let reply = Reply::read(call(text(&batch, style).as_bytes()).as_deref());
+            if kinds.is_empty() || kinds.len() > BATCH_LIMIT {
+                let answer = one(reply);
+                prop_assert_eq!(answer.id.get(), "null");
+                prop_assert_eq!(answer.error.map(|e| e.code), Some(INVALID_REQUEST));
+                return Ok(());
+            }
+            let expected: Vec<(String, Result<(), i64>)> = members
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (_, id, outcome))| {
+                    let id = match (*id)? {
+                        "id" => i.to_string(),
+                        other => other.to_owned(),
+                    };
+                    Some((id, *outcome))
+                })
+                .collect();
+            let got: Vec<(String, Result<(), i64>)> = reply
+                .answers()
+                .iter()
+                .map(|a| (a.id.get().to_owned(), a.error.as_ref().map_or(Ok(()), |e| Err(e.code))))
+                .collect();
+            prop_assert_eq!(&got, &expected);
+            prop_assert_eq!(matches!(reply, Reply::Nothing), expected.is_empty());
+        }
+    }
+
+    /// The HTTP route answers every body as the in-process endpoint does:
+    /// 200 with the same JSON, or 204 with nothing.
+    #[test]
+    fn the_http_route_answers_as_the_endpoint_does() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let router = market_server::app(envelope::api(), &envelope::config());
+        proptest!(ProptestConfig::with_cases(256), |(body in bytes())| {
+            let request = Request::post("/rpc")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.clone()))
+                .expect("a request");
+            let (status, kind, answer) = runtime.block_on(async {
+                let response = router.clone().oneshot(request).await.unwrap_or_else(|e| match e {});
+                let kind = response.headers().get(header::CONTENT_TYPE).cloned();
+                let status = response.status();
+                let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+                (status, kind, bytes)
+            });
+            match call(&body) {
+                Some(expected) => {
+                    prop_assert_eq!(status, StatusCode::OK);
+                    prop_assert_eq!(kind.as_ref().map(|k| k.as_bytes()), Some(&b"application/json"[..]));
+                    prop_assert_eq!(&answer[..], &expected[..]);
+                    envelope::check(&body, Some(&answer));
+                }
+                None => {
+                    prop_assert_eq!(status, StatusCode::NO_CONTENT);
+                    prop_assert!(answer.is_empty());
+                }
+            }
+        });
+    }
+}

@@ -85,7 +85,9 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `name`, if close enough to be a likely typo.
-/// Case is ignored when measuring, so `Strr` finds `str`.
+/// Case is ignored when measuring, so `Strr` finds `str`. Of equally close
+/// candidates the first by name wins, whatever order they come in (type
+/// names come from a hash map), so a hint is the same on every run.
 pub(crate) fn closest<'a>(
     name: &str,
     candidates: impl IntoIterator<Item = &'a str>,
@@ -97,7 +99,7 @@ pub(crate) fn closest<'a>(
         .filter(|&c| c != name)
         .map(|c| (levenshtein(&lower, &c.to_lowercase()), c))
         .filter(|&(distance, _)| distance <= limit)
-        .min_by_key(|&(distance, _)| distance)
+        .min()
         .map(|(_, c)| c)
 }
 
@@ -138,6 +140,15 @@ mod tests {
         assert_eq!(closest("order", ["Order"]), Some("Order"));
         assert_eq!(closest("Strr", ["str"]), Some("str"));
         assert_eq!(closest("Xyz", ["Order"]), None);
+        // a tie goes to the first name, in any order of the candidates
+        assert_eq!(
+            closest("ProviderKi", ["ProviderKind", "Provider"]),
+            Some("Provider")
+        );
+        assert_eq!(
+            closest("ProviderKi", ["Provider", "ProviderKind"]),
+            Some("Provider")
+        );
         assert_eq!(
             did_you_mean("conflit", ["conflict", "forbidden"]).as_deref(),
             Some("did you mean 'conflict'?")

@@ -1079,10 +1079,16 @@ fn marketplace_schema_checks() {
     assert!(errors.is_empty(), "{}", errors.join("\n"));
 }
 
+#[path = "it/invariants.rs"]
+mod invariants;
+
 /// The checker takes any text: it never panics, rejects or accepts
-/// consistently, and every diagnostic points at a place inside the file.
+/// consistently, every diagnostic points at a place inside its file, in
+/// order, and a second check gives the same outcome.
 mod props {
+    use proptest::collection::vec;
     use proptest::prelude::*;
+    use proptest::sample::{Index, select};
 
     use super::*;
 
@@ -1135,16 +1141,20 @@ mod props {
     ];
 
     fn assert_diagnostics_point_into(text: &str) {
-        let checked = check(&[Source::new("p.oschema", text)]);
-        assert_eq!(checked.schema.is_some(), !checked.has_errors());
-        let lines = text.split('\n').collect::<Vec<_>>();
-        for d in &checked.diagnostics {
-            assert_eq!(d.file, "p.oschema");
-            let line = usize::try_from(d.line).unwrap();
-            assert!(line >= 1 && line <= lines.len(), "{d} in {text:?}");
-            let width = lines[line - 1].chars().count() + 1;
-            assert!(d.col >= 1 && (d.col as usize) <= width, "{d} in {text:?}");
-        }
+        invariants::assert_sound(&[Source::new("p.oschema", text)]);
+    }
+
+    /// `text` with the characters from `at` to `at + cut` replaced by `insert`.
+    fn splice(text: &str, at: Index, cut: usize, insert: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        let start = at.index(chars.len() + 1);
+        let end = (start + cut).min(chars.len());
+        chars[..start]
+            .iter()
+            .copied()
+            .chain(insert.chars())
+            .chain(chars[end..].iter().copied())
+            .collect()
     }
 
     proptest! {
@@ -1160,6 +1170,61 @@ mod props {
             pieces in proptest::collection::vec(proptest::sample::select(PIECES), 0..60)
         ) {
             assert_diagnostics_point_into(&pieces.concat());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// Any bytes, read as a file with invalid UTF-8 would be shown:
+        /// control characters, NUL, CR, a byte order mark and U+FFFD too.
+        #[test]
+        fn any_bytes_read_as_text(bytes in vec(any::<u8>(), 0..300)) {
+            assert_diagnostics_point_into(&String::from_utf8_lossy(&bytes));
+        }
+
+        /// Several files of the language's pieces: each diagnostic names the
+        /// file it is in, in the order the files were given.
+        #[test]
+        fn several_files_of_the_languages_pieces(
+            files in vec(vec(select(PIECES), 0..40), 1..5)
+        ) {
+            let sources: Vec<Source> = files
+                .iter()
+                .enumerate()
+                .map(|(i, pieces)| Source::new(format!("f{i}.oschema"), pieces.concat()))
+                .collect();
+            invariants::assert_sound(&sources);
+        }
+    }
+
+    proptest! {
+        // Each case checks the whole folder twice.
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        /// A real schema folder with one file changed somewhere (a piece of
+        /// the language or any text in place of a stretch of it): errors
+        /// deep inside valid files and across files.
+        #[test]
+        fn the_hero_folder_with_one_file_changed(
+            file in 0..HERO.len(),
+            at in any::<Index>(),
+            cut in 0..40usize,
+            insert in prop_oneof![select(PIECES).prop_map(str::to_owned), any::<String>()],
+        ) {
+            let sources: Vec<Source> = HERO
+                .iter()
+                .enumerate()
+                .map(|(i, (name, text))| {
+                    let text = if i == file {
+                        splice(text, at, cut, &insert)
+                    } else {
+                        (*text).to_owned()
+                    };
+                    Source::new(*name, text)
+                })
+                .collect();
+            invariants::assert_sound(&sources);
         }
     }
 }
