@@ -162,13 +162,18 @@ def main():
                               env, lambda: http_status(f"{base}/readyz") == 200)
     baseline = None
     try:
-        time.sleep(1)
-        idle_rss = rss_kib(server.pid, "VmRSS")
-        print(f"== marketplace ready in {startup_s * 1000:.0f} ms, idle RSS {idle_rss / 1024:.1f} MiB",
-              flush=True)
-
+        print(f"== marketplace ready in {startup_s * 1000:.0f} ms", flush=True)
         product = rpc(url, "product.list", {"category": "app", "limit": 1})["items"][0]
         word = product["name"].split()[0]
+        # the first search waits for the index to catch up with the seed
+        t = time.monotonic()
+        rpc(url, "product.search", {"query": word, "limit": 1})
+        first_search_s = time.monotonic() - t
+        catch_up_rss = rss_kib(server.pid, "VmHWM")
+        time.sleep(1)
+        idle_rss = rss_kib(server.pid, "VmRSS")
+        print(f"  first product.search {first_search_s:.1f} s (search index catch-up, peak RSS "
+              f"{catch_up_rss / 1024:.0f} MiB); then idle RSS {idle_rss / 1024:.1f} MiB", flush=True)
         products_file = OUT / "products.json"
         products_file.write_text(json.dumps([product]))
         bport = free_port()
@@ -235,6 +240,8 @@ def main():
         "seed_s": seed_s,
         "database_bytes": size,
         "startup_ms": startup_s * 1000,
+        "first_search_s": first_search_s,
+        "rss_after_catch_up_mib": catch_up_rss / 1024,
         "rss_idle_mib": idle_rss / 1024,
         "rss_peak_mib": loaded_rss / 1024,
     }
@@ -273,6 +280,9 @@ def table(s):
         ("database size per product", f"{s['database_bytes'] / s['products']:.0f} B", "reported", ""),
         (f"start-up to /readyz ({s['products']} products)", f"{s['startup_ms']:.0f} ms",
          "< 1 s at 1,000,000", at_million(s["startup_ms"] < 1000)),
+        ("first product.search after start-up (index catch-up)", f"{s['first_search_s']:.1f} s",
+         "reported", ""),
+        ("RSS peak after the index catch-up", f"{s['rss_after_catch_up_mib']:.1f} MiB", "reported", ""),
         ("RSS idle", f"{s['rss_idle_mib']:.1f} MiB", "<= 30 MB", met(s["rss_idle_mib"] * 1.048576 <= 30)),
         ("RSS peak under load", f"{s['rss_peak_mib']:.1f} MiB", "< 256 MiB at 1,000,000",
          at_million(s["rss_peak_mib"] < 256)),

@@ -165,6 +165,32 @@ impl App {
         &self.db
     }
 
+    /// Bring the search index up to date on a background thread: a rebuild
+    /// when it was missing or stale, else the changes written since it last
+    /// synced (a local seed's, say). Start-up does not wait for it; a
+    /// search meanwhile waits until it is done, so it never misses a product.
+    pub fn catch_up_search(self: &Arc<Self>) {
+        let app = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("search-catch-up".into())
+            .spawn(move || {
+                let started = std::time::Instant::now();
+                match app.search.sync(&app.db) {
+                    Ok(()) => tracing::info!(
+                        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "search index up to date"
+                    ),
+                    Err(e) => tracing::warn!(
+                        error = %e.message,
+                        "search index catch-up failed; the next search tries again"
+                    ),
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the search catch-up; the next search does it");
+        }
+    }
+
     pub fn config(&self) -> &AppConfig {
         &self.config
     }

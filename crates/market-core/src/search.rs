@@ -4,10 +4,13 @@
 //! change in its own transaction, and [`SearchIndex::sync`] applies the
 //! changes after the last one it applied (kept in the index's commit
 //! payload) before each query, so a search always sees the writes before
-//! it. A missing, unreadable or stale index is rebuilt from the store.
+//! it. A missing, unreadable or stale index is rebuilt from the store, at
+//! the first sync after opening: the server starts one in the background
+//! ([`crate::App::catch_up_search`]), so start-up never waits for it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use market_rpc::RpcError;
 use market_store::{Actor, ChangeReads, Db, Id, PageRequest, Reads};
@@ -22,6 +25,9 @@ use crate::{Product, ProductStatus};
 const WRITER_MEMORY: usize = 20_000_000;
 /// Changes applied per commit.
 const BATCH: usize = 10_000;
+/// Changes behind beyond which a sync rebuilds instead (a seed's million
+/// products): faster, and the memory of one pass.
+const REBUILD_GAP: u64 = 100_000;
 
 struct Fields {
     id: Field,
@@ -56,11 +62,14 @@ pub struct SearchIndex {
     fields: Fields,
     /// The last change applied; also serialises syncs.
     applied: Mutex<u64>,
+    /// Missing, unreadable or out of step when opened: the next sync builds
+    /// it again from the store.
+    stale: AtomicBool,
 }
 
 impl SearchIndex {
-    /// Open the index in `dir` (or in memory), rebuilding it when it is
-    /// missing, unreadable or out of step with `db`.
+    /// Open the index in `dir` (or in memory); when it is missing,
+    /// unreadable or out of step with `db`, the next sync rebuilds it.
     pub fn open(dir: Option<&Path>, db: &Db) -> Result<SearchIndex, RpcError> {
         let (schema, fields) = schema();
         let index = match dir {
@@ -82,6 +91,7 @@ impl SearchIndex {
             reader,
             fields,
             applied: Mutex::new(0),
+            stale: AtomicBool::new(false),
         };
         // Usable only if every change after its position is still in the log.
         let (last, next) = db.read(|tx| {
@@ -95,8 +105,8 @@ impl SearchIndex {
         match applied {
             Some(seq) if seq <= last && continuous(seq) => *search.lock() = seq,
             found => {
-                tracing::info!(applied = ?found, last, "search index missing or stale; rebuilding from the store");
-                search.rebuild(db)?;
+                tracing::info!(applied = ?found, last, "search index missing or stale; it is rebuilt from the store before the next search");
+                search.stale.store(true, Ordering::Release);
             }
         }
         Ok(search)
@@ -112,8 +122,15 @@ impl SearchIndex {
             .map_err(|e| failed("writer", e))
     }
 
+    /// Drop the product's document, if the index holds one.
+    fn remove(&self, writer: &IndexWriter, id: Id) {
+        writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
+    }
+
+    /// Index the product when it is active. (A rebuild adds to an emptied
+    /// index: it removes nothing, as every removal is held in memory until
+    /// the commit.)
     fn add(&self, writer: &IndexWriter, p: &Product) -> Result<(), RpcError> {
-        writer.delete_term(Term::from_field_text(self.fields.id, &p.id.to_string()));
         if p.status == ProductStatus::Active {
             writer
                 .add_document(doc!(
@@ -134,9 +151,8 @@ impl SearchIndex {
         self.reader.reload().map_err(|e| failed("reload", e))
     }
 
-    /// Index every product again from the store.
-    pub fn rebuild(&self, db: &Db) -> Result<(), RpcError> {
-        let mut applied = self.lock();
+    /// Index every product again from the store (`applied`: the held lock).
+    fn rebuild(&self, applied: &mut u64, db: &Db) -> Result<(), RpcError> {
         let writer = self.writer()?;
         writer
             .delete_all_documents()
@@ -167,12 +183,21 @@ impl SearchIndex {
         self.commit(writer, last)?;
         tracing::info!(products = count, "search index rebuilt");
         *applied = last;
+        self.stale.store(false, Ordering::Release);
         Ok(())
     }
 
-    /// Apply the changes logged since the last sync.
+    /// Apply the changes logged since the last sync (or rebuild a stale
+    /// index).
     pub fn sync(&self, db: &Db) -> Result<(), RpcError> {
         let mut applied = self.lock();
+        let far_behind = || -> Result<bool, RpcError> {
+            let last = db.read(|tx| Ok::<_, RpcError>(tx.last_change()?))?;
+            Ok(last.saturating_sub(*applied) > REBUILD_GAP)
+        };
+        if self.stale.load(Ordering::Acquire) || far_behind()? {
+            self.rebuild(&mut applied, db)?;
+        }
         loop {
             let (changes, products) = db.read(|tx| {
                 let changes = tx.changes_after(*applied, BATCH)?;
@@ -187,19 +212,16 @@ impl SearchIndex {
                 Ok::<_, RpcError>((changes, Some(products)))
             })?;
             let Some(products) = products else {
-                drop(applied);
-                return self.rebuild(db);
+                return self.rebuild(&mut applied, db);
             };
             let Some(last) = changes.last().map(|c| c.seq) else {
                 return Ok(());
             };
             let writer = self.writer()?;
             for (id, product) in &products {
-                match product {
-                    Some(p) => self.add(&writer, p)?,
-                    None => {
-                        writer.delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
-                    }
+                self.remove(&writer, *id);
+                if let Some(p) = product {
+                    self.add(&writer, p)?;
                 }
             }
             self.commit(writer, last)?;

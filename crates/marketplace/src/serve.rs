@@ -123,6 +123,7 @@ fn start(
         Err(_) => Vec::new(),
     };
     let app = open_app(&config)?;
+    app.catch_up_search();
     let db = app.db().clone();
     app.seed_admins(&seed)
         .map_err(|e| format!("ADMIN_SEED_USERS: {e}"))?;

@@ -177,7 +177,10 @@ fn the_index_is_rebuilt_after_its_files_are_deleted() {
         std::fs::remove_dir_all(&search_dir).expect("delete the index");
         assert!(!search_dir.exists());
         let env = reopen(db_path, dir, clock, config.clone());
-        assert!(search_dir.join("meta.json").exists(), "rebuilt at start-up");
+        assert!(
+            search_dir.join("meta.json").exists(),
+            "created at start-up, filled by the first sync"
+        );
         env
     };
     assert_eq!(search(&e, "quantum"), before);
