@@ -191,18 +191,19 @@ impl SearchIndex {
     /// index).
     pub fn sync(&self, db: &Db) -> Result<(), RpcError> {
         let mut applied = self.lock();
-        let far_behind = || -> Result<bool, RpcError> {
-            let last = db.read(|tx| Ok::<_, RpcError>(tx.last_change()?))?;
-            Ok(last.saturating_sub(*applied) > REBUILD_GAP)
-        };
-        if self.stale.load(Ordering::Acquire) || far_behind()? {
+        if self.stale.load(Ordering::Acquire) {
             self.rebuild(&mut applied, db)?;
         }
         loop {
             let (changes, products) = db.read(|tx| {
                 let changes = tx.changes_after(*applied, BATCH)?;
-                if changes.first().is_some_and(|c| c.seq != *applied + 1) {
-                    // Changes this index never saw were pruned.
+                // Changes this index never saw were pruned, or it is so far
+                // behind (a full batch and more) that a rebuild is cheaper.
+                let pruned = changes.first().is_some_and(|c| c.seq != *applied + 1);
+                if pruned
+                    || (changes.len() == BATCH
+                        && tx.last_change()?.saturating_sub(*applied) > REBUILD_GAP)
+                {
                     return Ok::<_, RpcError>((Vec::new(), None));
                 }
                 let mut products = Vec::with_capacity(changes.len());
