@@ -325,22 +325,28 @@ fn admin_commands_manage_users_on_the_database() {
 /// dropped, once it listens; with its port.
 fn serve_quietly(db: &str, env: &[(&str, &str)]) -> (std::process::Child, u16) {
     let port = free_port();
-    let child = bin()
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--db",
-            db,
-        ])
+    let child = serve_command(bin(), db, port)
         .envs(env.iter().copied())
         .env_remove("MARKETPLACE_SECRET_KEY")
-        .stderr(Stdio::null())
-        .stdout(Stdio::null())
         .spawn()
         .unwrap();
     wait_for(port);
     (child, port)
+}
+
+/// `c` told to serve `db` on loopback `port`, its output dropped.
+fn serve_command(mut c: Command, db: &str, port: u16) -> Command {
+    c.args([
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+        db,
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::null());
+    c
 }
 
 /// Stop a server with SIGTERM; it must exit cleanly.

@@ -1,14 +1,14 @@
 //! A `marketplace serve` process for the tests that need a real one (on
 //! redb or PostgreSQL), and the calls they share.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use market_testkit::Client;
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
-use super::free_port;
+use super::{free_port, serve_command};
 
 pub(crate) const ADMIN: &str = "root@example.com";
 pub(crate) const ADMIN_PASSWORD: &str = "the admin's password";
@@ -31,23 +31,13 @@ pub(crate) struct Server {
 impl Server {
     pub(crate) fn start(db: &str) -> Server {
         let port = free_port();
-        let child = bin()
-            .args([
-                "serve",
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--db",
-                db,
-            ])
+        let child = serve_command(bin(), db, port)
             .env("MARKETPLACE_TEST_PAYMENTS", "1")
             .env("ADMIN_SEED_USERS", format!("{ADMIN}:{ADMIN_PASSWORD}"))
             .env("MARKETPLACE_AUTH_RATE_PER_MIN", "100000")
             .env("MARKETPLACE_RATE_PER_MIN", "0")
             .env("MARKETPLACE_PG_POOL_SIZE", "8")
             .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let server = Server {
