@@ -70,6 +70,7 @@ fn start() -> Env {
         authenticator: Arc::new(Users),
         ready: Arc::new(|| true),
         events: None,
+        write_stats: None,
     };
     Env {
         server: TestServer::start(api, ServerConfig::default()),

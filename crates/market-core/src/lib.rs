@@ -215,6 +215,10 @@ impl App {
             authenticator: self.clone(),
             ready: Arc::new(move || db.ping().is_ok()),
             events: Some(Arc::new(events::AppEvents(self.clone()))),
+            write_stats: Some(Arc::new({
+                let db = self.db.clone();
+                move || db.write_stats()
+            })),
         }
     }
 

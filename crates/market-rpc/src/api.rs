@@ -27,4 +27,6 @@ pub struct Api {
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
     /// The domain event log, for `event.subscribe` over WebSocket.
     pub events: Option<Arc<dyn EventSource>>,
+    /// What the store's batched writes did so far, for `/metrics`.
+    pub write_stats: Option<Arc<dyn Fn() -> market_store::WriteStats + Send + Sync>>,
 }

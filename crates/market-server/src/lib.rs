@@ -174,7 +174,7 @@ fn shared(mut api: Api, config: &ServerConfig) -> Arc<Shared> {
         doc_html: api.doc_html,
         authenticator: api.authenticator,
         ready: api.ready,
-        metrics: Metrics::default(),
+        metrics: Metrics::new(api.write_stats),
         limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
         writes: WritePool::new(),
         batch_limit: config.batch_limit,

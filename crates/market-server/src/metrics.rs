@@ -1,8 +1,14 @@
-//! Prometheus metrics: calls, latencies and errors per method.
+//! Prometheus metrics: calls, latencies and errors per method, and what
+//! the store's batched writes did.
 
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use std::sync::Arc;
+
+use market_store::WriteStats;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -26,8 +32,61 @@ pub struct Metrics {
     http_requests: Counter,
 }
 
+/// Reads the store's write figures.
+type StatsSource = Arc<dyn Fn() -> WriteStats + Send + Sync>;
+
+/// The store's batched writes, read at each scrape.
+struct StoreWrites(StatsSource);
+
+impl std::fmt::Debug for StoreWrites {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreWrites")
+    }
+}
+
+impl Collector for StoreWrites {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let stats = (self.0)();
+        for (name, help, value) in [
+            ("store_writes", "Writes committed in batches", stats.writes),
+            (
+                "store_batches",
+                "Durable commits, each covering a batch of writes",
+                stats.batches,
+            ),
+            (
+                "store_rows_written",
+                "Table entries the batched writes put or deleted",
+                stats.rows,
+            ),
+        ] {
+            let counter = ConstCounter::new(value);
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
+        let queued = ConstGauge::new(i64::try_from(stats.queued).unwrap_or(i64::MAX));
+        queued.encode(encoder.encode_descriptor(
+            "store_writes_queued",
+            "Writes waiting for the open batch",
+            None,
+            queued.metric_type(),
+        )?)
+    }
+}
+
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(None)
+    }
+}
+
+impl Metrics {
+    /// The registry, with the store's write figures when `write_stats` reads them.
+    pub fn new(write_stats: Option<StatsSource>) -> Self {
         let mut registry = Registry::default();
         let calls = Family::<CallLabels, Counter>::default();
         let latency = Family::<MethodLabel, Histogram>::new_with_constructor(|| {
@@ -49,6 +108,9 @@ impl Default for Metrics {
             "HTTP requests to the JSON-RPC endpoint",
             http_requests.clone(),
         );
+        if let Some(stats) = write_stats {
+            registry.register_collector(Box::new(StoreWrites(stats)));
+        }
         Metrics {
             registry,
             calls,
@@ -56,9 +118,7 @@ impl Default for Metrics {
             http_requests,
         }
     }
-}
 
-impl Metrics {
     /// Count one call. `method` must be a known method name or a fixed label
     /// (unknown names would let clients grow the label set without bound).
     pub fn observe_call(&self, method: &str, outcome: &str, seconds: f64) {

@@ -519,6 +519,7 @@ mod in_process {
                 authenticator: self.tokens.clone(),
                 ready: Arc::new(move || ready.load(Ordering::SeqCst)),
                 events: None,
+                write_stats: None,
             }
         }
     }

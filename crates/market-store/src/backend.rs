@@ -128,6 +128,20 @@ pub trait StoreWrite: StoreRead {
     fn put_snapshot(&mut self, name: &str, bytes: &[u8]) -> Result<()>;
 }
 
+/// What a backend's batched writes did so far, for metrics: several
+/// calls' writes share one durable commit (see [`crate::RedbBackend`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Writes that committed.
+    pub writes: u64,
+    /// Durable commits of batches of them.
+    pub batches: u64,
+    /// Keys the writes put or deleted.
+    pub rows: u64,
+    /// Writes waiting for the open batch right now.
+    pub queued: u64,
+}
+
 /// A storage engine: runs closures in read and write transactions.
 ///
 /// `write` commits when the closure returns `Ok(true)`, and rolls back when it
@@ -153,6 +167,10 @@ pub trait Backend: Send + Sync {
     /// in which a write failed rolls back and answers `BatchFailed`.
     fn end_batch(&self, _commit: bool) -> Result<Option<u64>> {
         Ok(None)
+    }
+    /// What the batched writes did so far (zero where writes are not batched).
+    fn write_stats(&self) -> WriteStats {
+        WriteStats::default()
     }
     /// A cheap round trip proving the database answers.
     fn ping(&self) -> Result<()>;

@@ -22,6 +22,7 @@ mod error;
 mod eventlog;
 mod idempotency;
 mod kv;
+mod overlay;
 mod pg;
 mod record;
 mod redb_backend;
@@ -32,7 +33,7 @@ mod types;
 use std::cell::Cell;
 use std::sync::Arc;
 
-pub use backend::{Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite};
+pub use backend::{Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite, WriteStats};
 pub use changes::{CHANGES, Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
 pub use domain_events::{DOMAIN_EVENTS, DomainEvent, DomainEventReads, EventBell, NewEvent};
@@ -224,6 +225,11 @@ impl Db {
             }
         })?;
         Ok(out)
+    }
+
+    /// What the batched writes did so far.
+    pub fn write_stats(&self) -> WriteStats {
+        self.backend.write_stats()
     }
 
     /// Does the database answer?

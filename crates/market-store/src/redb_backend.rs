@@ -1,9 +1,13 @@
 //! The embedded default backend: one redb file, zero setup.
 //!
-//! Writes use group commit: each write transaction commits without waiting
-//! for the disk; its caller then waits until a durable commit covers it. One
-//! waiting caller (the leader) makes that durable commit for everyone who
-//! committed before it, so under load one fsync serves many transactions.
+//! Writes are batched: the calls that write at about the same time share
+//! one redb write transaction and one durable commit. Each call runs in an
+//! overlay over the shared transaction ([`crate::overlay`]) and its writes
+//! join the transaction only when it succeeds, so a failing call rolls back
+//! alone. Its caller then waits until the batch is durable: one waiting
+//! caller (the leader) lets the calls already on their way join, commits the
+//! batch for everyone, and the others wait for it. Readers see a batch once
+//! it is durable.
 //!
 //! Storage faults: after one I/O error (a failed write, resize, sync or
 //! read, a full disk) redb refuses every later operation of that
@@ -22,12 +26,12 @@
 //! A commit is there whole or not at all, and every acknowledged (durable)
 //! commit is kept.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 
 use redb::backends::FileBackend;
 use redb::{
@@ -35,9 +39,10 @@ use redb::{
     StorageBackend, TableDefinition, TableError,
 };
 
-use crate::backend::{Backend, StoreRead, StoreWrite};
+use crate::backend::{Backend, StoreRead, StoreWrite, WriteStats};
 use crate::error::{Result, StoreError};
 use crate::kv::{Entry, KeyRange, Kv, Order, RawRead, RawWrite};
+use crate::overlay::Overlay;
 
 type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
@@ -60,6 +65,36 @@ pub struct RedbBackend {
     current: RwLock<Option<Arc<Handle>>>,
     group: Mutex<GroupState>,
     flushed: Condvar,
+    /// The batch open for writes to join.
+    open: Mutex<Option<Batch>>,
+    /// Told each time a write is done with the open batch.
+    joined: Condvar,
+    /// Writes on their way into the open batch.
+    joining: AtomicUsize,
+    counters: Counters,
+}
+
+/// Writes that share one write transaction and one durable commit.
+struct Batch {
+    tx: redb::WriteTransaction,
+    /// The opening of the database it was begun on.
+    handle: Arc<Handle>,
+    /// Its commit number.
+    number: u64,
+    /// The writes it holds.
+    members: usize,
+}
+
+/// The most writes one batch takes; the writes after them wait for the
+/// next one.
+const MAX_BATCH: usize = 256;
+
+/// What the batched writes did so far.
+#[derive(Default)]
+struct Counters {
+    writes: AtomicU64,
+    batches: AtomicU64,
+    rows: AtomicU64,
 }
 
 /// One opening of the database.
@@ -200,6 +235,8 @@ impl StorageBackend for Watched {
 /// the commits a storage failure took.
 #[derive(Default)]
 struct GroupState {
+    /// The number of the latest commit; a batch gets its number when it
+    /// opens (no other commit can come between).
     committed: u64,
     durable: u64,
     flushing: bool,
@@ -227,6 +264,19 @@ impl GroupState {
             Some(last) if last.0 == self.durable => last.1 = self.committed,
             _ => self.lost.push((self.durable, self.committed)),
         }
+        self.forget_oldest();
+    }
+
+    /// Batch `number` was rolled back: a write inside failed half-way.
+    fn lose(&mut self, number: u64) {
+        if self.is_lost(number) {
+            return;
+        }
+        self.lost.push((number - 1, number));
+        self.forget_oldest();
+    }
+
+    fn forget_oldest(&mut self) {
         if self.lost.len() > LOST_RANGES {
             // Joining the two oldest ranges also counts the durable commits
             // between them as lost: a caller still waiting on one of those
@@ -307,6 +357,10 @@ impl RedbBackend {
             current: RwLock::new(None),
             group: Mutex::new(GroupState::default()),
             flushed: Condvar::new(),
+            open: Mutex::new(None),
+            joined: Condvar::new(),
+            joining: AtomicUsize::new(0),
+            counters: Counters::default(),
         };
         let first = backend.open_database(0)?;
         *backend.current_mut() = Some(Arc::new(first));
@@ -400,54 +454,110 @@ impl RedbBackend {
         self.group.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Return once commit number `mine` is durable, flushing as the leader
-    /// when nobody else is; an error when it never will be.
+    /// Return once commit number `mine` is durable, committing the open
+    /// batch as the leader when nobody else is; an error when it never
+    /// will be.
     fn wait_until(&self, mine: u64) -> Result<()> {
         let mut state = self.state();
         loop {
-            if state.is_lost(mine) {
-                return Err(lost_commit());
-            }
-            if state.durable >= mine {
-                return Ok(());
+            if state.is_lost(mine) || state.durable >= mine {
+                if self.unsettled().is_some_and(|n| n <= mine) {
+                    UNSETTLED.set(None);
+                }
+                return if state.durable >= mine && !state.is_lost(mine) {
+                    Ok(())
+                } else {
+                    Err(lost_commit())
+                };
             }
             if state.flushing {
                 state = self.flushed.wait(state).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
             state.flushing = true;
-            let (target, generation) = (state.committed, state.generation);
             drop(state);
-            let flushed = self.flush(generation);
+            let committed = self.commit_open(true);
             state = self.state();
             state.flushing = false;
-            if flushed.is_ok() && state.generation == generation {
-                state.durable = state.durable.max(target);
-            }
             self.flushed.notify_all();
-            if !state.is_lost(mine) {
-                flushed?;
+            if let Err(e) = committed
+                && state.durable < mine
+                && !state.is_lost(mine)
+            {
+                return Err(e);
             }
         }
     }
 
-    /// A durable commit on opening `generation`, which makes every earlier
-    /// commit of it durable too.
-    fn flush(&self, generation: u64) -> Result<()> {
+    fn lock_open(&self) -> MutexGuard<'_, Option<Batch>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Commit the open batch durably, which makes every earlier commit
+    /// durable too; with no batch open, an empty one. The leader first lets
+    /// the writes on their way join (`let_join`).
+    fn commit_open(&self, let_join: bool) -> Result<()> {
+        let mut open = self.lock_open();
+        while let_join
+            && self.joining.load(Ordering::Acquire) > 0
+            && open.as_ref().is_some_and(|b| b.members < MAX_BATCH)
+        {
+            open = self
+                .joined
+                .wait(open)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        let batch = match open.take() {
+            Some(batch) => batch,
+            None => self.open_batch()?,
+        };
+        drop(open);
+        self.commit_batch(batch)
+    }
+
+    /// Commit the open batch, if any, without waiting for more writes.
+    fn settle(&self) -> Result<()> {
+        let batch = self.lock_open().take();
+        batch.map_or(Ok(()), |b| self.commit_batch(b))
+    }
+
+    /// A new batch: a write transaction with the next commit number.
+    fn open_batch(&self) -> Result<Batch> {
         let handle = self.handle()?;
-        if handle.generation != generation {
-            // Reopened since: what was to be flushed is lost.
+        let mut tx = match handle.db.begin_write() {
+            Ok(tx) => tx,
+            Err(e) => return self.check(&handle, Err(e.into())),
+        };
+        tx.set_quick_repair(true);
+        let mut state = self.state();
+        state.committed += 1;
+        Ok(Batch {
+            tx,
+            number: state.committed,
+            handle,
+            members: 0,
+        })
+    }
+
+    /// A durable commit of `batch`.
+    fn commit_batch(&self, batch: Batch) -> Result<()> {
+        let Batch {
+            tx, handle, number, ..
+        } = batch;
+        if handle.generation != self.state().generation {
+            // Reopened since: the batch is lost (dropping it rolls it back).
             return Err(lost_commit());
         }
-        let result = (|| {
-            let mut tx = handle.db.begin_write()?;
-            tx.set_durability(Durability::Immediate)
-                .map_err(|e| StoreError::Backend(e.to_string()))?;
-            tx.set_quick_repair(true);
-            tx.commit()?;
-            Ok(())
-        })();
-        self.check(&handle, result)
+        let committed = self.check(&handle, tx.commit().map_err(StoreError::from));
+        if committed.is_ok() {
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            let mut state = self.state();
+            if state.generation == handle.generation {
+                state.durable = state.durable.max(number);
+            }
+            self.flushed.notify_all();
+        }
+        committed
     }
 
     pub fn path(&self) -> &Path {
@@ -598,6 +708,9 @@ struct OpenBatch {
 
 thread_local! {
     static BATCH: RefCell<Option<OpenBatch>> = const { RefCell::new(None) };
+    /// The batch holding this thread's latest write that it has not waited
+    /// for yet: the backend (its address) and the batch's number.
+    static UNSETTLED: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
 }
 
 impl RedbBackend {
@@ -614,6 +727,15 @@ impl RedbBackend {
                 _ => None,
             }
         })
+    }
+
+    /// The number of the batch holding this thread's latest write, while
+    /// the thread has not waited for it.
+    fn unsettled(&self) -> Option<u64> {
+        UNSETTLED
+            .get()
+            .filter(|(owner, _)| *owner == self.key())
+            .map(|(_, number)| number)
     }
 
     fn put_batch(open: OpenBatch) {
@@ -656,6 +778,17 @@ impl Backend for RedbBackend {
             Self::put_batch(open);
             return result;
         }
+        if let Some(mine) = self.unsettled() {
+            // This thread wrote and did not wait: its reads see its writes.
+            let open = self.lock_open();
+            if let Some(batch) = open.as_ref().filter(|b| b.number == mine) {
+                let result = f(&Kv(Writer::new(&batch.tx)));
+                return self.check(&batch.handle.clone(), result);
+            }
+            drop(open);
+            // Being committed right now: wait for it (a lost write is not read).
+            let _ = self.wait_until(mine);
+        }
         let handle = self.handle()?;
         let result = handle
             .db
@@ -672,29 +805,21 @@ impl Backend for RedbBackend {
             Self::put_batch(open);
             return result.map(|_| None);
         }
-        let handle = self.handle()?;
-        let tx = match Self::begin_quick(&handle) {
-            Ok(tx) => tx,
-            Err(e) => return self.check(&handle, Err(e)),
-        };
-        let outcome = f(&mut Kv(Writer::new(&tx)));
-        match outcome {
-            Ok(true) => self.commit_quick(&handle, tx).map(Some),
-            Ok(false) => {
-                let aborted = tx.abort().map_err(StoreError::from);
-                self.check(&handle, aborted.map(|()| None))
-            }
-            Err(e) => {
-                drop(tx);
-                self.check(&handle, Err(e))
-            }
+        self.joining.fetch_add(1, Ordering::AcqRel);
+        Joining {
+            backend: self,
+            open: self.lock_open(),
         }
+        .run(f)
     }
 
     fn begin_batch(&self) -> Result<bool> {
         if BATCH.with(|b| b.borrow().is_some()) {
             return Ok(false);
         }
+        // This thread's earlier writes may wait in the open batch, which
+        // could not commit while this transaction holds the writer.
+        self.settle()?;
         let handle = self.handle()?;
         let tx = match Self::begin_quick(&handle) {
             Ok(tx) => tx,
@@ -729,6 +854,15 @@ impl Backend for RedbBackend {
         self.wait_until(commit)
     }
 
+    fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            writes: self.counters.writes.load(Ordering::Relaxed),
+            batches: self.counters.batches.load(Ordering::Relaxed),
+            rows: self.counters.rows.load(Ordering::Relaxed),
+            queued: self.joining.load(Ordering::Relaxed) as u64,
+        }
+    }
+
     fn ping(&self) -> Result<()> {
         let handle = self.handle()?;
         let result = handle.db.begin_read().map(drop).map_err(StoreError::from);
@@ -737,6 +871,89 @@ impl Backend for RedbBackend {
 
     fn describe(&self) -> String {
         format!("redb:{}", self.path.display())
+    }
+}
+
+/// A write joining the open batch: it holds the batch while it runs. When
+/// it is done (or unwinds), a batch nobody's writes are in is rolled back,
+/// so it does not hold the writer, and the leader waiting for the writes on
+/// their way hears of it.
+struct Joining<'a> {
+    backend: &'a RedbBackend,
+    open: MutexGuard<'a, Option<Batch>>,
+}
+
+impl Joining<'_> {
+    /// Run `f` in an overlay over the open batch (opening one when none
+    /// is); its writes join the batch when it succeeds. The batch's number.
+    fn run(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        let backend = self.backend;
+        let generation = backend.state().generation;
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|b| b.handle.failed() || b.handle.generation != generation)
+        {
+            // Its storage failed: the batch is lost (see `lose_pending`).
+            *self.open = None;
+        }
+        let batch = match self.open.as_mut() {
+            Some(batch) => batch,
+            None => self.open.insert(backend.open_batch()?),
+        };
+        let handle = batch.handle.clone();
+        let mut writer = Writer::new(&batch.tx);
+        let (outcome, writes) = {
+            let mut kv = Kv(Overlay::new(&writer));
+            let outcome = f(&mut kv);
+            (outcome, kv.0.into_writes())
+        };
+        match outcome {
+            Ok(true) => {}
+            Ok(false) => return Ok(None),
+            Err(e) => {
+                drop(writer);
+                if handle.failed() {
+                    *self.open = None;
+                }
+                return backend.check(&handle, Err(e));
+            }
+        }
+        let rows = writes.rows() as u64;
+        match writes.apply(&mut writer) {
+            Ok(()) => {
+                drop(writer);
+                batch.members += 1;
+                let counters = &backend.counters;
+                counters.writes.fetch_add(1, Ordering::Relaxed);
+                counters.rows.fetch_add(rows, Ordering::Relaxed);
+                UNSETTLED.set(Some((backend.key(), batch.number)));
+                Ok(Some(batch.number))
+            }
+            Err(e) => {
+                // Half applied: the batch rolls back, with the writes of
+                // the calls before this one.
+                drop(writer);
+                let number = batch.number;
+                *self.open = None;
+                backend.state().lose(number);
+                backend.flushed.notify_all();
+                backend.check(&handle, Err(e))
+            }
+        }
+    }
+}
+
+impl Drop for Joining<'_> {
+    fn drop(&mut self) {
+        if self.open.as_ref().is_some_and(|b| b.members == 0) {
+            *self.open = None;
+        }
+        self.backend.joining.fetch_sub(1, Ordering::AcqRel);
+        self.backend.joined.notify_all();
     }
 }
 

@@ -1023,3 +1023,105 @@ fn failing_writes_amid_concurrent_ones_roll_back_alone(on: On) {
         "one event per kept write, no gap"
     );
 }
+
+/// Writes that arrive while one runs wait for it, then join the same
+/// batch: one durable commit covers them all, and the one that fails in
+/// the middle rolls back alone.
+#[test]
+fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("b.redb");
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    let before = db.write_stats();
+    let (started, first_runs) = std::sync::mpsc::channel();
+    let (release, go) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let db = &db;
+        s.spawn(move || {
+            db.write(&actor(), |tx| {
+                tx.insert(&mut gadget("first", "first@x.io", None))?;
+                started.send(()).unwrap();
+                go.recv().unwrap();
+                Ok::<_, StoreError>(())
+            })
+            .unwrap();
+        });
+        first_runs.recv().unwrap();
+        let others: Vec<_> = ["second", "third", "fourth"]
+            .into_iter()
+            .map(|name| {
+                s.spawn(move || {
+                    db.write(&actor(), |tx| {
+                        tx.insert(&mut gadget(name, &format!("{name}@x.io"), None))?;
+                        if name == "third" {
+                            return Err(StoreError::Backend("third refuses".into()));
+                        }
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        // every write is on its way before the first one ends
+        while db.write_stats().queued < 4 {
+            std::thread::yield_now();
+        }
+        release.send(()).unwrap();
+        let outcomes: Vec<bool> = others
+            .into_iter()
+            .map(|h| h.join().unwrap().is_ok())
+            .collect();
+        assert_eq!(outcomes, vec![true, false, true]);
+    });
+    let after = db.write_stats();
+    assert_eq!(after.writes - before.writes, 3, "three writes committed");
+    assert_eq!(after.batches - before.batches, 1, "in one durable commit");
+    assert_eq!(after.queued, 0);
+    drop(db);
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    let mut names: Vec<String> = db
+        .read(|tx| tx.list::<Gadget>(&page(10, None)))
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|g| g.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["first", "fourth", "second"]);
+}
+
+/// A thread that wrote without waiting and then opens a batch of its own
+/// gets it (its earlier write is committed first, not waited on forever),
+/// and reads its own writes all along.
+#[test]
+fn a_batch_after_an_unwaited_write_on_the_same_thread_goes_through() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.redb");
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    let ((), pending) = market_store::deferred(|| {
+        insert(&db, gadget("alone", "alone@x.io", None)).unwrap();
+        assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 1);
+        db.batch(|| {
+            insert(&db, gadget("in-a-batch", "batch@x.io", None))?;
+            insert(&db, gadget("also", "also@x.io", None))
+        })
+        .unwrap();
+        insert(&db, gadget("after", "after@x.io", None)).unwrap();
+        assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 4);
+    });
+    pending.wait().unwrap();
+    drop(db);
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 4);
+}

@@ -436,6 +436,52 @@ fn concurrent_transfers_never_overdraw_a_wallet() {
     assert_eq!(dec_of(&v["total"]), dec("100"));
 }
 
+/// What one transfer writes on the embedded database: its rows (table
+/// entries put or deleted; a key written twice counts once) and its audit
+/// entries. A guard against write amplification creeping back.
+#[test]
+fn a_transfer_writes_its_rows_and_five_audit_entries() {
+    let e = start();
+    let (admin, _) = e.admin();
+    let (alice, alice_user) = e.register("alice@example.com");
+    e.register("bob@example.com");
+    grant(&admin, &id_of(&alice_user), "10");
+    let alice_id = id_of(&alice_user);
+    let audits = || {
+        let page = admin.ok("admin.audit", json!({"actor_id": alice_id, "limit": 100}));
+        page["items"].as_array().map_or(0, Vec::len)
+    };
+    let (stats, audited) = (e.db.write_stats(), audits());
+    let t = alice.ok(
+        "wallet.transfer",
+        json!({"to_email": "bob@example.com", "amount": "1"}),
+    );
+    let after = e.db.write_stats();
+    if on_postgres() {
+        // rows are counted on the embedded database
+        assert_eq!(after, stats);
+    } else {
+        assert_eq!(after.writes - stats.writes, 1);
+        // each account, the transfer with its three index entries, two ledger
+        // entries with two each, the counts of transfers and of ledger entries
+        // (written once), two events with their ids and the log's end (once),
+        // and five audit entries with their two index entries each
+        assert_eq!(after.rows - stats.rows, 2 + 4 + 6 + 2 + 5 + 15);
+        // and /metrics says so
+        let metrics = market_testkit::get(&e.server, "/metrics").body;
+        for line in [
+            format!("store_writes_total {}", after.writes),
+            format!("store_batches_total {}", after.batches),
+            format!("store_rows_written_total {}", after.rows),
+            "store_writes_queued 0".to_string(),
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
+        }
+    }
+    // the two accounts, the transfer and its two ledger entries
+    assert_eq!(audits() - audited, 5, "{t}");
+}
+
 #[test]
 fn transfers_and_grants_to_a_removed_user_are_not_found() {
     let e = start();

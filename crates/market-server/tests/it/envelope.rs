@@ -73,6 +73,7 @@ pub fn api() -> Api {
         authenticator: Arc::new(Anonymous),
         ready: Arc::new(|| true),
         events: None,
+        write_stats: None,
     }
 }
 
