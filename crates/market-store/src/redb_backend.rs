@@ -76,7 +76,7 @@ pub struct RedbBackend {
 
 /// Writes that share one write transaction and one durable commit.
 struct Batch {
-    tx: redb::WriteTransaction,
+    tx: Tx,
     /// The opening of the database it was begun on.
     handle: Arc<Handle>,
     /// Its commit number.
@@ -532,7 +532,7 @@ impl RedbBackend {
         let mut state = self.state();
         state.committed += 1;
         Ok(Batch {
-            tx,
+            tx: Tx::begin(tx),
             number: state.committed,
             handle,
             members: 0,
@@ -548,7 +548,7 @@ impl RedbBackend {
             // Reopened since: the batch is lost (dropping it rolls it back).
             return Err(lost_commit());
         }
-        let committed = self.check(&handle, tx.commit().map_err(StoreError::from));
+        let committed = self.check(&handle, tx.finish().commit().map_err(StoreError::from));
         if committed.is_ok() {
             self.counters.batches.fetch_add(1, Ordering::Relaxed);
             let mut state = self.state();
@@ -611,15 +611,50 @@ fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
     Ok(out)
 }
 
-struct Reader(redb::ReadTransaction);
+type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
+
+/// A read transaction, keeping each table open once it was used (a list
+/// reads one table for each record it holds).
+struct Reader {
+    tx: redb::ReadTransaction,
+    /// `None`: the table does not exist in this snapshot.
+    tables: RefCell<HashMap<String, Option<ReadTable>>>,
+}
+
+impl Reader {
+    fn new(tx: redb::ReadTransaction) -> Reader {
+        Reader {
+            tx,
+            tables: RefCell::new(HashMap::new()),
+        }
+    }
+
+    /// `f` on the table, or `missing` when there is no such table.
+    fn with_table<R>(
+        &self,
+        name: &str,
+        missing: R,
+        f: impl FnOnce(&ReadTable) -> Result<R>,
+    ) -> Result<R> {
+        let mut tables = self.tables.borrow_mut();
+        if !tables.contains_key(name) {
+            let table = match self.tx.open_table(Def::new(name)) {
+                Ok(t) => Some(t),
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(e.into()),
+            };
+            tables.insert(name.to_string(), table);
+        }
+        match tables.get(name) {
+            Some(Some(table)) => f(table),
+            _ => Ok(missing),
+        }
+    }
+}
 
 impl RawRead for Reader {
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.0.open_table(Def::new(table)) {
-            Ok(t) => Ok(t.get(key)?.map(|v| v.value().to_vec())),
-            Err(TableError::TableDoesNotExist(_)) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        self.with_table(table, None, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
     }
 
     fn scan(
@@ -629,11 +664,7 @@ impl RawRead for Reader {
         order: Order,
         limit: usize,
     ) -> Result<Vec<Entry>> {
-        match self.0.open_table(Def::new(table)) {
-            Ok(t) => collect(&t, range, order, limit),
-            Err(TableError::TableDoesNotExist(_)) => Ok(Vec::new()),
-            Err(e) => Err(e.into()),
-        }
+        self.with_table(table, Vec::new(), |t| collect(t, range, order, limit))
     }
 }
 
@@ -665,7 +696,9 @@ impl<'a> Writer<'a> {
     }
 }
 
-impl RawRead for Writer<'_> {
+// On a shared reference: the tables are behind a `RefCell`, and a batch
+// keeps its writer in a [`Tx`] that lends it out shared.
+impl RawRead for &Writer<'_> {
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.with_table(table, |t| Ok(t.get(key)?.map(|v| v.value().to_vec())))
     }
@@ -681,7 +714,7 @@ impl RawRead for Writer<'_> {
     }
 }
 
-impl RawWrite for Writer<'_> {
+impl RawWrite for &Writer<'_> {
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
         self.with_table(table, |t| {
             t.insert(key, value)?;
@@ -694,12 +727,38 @@ impl RawWrite for Writer<'_> {
     }
 }
 
+self_cell::self_cell!(
+    /// A write transaction with its writer, which keeps the tables the
+    /// writes used open for the next ones of the batch.
+    struct Tx {
+        owner: redb::WriteTransaction,
+        #[not_covariant]
+        dependent: Writer,
+    }
+);
+
+impl Tx {
+    fn begin(tx: redb::WriteTransaction) -> Tx {
+        Tx::new(tx, |tx| Writer::new(tx))
+    }
+
+    /// Run `f` on the transaction's writer.
+    fn write<R>(&self, f: impl FnOnce(&Writer<'_>) -> R) -> R {
+        self.with_dependent(|_, writer| f(writer))
+    }
+
+    /// The transaction, its tables closed, to commit or abort.
+    fn finish(self) -> redb::WriteTransaction {
+        self.into_owner()
+    }
+}
+
 /// A batch open on this thread: one write transaction that the writes of
 /// several calls share, committed or rolled back as a whole.
 struct OpenBatch {
     /// The backend it belongs to (its address).
     owner: usize,
-    tx: redb::WriteTransaction,
+    tx: Tx,
     /// The opening of the database it was begun on.
     handle: Arc<Handle>,
     /// A write inside failed: the batch can only roll back.
@@ -774,7 +833,7 @@ impl Backend for RedbBackend {
     fn read(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()> {
         if let Some(open) = self.take_batch() {
             // Inside a batch, reads see the batch's own writes.
-            let result = f(&Kv(Writer::new(&open.tx)));
+            let result = open.tx.write(|w| f(&Kv(w)));
             Self::put_batch(open);
             return result;
         }
@@ -782,7 +841,7 @@ impl Backend for RedbBackend {
             // This thread wrote and did not wait: its reads see its writes.
             let open = self.lock_open();
             if let Some(batch) = open.as_ref().filter(|b| b.number == mine) {
-                let result = f(&Kv(Writer::new(&batch.tx)));
+                let result = batch.tx.write(|w| f(&Kv(w)));
                 return self.check(&batch.handle.clone(), result);
             }
             drop(open);
@@ -794,13 +853,13 @@ impl Backend for RedbBackend {
             .db
             .begin_read()
             .map_err(StoreError::from)
-            .and_then(|tx| f(&Kv(Reader(tx))));
+            .and_then(|tx| f(&Kv(Reader::new(tx))));
         self.check(&handle, result)
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
         if let Some(mut open) = self.take_batch() {
-            let result = f(&mut Kv(Writer::new(&open.tx)));
+            let result = open.tx.write(|w| f(&mut Kv(w)));
             open.failed |= !matches!(result, Ok(true));
             Self::put_batch(open);
             return result.map(|_| None);
@@ -827,7 +886,7 @@ impl Backend for RedbBackend {
         };
         Self::put_batch(OpenBatch {
             owner: self.key(),
-            tx,
+            tx: Tx::begin(tx),
             handle,
             failed: false,
         });
@@ -839,7 +898,7 @@ impl Backend for RedbBackend {
             .take_batch()
             .ok_or_else(|| StoreError::Backend("no batch is open".into()))?;
         if !commit || open.failed {
-            let aborted = open.tx.abort().map_err(StoreError::from);
+            let aborted = open.tx.finish().abort().map_err(StoreError::from);
             self.check(&open.handle, aborted)?;
             return if open.failed {
                 Err(StoreError::BatchFailed)
@@ -847,7 +906,7 @@ impl Backend for RedbBackend {
                 Ok(None)
             };
         }
-        self.commit_quick(&open.handle, open.tx).map(Some)
+        self.commit_quick(&open.handle, open.tx.finish()).map(Some)
     }
 
     fn wait_durable(&self, commit: u64) -> Result<()> {
@@ -905,27 +964,27 @@ impl Joining<'_> {
             None => self.open.insert(backend.open_batch()?),
         };
         let handle = batch.handle.clone();
-        let mut writer = Writer::new(&batch.tx);
-        let (outcome, writes) = {
-            let mut kv = Kv(Overlay::new(&writer));
-            let outcome = f(&mut kv);
-            (outcome, kv.0.into_writes())
-        };
-        match outcome {
-            Ok(true) => {}
-            Ok(false) => return Ok(None),
-            Err(e) => {
-                drop(writer);
-                if handle.failed() {
-                    *self.open = None;
+        let mut rows = 0;
+        let joined = batch.tx.write(|mut writer| {
+            let (outcome, writes) = {
+                let mut kv = Kv(Overlay::new(&writer));
+                let outcome = f(&mut kv);
+                (outcome, kv.0.into_writes())
+            };
+            match outcome {
+                Ok(true) => {
+                    rows = writes.rows() as u64;
+                    match writes.apply(&mut writer) {
+                        Ok(()) => Joined::Applied,
+                        Err(e) => Joined::Spoiled(e),
+                    }
                 }
-                return backend.check(&handle, Err(e));
+                Ok(false) => Joined::RolledBack,
+                Err(e) => Joined::Failed(e),
             }
-        }
-        let rows = writes.rows() as u64;
-        match writes.apply(&mut writer) {
-            Ok(()) => {
-                drop(writer);
+        });
+        match joined {
+            Joined::Applied => {
                 batch.members += 1;
                 let counters = &backend.counters;
                 counters.writes.fetch_add(1, Ordering::Relaxed);
@@ -933,10 +992,16 @@ impl Joining<'_> {
                 UNSETTLED.set(Some((backend.key(), batch.number)));
                 Ok(Some(batch.number))
             }
-            Err(e) => {
-                // Half applied: the batch rolls back, with the writes of
-                // the calls before this one.
-                drop(writer);
+            Joined::RolledBack => Ok(None),
+            Joined::Failed(e) => {
+                if handle.failed() {
+                    *self.open = None;
+                }
+                backend.check(&handle, Err(e))
+            }
+            Joined::Spoiled(e) => {
+                // The batch rolls back, with the writes of the calls before
+                // this one.
                 let number = batch.number;
                 *self.open = None;
                 backend.state().lose(number);
@@ -945,6 +1010,18 @@ impl Joining<'_> {
             }
         }
     }
+}
+
+/// How a write went in the open batch.
+enum Joined {
+    /// Its writes are in the batch.
+    Applied,
+    /// It rolled itself back.
+    RolledBack,
+    /// It failed; the batch is as it was.
+    Failed(StoreError),
+    /// Its writes failed half-way into the batch, which is spoiled.
+    Spoiled(StoreError),
 }
 
 impl Drop for Joining<'_> {

@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Mutex;
 
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// An object id: a ULID, a 26-character string on the wire.
@@ -106,9 +106,53 @@ impl Timestamp {
     }
 }
 
+/// Write `n` as `digits` decimal digits into `out`.
+fn put_digits(out: &mut [u8], mut n: u32) {
+    for slot in out.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+}
+
+/// RFC 3339 in UTC with `Z`, and as many fraction digits as the time needs
+/// (none, 3, 6 or 9), as chrono's `to_rfc3339_opts(AutoSi, true)` writes it,
+/// without allocating: every record's timestamps are written on each read.
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+        let t = &self.0;
+        let (year, nanos) = (t.year(), t.nanosecond());
+        let Ok(year) = u32::try_from(year) else {
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        };
+        if year > 9999 || nanos >= 1_000_000_000 {
+            // years of five digits and leap seconds: chrono's own way
+            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        }
+        let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+        put_digits(&mut buf[0..4], year);
+        put_digits(&mut buf[5..7], t.month());
+        put_digits(&mut buf[8..10], t.day());
+        put_digits(&mut buf[11..13], t.hour());
+        put_digits(&mut buf[14..16], t.minute());
+        put_digits(&mut buf[17..19], t.second());
+        let end = match nanos {
+            0 => 19,
+            n if n % 1_000_000 == 0 => {
+                put_digits(&mut buf[20..23], n / 1_000_000);
+                23
+            }
+            n if n % 1_000 == 0 => {
+                put_digits(&mut buf[20..26], n / 1_000);
+                26
+            }
+            n => {
+                put_digits(&mut buf[20..29], n);
+                29
+            }
+        };
+        buf[end] = b'Z';
+        let text = std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?;
+        f.write_str(text)
     }
 }
 
@@ -211,6 +255,8 @@ impl IdGenerator {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
 
     #[test]
@@ -221,6 +267,41 @@ mod tests {
         assert_eq!(json, "\"2026-01-31T10:00:00.250Z\"");
         assert_eq!(serde_json::from_str::<Timestamp>(&json).unwrap(), t);
         assert!("yesterday".parse::<Timestamp>().is_err());
+    }
+
+    proptest! {
+        /// Timestamps are written as chrono writes them, from year 0 to
+        /// 9999 and at every precision.
+        #[test]
+        fn timestamps_are_written_as_chrono_writes_them(
+            secs in -62_167_219_200i64..253_402_300_800,
+            nanos in prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|ms| ms * 1_000_000),
+                (0u32..1_000_000).prop_map(|us| us * 1_000),
+                0u32..1_000_000_000,
+            ],
+        ) {
+            let t = Timestamp(DateTime::from_timestamp(secs, nanos).unwrap());
+            prop_assert_eq!(
+                t.to_string(),
+                t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            );
+        }
+    }
+
+    #[test]
+    fn timestamps_out_of_four_digit_years_are_written_by_chrono() {
+        // after 9999 and before year 0, with and without a fraction
+        for (secs, nanos) in [(300_000_000_000, 0), (-62_200_000_000, 500_000_000)] {
+            let t = Timestamp(DateTime::from_timestamp(secs, nanos).unwrap());
+            let written = t.to_string();
+            assert_eq!(written, t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            assert!(
+                written.starts_with('+') || written.starts_with('-'),
+                "{written}"
+            );
+        }
     }
 
     #[test]
