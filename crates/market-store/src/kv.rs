@@ -76,6 +76,22 @@ pub trait RawRead {
     -> Result<Vec<Entry>>;
 }
 
+impl<R: RawRead> RawRead for &R {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        (**self).get(table, key)
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        (**self).scan(table, range, order, limit)
+    }
+}
+
 /// Writes of named tables; visible to later reads of the same transaction.
 pub trait RawWrite: RawRead {
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()>;

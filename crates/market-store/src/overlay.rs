@@ -1,13 +1,12 @@
-//! One call's writes held aside over a transaction that others share.
+//! Writes held aside, and reads that see them over what lies beneath.
 //!
-//! Several calls' writes go into one redb write transaction, one after the
-//! other, and one durable commit covers them all. Each call writes into an
-//! [`Overlay`] over that transaction first: its reads see the transaction
-//! (the calls before it) and its own writes, and the transaction itself
-//! only gets the call's writes when the call succeeds. A call that fails
-//! drops its overlay, and so rolls back only itself.
+//! The embedded backend batches writes (see [`crate::RedbBackend`]): each
+//! call writes into an [`Overlay`] over the batch it joins, and its writes
+//! join the batch only when it succeeds, so a call that fails rolls back
+//! alone. The batch's writes are held as [`Writes`] too, over a snapshot
+//! of the database ([`Layer`]), until one write transaction applies them.
 //!
-//! A key written twice by one call is written to the transaction once.
+//! A key written twice is written once.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
@@ -15,55 +14,48 @@ use std::ops::Bound;
 use crate::error::Result;
 use crate::kv::{Entry, KeyRange, Order, RawRead, RawWrite};
 
-/// A value written by the call (`Some`) or a key it deleted (`None`).
+/// A value written (`Some`) or a key deleted (`None`).
 type Slot = Option<Vec<u8>>;
 
-/// One call's writes over a base it reads through.
-pub(crate) struct Overlay<'b, B: RawRead> {
-    base: &'b B,
-    tables: HashMap<String, BTreeMap<Vec<u8>, Slot>>,
-}
-
-/// The writes an overlay holds, by table, each table's in key order.
+/// Writes held aside, by table, each table's in key order.
+#[derive(Default)]
 pub(crate) struct Writes(HashMap<String, BTreeMap<Vec<u8>, Slot>>);
 
-impl<'b, B: RawRead> Overlay<'b, B> {
-    pub(crate) fn new(base: &'b B) -> Overlay<'b, B> {
-        Overlay {
-            base,
-            tables: HashMap::new(),
-        }
-    }
-
-    /// The writes, to apply to the base.
-    pub(crate) fn into_writes(self) -> Writes {
-        Writes(self.tables)
-    }
-
+impl Writes {
     fn table_mut(&mut self, table: &str) -> &mut BTreeMap<Vec<u8>, Slot> {
-        if !self.tables.contains_key(table) {
-            self.tables.insert(table.to_string(), BTreeMap::new());
+        if !self.0.contains_key(table) {
+            self.0.insert(table.to_string(), BTreeMap::new());
         }
-        self.tables
+        self.0
             .get_mut(table)
             .unwrap_or_else(|| unreachable!("the table was just added"))
     }
-}
 
-impl Writes {
     /// How many keys they put or delete.
     pub(crate) fn rows(&self) -> usize {
         self.0.values().map(BTreeMap::len).sum()
     }
 
+    /// Take in `later` writes, which win over these.
+    pub(crate) fn merge(&mut self, later: Writes) {
+        for (table, writes) in later.0 {
+            match self.0.get_mut(&table) {
+                Some(mine) => mine.extend(writes),
+                None => {
+                    self.0.insert(table, writes);
+                }
+            }
+        }
+    }
+
     /// Put and delete them in `target`, a table at a time, in key order.
-    pub(crate) fn apply(self, target: &mut impl RawWrite) -> Result<()> {
-        for (table, writes) in self.0 {
+    pub(crate) fn apply(&self, target: &mut impl RawWrite) -> Result<()> {
+        for (table, writes) in &self.0 {
             for (key, slot) in writes {
                 match slot {
-                    Some(value) => target.put(&table, &key, &value)?,
+                    Some(value) => target.put(table, key, value)?,
                     None => {
-                        target.delete(&table, &key)?;
+                        target.delete(table, key)?;
                     }
                 }
             }
@@ -93,9 +85,15 @@ fn as_slices(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
     (b(&range.start), b(&range.end))
 }
 
-impl<B: RawRead> RawRead for Overlay<'_, B> {
+/// Writes seen over a base: reads find them first, then what the base holds.
+pub(crate) struct Layer<'a, B: RawRead> {
+    pub(crate) writes: &'a Writes,
+    pub(crate) base: &'a B,
+}
+
+impl<B: RawRead> RawRead for Layer<'_, B> {
     fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        match self.tables.get(table).and_then(|t| t.get(key)) {
+        match self.writes.0.get(table).and_then(|t| t.get(key)) {
             Some(slot) => Ok(slot.clone()),
             None => self.base.get(table, key),
         }
@@ -108,7 +106,7 @@ impl<B: RawRead> RawRead for Overlay<'_, B> {
         order: Order,
         limit: usize,
     ) -> Result<Vec<Entry>> {
-        let own: Vec<(&Vec<u8>, &Slot)> = match self.tables.get(table) {
+        let own: Vec<(&Vec<u8>, &Slot)> = match self.writes.0.get(table) {
             Some(t) if !is_empty(range) => t.range::<[u8], _>(as_slices(range)).collect(),
             _ => Vec::new(),
         };
@@ -137,16 +135,60 @@ impl<B: RawRead> RawRead for Overlay<'_, B> {
     }
 }
 
+/// One call's writes over a base it reads through.
+pub(crate) struct Overlay<'b, B: RawRead> {
+    base: &'b B,
+    writes: Writes,
+}
+
+impl<'b, B: RawRead> Overlay<'b, B> {
+    pub(crate) fn new(base: &'b B) -> Overlay<'b, B> {
+        Overlay {
+            base,
+            writes: Writes::default(),
+        }
+    }
+
+    /// The writes, to apply to the base.
+    pub(crate) fn into_writes(self) -> Writes {
+        self.writes
+    }
+
+    fn layer(&self) -> Layer<'_, B> {
+        Layer {
+            writes: &self.writes,
+            base: self.base,
+        }
+    }
+}
+
+impl<B: RawRead> RawRead for Overlay<'_, B> {
+    fn get(&self, table: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.layer().get(table, key)
+    }
+
+    fn scan(
+        &self,
+        table: &str,
+        range: &KeyRange,
+        order: Order,
+        limit: usize,
+    ) -> Result<Vec<Entry>> {
+        self.layer().scan(table, range, order, limit)
+    }
+}
+
 impl<B: RawRead> RawWrite for Overlay<'_, B> {
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.table_mut(table)
+        self.writes
+            .table_mut(table)
             .insert(key.to_vec(), Some(value.to_vec()));
         Ok(())
     }
 
     fn delete(&mut self, table: &str, key: &[u8]) -> Result<bool> {
         let present = self.get(table, key)?.is_some();
-        self.table_mut(table).insert(key.to_vec(), None);
+        self.writes.table_mut(table).insert(key.to_vec(), None);
         Ok(present)
     }
 }
@@ -232,14 +274,15 @@ mod tests {
     }
 
     proptest! {
-        /// Writing through an overlay and then applying it gives what
-        /// writing straight to the base gives, and every read on the way
-        /// sees the same: gets, scans both ways with limits, and what a
-        /// delete says was there.
+        /// Calls writing through overlays, one after the other, each over
+        /// the writes of the calls before it held aside over the base, and
+        /// then those writes applied, give what writing straight to the
+        /// base gives; every read on the way sees the same: gets, scans
+        /// both ways with limits, and what a delete says was there.
         #[test]
-        fn an_overlay_reads_and_ends_like_writing_straight_through(
+        fn overlays_over_held_writes_read_and_end_like_writing_straight_through(
             before in proptest::collection::vec(op(), 0..40),
-            ops in proptest::collection::vec(op(), 0..40),
+            calls in proptest::collection::vec(proptest::collection::vec(op(), 0..20), 1..4),
             start in bound(),
             end in bound(),
             limit in 0usize..40,
@@ -249,10 +292,12 @@ mod tests {
             let mut base = Map::default();
             run(&mut base, &before);
             let range = KeyRange { start, end };
-            let said_straight = run(&mut straight, &ops);
-            let writes = {
-                let mut overlay = Overlay::new(&base);
-                let said = run(&mut overlay, &ops);
+            let mut held = Writes::default();
+            for ops in &calls {
+                let said_straight = run(&mut straight, ops);
+                let layer = Layer { writes: &held, base: &base };
+                let mut overlay = Overlay::new(&layer);
+                let said = run(&mut overlay, ops);
                 prop_assert_eq!(said, said_straight);
                 for order in [Order::Ascending, Order::Descending] {
                     prop_assert_eq!(
@@ -263,10 +308,11 @@ mod tests {
                 for k in 0u8..32 {
                     prop_assert_eq!(overlay.get("t", &[k]).unwrap(), straight.get("t", &[k]).unwrap());
                 }
-                overlay.into_writes()
-            };
-            prop_assert!(writes.rows() <= ops.len());
-            writes.apply(&mut base).unwrap();
+                let writes = overlay.into_writes();
+                prop_assert!(writes.rows() <= ops.len());
+                held.merge(writes);
+            }
+            held.apply(&mut base).unwrap();
             prop_assert_eq!(base.0.into_inner(), straight.0.into_inner());
         }
 

@@ -1,13 +1,19 @@
 //! The embedded default backend: one redb file, zero setup.
 //!
-//! Writes are batched: the calls that write at about the same time share
-//! one redb write transaction and one durable commit. Each call runs in an
-//! overlay over the shared transaction ([`crate::overlay`]) and its writes
-//! join the transaction only when it succeeds, so a failing call rolls back
-//! alone. Its caller then waits until the batch is durable: one waiting
-//! caller (the leader) lets the calls already on their way join, commits the
-//! batch for everyone, and the others wait for it. Readers see a batch once
-//! it is durable.
+//! Writes are batched and pipelined: the calls that write at about the
+//! same time make one batch, which one write transaction applies and one
+//! durable commit makes durable, while the next batch gathers. Each call
+//! runs, one at a time, in an overlay ([`crate::overlay`]) over a snapshot
+//! of the database, the writes of the batch being committed (not in the
+//! snapshot yet) and those of the calls before it in its batch; its writes
+//! join the batch only when it succeeds, so a failing call rolls back alone.
+//! Its caller then waits until the batch is durable: one waiting caller
+//! (the leader) lets the calls already on their way join, commits the batch
+//! for everyone, and the others wait for it. A batch whose commit fails
+//! takes the batch gathered over it along. Readers see a batch once it is
+//! durable; a thread that wrote and has not waited yet reads its own writes.
+//! A bulk transaction ([`Backend::begin_batch`]) commits the open batch
+//! first, and no batch gathers while it is open.
 //!
 //! Storage faults: after one I/O error (a failed write, resize, sync or
 //! read, a full disk) redb refuses every later operation of that
@@ -42,7 +48,7 @@ use redb::{
 use crate::backend::{Backend, StoreRead, StoreWrite, WriteStats};
 use crate::error::{Result, StoreError};
 use crate::kv::{Entry, KeyRange, Kv, Order, RawRead, RawWrite};
-use crate::overlay::Overlay;
+use crate::overlay::{Layer, Overlay, Writes};
 
 type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
@@ -65,24 +71,58 @@ pub struct RedbBackend {
     current: RwLock<Option<Arc<Handle>>>,
     group: Mutex<GroupState>,
     flushed: Condvar,
-    /// The batch open for writes to join.
-    open: Mutex<Option<Batch>>,
-    /// Told each time a write is done with the open batch.
+    /// The batch open for writes to join, and the one being committed.
+    open: Mutex<Open>,
+    /// Told each time a write is done with the open batch, and when a bulk
+    /// transaction ends.
     joined: Condvar,
     /// Writes on their way into the open batch.
     joining: AtomicUsize,
     counters: Counters,
 }
 
-/// Writes that share one write transaction and one durable commit.
+/// Writes gathered to be applied by one write transaction and made
+/// durable by one commit.
 struct Batch {
-    tx: Tx,
+    /// The database as its first write found it.
+    snapshot: Reader,
+    /// The writes of the batch being committed when it opened, which the
+    /// snapshot does not hold yet.
+    prior: Option<Arc<Writes>>,
+    /// The writes of the calls in it.
+    writes: Writes,
     /// The opening of the database it was begun on.
     handle: Arc<Handle>,
     /// Its commit number.
     number: u64,
-    /// The writes it holds.
+    /// The calls whose writes it holds.
     members: usize,
+}
+
+impl Batch {
+    /// `f` on the batch as its next write sees it.
+    fn read<R>(&self, f: impl FnOnce(&Layer<'_, Layer<'_, Reader>>) -> R) -> R {
+        let none = Writes::default();
+        let prior = Layer {
+            writes: self.prior.as_deref().unwrap_or(&none),
+            base: &self.snapshot,
+        };
+        f(&Layer {
+            writes: &self.writes,
+            base: &prior,
+        })
+    }
+}
+
+/// The batches of writes in flight.
+#[derive(Default)]
+struct Open {
+    /// The batch gathering writes.
+    batch: Option<Batch>,
+    /// The writes of the batch being committed.
+    committing: Option<Arc<Writes>>,
+    /// Bulk transactions open: no batch gathers meanwhile.
+    bulk: usize,
 }
 
 /// The most writes one batch takes; the writes after them wait for the
@@ -257,6 +297,12 @@ impl GroupState {
     /// commits from now on belong to the next opening.
     fn lose_pending(&mut self) {
         self.generation += 1;
+        self.lose_open();
+    }
+
+    /// A commit failed while the database stays open: every commit not
+    /// yet durable is lost, the batch gathered over the failed one too.
+    fn lose_open(&mut self) {
         if self.committed == self.durable {
             return;
         }
@@ -264,15 +310,6 @@ impl GroupState {
             Some(last) if last.0 == self.durable => last.1 = self.committed,
             _ => self.lost.push((self.durable, self.committed)),
         }
-        self.forget_oldest();
-    }
-
-    /// Batch `number` was rolled back: a write inside failed half-way.
-    fn lose(&mut self, number: u64) {
-        if self.is_lost(number) {
-            return;
-        }
-        self.lost.push((number - 1, number));
         self.forget_oldest();
     }
 
@@ -357,7 +394,7 @@ impl RedbBackend {
             current: RwLock::new(None),
             group: Mutex::new(GroupState::default()),
             flushed: Condvar::new(),
-            open: Mutex::new(None),
+            open: Mutex::new(Open::default()),
             joined: Condvar::new(),
             joining: AtomicUsize::new(0),
             counters: Counters::default(),
@@ -480,84 +517,112 @@ impl RedbBackend {
             state = self.state();
             state.flushing = false;
             self.flushed.notify_all();
+            // The failure of the commit that took this write along says
+            // more than "lost".
             if let Err(e) = committed
                 && state.durable < mine
-                && !state.is_lost(mine)
             {
                 return Err(e);
             }
         }
     }
 
-    fn lock_open(&self) -> MutexGuard<'_, Option<Batch>> {
+    fn lock_open(&self) -> MutexGuard<'_, Open> {
         self.open.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Commit the open batch durably, which makes every earlier commit
-    /// durable too; with no batch open, an empty one. The leader first lets
-    /// the writes on their way join (`let_join`).
+    /// durable too; with no batch open, an empty transaction. The leader
+    /// first lets the writes on their way join (`let_join`).
     fn commit_open(&self, let_join: bool) -> Result<()> {
         let mut open = self.lock_open();
         while let_join
+            && open.bulk == 0
             && self.joining.load(Ordering::Acquire) > 0
-            && open.as_ref().is_some_and(|b| b.members < MAX_BATCH)
+            && open.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH)
         {
             open = self
                 .joined
                 .wait(open)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        let batch = match open.take() {
-            Some(batch) => batch,
-            None => self.open_batch()?,
+        let Some(batch) = open.batch.take() else {
+            drop(open);
+            let handle = self.handle()?;
+            let number = self.number();
+            return self.commit(&handle, number, &Writes::default());
         };
+        // The next batch gathers over these writes until they are in.
+        let writes = Arc::new(batch.writes);
+        open.committing = Some(writes.clone());
         drop(open);
-        self.commit_batch(batch)
+        let committed = self.commit(&batch.handle, batch.number, &writes);
+        let mut open = self.lock_open();
+        if open
+            .committing
+            .as_ref()
+            .is_some_and(|w| Arc::ptr_eq(w, &writes))
+        {
+            open.committing = None;
+        }
+        committed
     }
 
-    /// Commit the open batch, if any, without waiting for more writes.
-    fn settle(&self) -> Result<()> {
-        let batch = self.lock_open().take();
-        batch.map_or(Ok(()), |b| self.commit_batch(b))
-    }
-
-    /// A new batch: a write transaction with the next commit number.
-    fn open_batch(&self) -> Result<Batch> {
-        let handle = self.handle()?;
-        let mut tx = match handle.db.begin_write() {
-            Ok(tx) => tx,
-            Err(e) => return self.check(&handle, Err(e.into())),
-        };
-        tx.set_quick_repair(true);
+    /// The next commit number.
+    fn number(&self) -> u64 {
         let mut state = self.state();
         state.committed += 1;
+        state.committed
+    }
+
+    /// A new batch over a snapshot taken now and `prior`, the writes of the
+    /// batch being committed (read before the snapshot, so that what the
+    /// snapshot misses, `prior` holds).
+    fn open_batch(&self, prior: Option<Arc<Writes>>) -> Result<Batch> {
+        let handle = self.handle()?;
+        let snapshot = match handle.db.begin_read() {
+            Ok(tx) => Reader::new(tx),
+            Err(e) => return self.check(&handle, Err(e.into())),
+        };
         Ok(Batch {
-            tx: Tx::begin(tx),
-            number: state.committed,
+            snapshot,
+            prior,
+            writes: Writes::default(),
+            number: self.number(),
             handle,
             members: 0,
         })
     }
 
-    /// A durable commit of `batch`.
-    fn commit_batch(&self, batch: Batch) -> Result<()> {
-        let Batch {
-            tx, handle, number, ..
-        } = batch;
-        if handle.generation != self.state().generation {
-            // Reopened since: the batch is lost (dropping it rolls it back).
-            return Err(lost_commit());
-        }
-        let committed = self.check(&handle, tx.finish().commit().map_err(StoreError::from));
-        if committed.is_ok() {
-            self.counters.batches.fetch_add(1, Ordering::Relaxed);
-            let mut state = self.state();
-            if state.generation == handle.generation {
-                state.durable = state.durable.max(number);
+    /// Apply `writes` in one write transaction and commit it durably as
+    /// commit `number`. When it fails, every commit not yet durable is
+    /// lost: the batch gathering now read these writes.
+    fn commit(&self, handle: &Arc<Handle>, number: u64, writes: &Writes) -> Result<()> {
+        {
+            let state = self.state();
+            if handle.generation != state.generation || state.is_lost(number) {
+                return Err(lost_commit());
             }
-            self.flushed.notify_all();
         }
-        committed
+        let result = (|| {
+            let mut tx = handle.db.begin_write()?;
+            tx.set_quick_repair(true);
+            writes.apply(&mut &Writer::new(&tx))?;
+            tx.commit()?;
+            Ok(())
+        })();
+        let result = self.check(handle, result);
+        let mut state = self.state();
+        match &result {
+            Ok(()) if state.generation == handle.generation => {
+                state.durable = state.durable.max(number);
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(_) => state.lose_open(),
+        }
+        self.flushed.notify_all();
+        result
     }
 
     pub fn path(&self) -> &Path {
@@ -801,6 +866,28 @@ impl RedbBackend {
         BATCH.with(|b| *b.borrow_mut() = Some(open));
     }
 
+    /// Commit (or roll back) a bulk transaction; the commit's number.
+    fn finish_bulk(&self, open: OpenBatch, commit: bool) -> Result<Option<u64>> {
+        if !commit || open.failed {
+            let aborted = open.tx.finish().abort().map_err(StoreError::from);
+            self.check(&open.handle, aborted)?;
+            return if open.failed {
+                Err(StoreError::BatchFailed)
+            } else {
+                Ok(None)
+            };
+        }
+        self.commit_quick(&open.handle, open.tx.finish()).map(Some)
+    }
+
+    /// A bulk transaction ended: batches may gather again.
+    fn end_bulk(&self) {
+        let mut open = self.lock_open();
+        open.bulk = open.bulk.saturating_sub(1);
+        drop(open);
+        self.joined.notify_all();
+    }
+
     /// A write transaction that commits without waiting for the disk.
     fn begin_quick(handle: &Handle) -> Result<redb::WriteTransaction> {
         let mut tx = handle.db.begin_write()?;
@@ -840,8 +927,8 @@ impl Backend for RedbBackend {
         if let Some(mine) = self.unsettled() {
             // This thread wrote and did not wait: its reads see its writes.
             let open = self.lock_open();
-            if let Some(batch) = open.as_ref().filter(|b| b.number == mine) {
-                let result = batch.tx.write(|w| f(&Kv(w)));
+            if let Some(batch) = open.batch.as_ref().filter(|b| b.number == mine) {
+                let result = batch.read(|layer| f(&Kv(layer)));
                 return self.check(&batch.handle.clone(), result);
             }
             drop(open);
@@ -865,9 +952,16 @@ impl Backend for RedbBackend {
             return result.map(|_| None);
         }
         self.joining.fetch_add(1, Ordering::AcqRel);
+        let mut open = self.lock_open();
+        while open.bulk > 0 {
+            open = self
+                .joined
+                .wait(open)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
         Joining {
             backend: self,
-            open: self.lock_open(),
+            open,
         }
         .run(f)
     }
@@ -876,13 +970,31 @@ impl Backend for RedbBackend {
         if BATCH.with(|b| b.borrow().is_some()) {
             return Ok(false);
         }
-        // This thread's earlier writes may wait in the open batch, which
-        // could not commit while this transaction holds the writer.
-        self.settle()?;
-        let handle = self.handle()?;
-        let tx = match Self::begin_quick(&handle) {
-            Ok(tx) => tx,
-            Err(e) => return self.check(&handle, Err(e)),
+        // No batch gathers while this transaction is open (it would not
+        // see its writes), and the open one commits first: this thread's
+        // earlier writes may wait in it.
+        let pending = {
+            let mut open = self.lock_open();
+            open.bulk += 1;
+            open.batch.as_ref().map(|b| b.number)
+        };
+        if let Some(number) = pending {
+            // Durable or lost, it is out of the way; a lost one's writer
+            // hears of it.
+            self.wait_until(number).ok();
+        }
+        let begun = self
+            .handle()
+            .and_then(|handle| match Self::begin_quick(&handle) {
+                Ok(tx) => Ok((handle, tx)),
+                Err(e) => self.check(&handle, Err(e)),
+            });
+        let (handle, tx) = match begun {
+            Ok(begun) => begun,
+            Err(e) => {
+                self.end_bulk();
+                return Err(e);
+            }
         };
         Self::put_batch(OpenBatch {
             owner: self.key(),
@@ -897,16 +1009,9 @@ impl Backend for RedbBackend {
         let open = self
             .take_batch()
             .ok_or_else(|| StoreError::Backend("no batch is open".into()))?;
-        if !commit || open.failed {
-            let aborted = open.tx.finish().abort().map_err(StoreError::from);
-            self.check(&open.handle, aborted)?;
-            return if open.failed {
-                Err(StoreError::BatchFailed)
-            } else {
-                Ok(None)
-            };
-        }
-        self.commit_quick(&open.handle, open.tx.finish()).map(Some)
+        let ended = self.finish_bulk(open, commit);
+        self.end_bulk();
+        ended
     }
 
     fn wait_durable(&self, commit: u64) -> Result<()> {
@@ -934,12 +1039,11 @@ impl Backend for RedbBackend {
 }
 
 /// A write joining the open batch: it holds the batch while it runs. When
-/// it is done (or unwinds), a batch nobody's writes are in is rolled back,
-/// so it does not hold the writer, and the leader waiting for the writes on
-/// their way hears of it.
+/// it is done (or unwinds), a batch nobody's writes are in is dropped, and
+/// the leader waiting for the writes on their way hears of it.
 struct Joining<'a> {
     backend: &'a RedbBackend,
-    open: MutexGuard<'a, Option<Batch>>,
+    open: MutexGuard<'a, Open>,
 }
 
 impl Joining<'_> {
@@ -950,84 +1054,54 @@ impl Joining<'_> {
         f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
     ) -> Result<Option<u64>> {
         let backend = self.backend;
-        let generation = backend.state().generation;
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|b| b.handle.failed() || b.handle.generation != generation)
-        {
-            // Its storage failed: the batch is lost (see `lose_pending`).
-            *self.open = None;
-        }
-        let batch = match self.open.as_mut() {
-            Some(batch) => batch,
-            None => self.open.insert(backend.open_batch()?),
-        };
-        let handle = batch.handle.clone();
-        let mut rows = 0;
-        let joined = batch.tx.write(|mut writer| {
-            let (outcome, writes) = {
-                let mut kv = Kv(Overlay::new(&writer));
-                let outcome = f(&mut kv);
-                (outcome, kv.0.into_writes())
-            };
-            match outcome {
-                Ok(true) => {
-                    rows = writes.rows() as u64;
-                    match writes.apply(&mut writer) {
-                        Ok(()) => Joined::Applied,
-                        Err(e) => Joined::Spoiled(e),
-                    }
-                }
-                Ok(false) => Joined::RolledBack,
-                Err(e) => Joined::Failed(e),
-            }
+        let stale = self.open.batch.as_ref().is_some_and(|b| {
+            let state = backend.state();
+            b.handle.failed() || b.handle.generation != state.generation || state.is_lost(b.number)
         });
-        match joined {
-            Joined::Applied => {
-                batch.members += 1;
+        if stale {
+            // Its storage failed, or a commit it gathered over: it is lost.
+            self.open.batch = None;
+        }
+        if self.open.batch.is_none() {
+            let prior = self.open.committing.clone();
+            self.open.batch = Some(backend.open_batch(prior)?);
+        }
+        let Some(batch) = self.open.batch.as_mut() else {
+            return Err(StoreError::Backend("no batch to join".into()));
+        };
+        let (outcome, writes) = batch.read(|layer| {
+            let mut kv = Kv(Overlay::new(layer));
+            let outcome = f(&mut kv);
+            (outcome, kv.0.into_writes())
+        });
+        match outcome {
+            Ok(true) => {
                 let counters = &backend.counters;
                 counters.writes.fetch_add(1, Ordering::Relaxed);
-                counters.rows.fetch_add(rows, Ordering::Relaxed);
+                counters
+                    .rows
+                    .fetch_add(writes.rows() as u64, Ordering::Relaxed);
+                batch.writes.merge(writes);
+                batch.members += 1;
                 UNSETTLED.set(Some((backend.key(), batch.number)));
                 Ok(Some(batch.number))
             }
-            Joined::RolledBack => Ok(None),
-            Joined::Failed(e) => {
+            Ok(false) => Ok(None),
+            Err(e) => {
+                let handle = batch.handle.clone();
                 if handle.failed() {
-                    *self.open = None;
+                    self.open.batch = None;
                 }
-                backend.check(&handle, Err(e))
-            }
-            Joined::Spoiled(e) => {
-                // The batch rolls back, with the writes of the calls before
-                // this one.
-                let number = batch.number;
-                *self.open = None;
-                backend.state().lose(number);
-                backend.flushed.notify_all();
                 backend.check(&handle, Err(e))
             }
         }
     }
 }
 
-/// How a write went in the open batch.
-enum Joined {
-    /// Its writes are in the batch.
-    Applied,
-    /// It rolled itself back.
-    RolledBack,
-    /// It failed; the batch is as it was.
-    Failed(StoreError),
-    /// Its writes failed half-way into the batch, which is spoiled.
-    Spoiled(StoreError),
-}
-
 impl Drop for Joining<'_> {
     fn drop(&mut self) {
-        if self.open.as_ref().is_some_and(|b| b.members == 0) {
-            *self.open = None;
+        if self.open.batch.as_ref().is_some_and(|b| b.members == 0) {
+            self.open.batch = None;
         }
         self.backend.joining.fetch_sub(1, Ordering::AcqRel);
         self.backend.joined.notify_all();
