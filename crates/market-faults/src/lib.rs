@@ -3,7 +3,9 @@
 //! store on it with `market_store::RedbBackend::open_on(&path, move ||
 //! FaultyStorage::open(&path, plan.clone()))`, keeps the plan, and steers it:
 //! [`FaultPlan::fail_nth_write`], [`FaultPlan::fail_all_writes`],
-//! [`FaultPlan::disk_full_at`], [`FaultPlan::clear`]. The plan outlives the
+//! [`FaultPlan::disk_full_at`], [`FaultPlan::clear`], and holds syncs
+//! back ([`FaultPlan::hold_syncs`], [`FaultPlan::release_syncs`]) to
+//! catch a commit half-way. The plan outlives the
 //! storage, so it still holds when the store opens the file again.
 //!
 //! A dependency of tests only: no server build carries it.
@@ -12,8 +14,8 @@ use std::fs::OpenOptions;
 use std::io;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
 use redb::backends::FileBackend;
 use redb::{BackendError, StorageBackend};
@@ -30,6 +32,17 @@ pub struct FaultPlan {
     capacity: AtomicU64,
     /// Operations failed on purpose so far.
     injected: AtomicU64,
+    /// Syncs held back.
+    gate: Mutex<Gate>,
+    released: Condvar,
+}
+
+/// Whether syncs wait, how many do, and whether the first one let go fails.
+#[derive(Debug, Default)]
+struct Gate {
+    held: bool,
+    waiting: usize,
+    fail_one: bool,
 }
 
 impl FaultPlan {
@@ -39,7 +52,50 @@ impl FaultPlan {
             broken: AtomicBool::new(false),
             capacity: AtomicU64::new(u64::MAX),
             injected: AtomicU64::new(0),
+            gate: Mutex::new(Gate::default()),
+            released: Condvar::new(),
         })
+    }
+
+    fn gate(&self) -> std::sync::MutexGuard<'_, Gate> {
+        self.gate.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// From now on a sync (the end of a durable commit) waits until
+    /// [`FaultPlan::release_syncs`].
+    pub fn hold_syncs(&self) {
+        self.gate().held = true;
+    }
+
+    /// How many syncs wait right now.
+    pub fn syncs_waiting(&self) -> usize {
+        self.gate().waiting
+    }
+
+    /// Let the waiting syncs go, and syncs pass again; with `fail`, the
+    /// first one let go fails with an I/O error.
+    pub fn release_syncs(&self, fail: bool) {
+        let mut gate = self.gate();
+        gate.held = false;
+        gate.fail_one = fail && gate.waiting > 0;
+        self.released.notify_all();
+    }
+
+    /// Wait while syncs are held; whether this one is to fail.
+    fn pass_gate(&self) -> bool {
+        let mut gate = self.gate();
+        if !gate.held {
+            return false;
+        }
+        gate.waiting += 1;
+        while gate.held {
+            gate = self
+                .released
+                .wait(gate)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+        gate.waiting -= 1;
+        std::mem::take(&mut gate.fail_one)
     }
 
     /// Fail the `n`th write from now (1: the next one; resizes and syncs do
@@ -147,6 +203,9 @@ impl StorageBackend for FaultyStorage {
     }
 
     fn sync_data(&self) -> io::Result<()> {
+        if self.plan.pass_gate() {
+            self.plan.inject(io::Error::other("injected sync error"))?;
+        }
         if self.plan.broken.load(Ordering::SeqCst) {
             self.plan.inject(io::Error::other("injected sync error"))?;
         }

@@ -123,6 +123,11 @@ struct Open {
     committing: Option<Arc<Writes>>,
     /// Bulk transactions open: no batch gathers meanwhile.
     bulk: usize,
+    /// A snapshot taken right after the latest commit (and the opening it
+    /// was taken on), for the next batch: redb makes a read transaction
+    /// begun while a commit writes wait for it, which would keep the next
+    /// batch from gathering meanwhile.
+    fresh: Option<(u64, Arc<redb::ReadTransaction>)>,
 }
 
 /// The most writes one batch takes; the writes after them wait for the
@@ -575,14 +580,22 @@ impl RedbBackend {
         state.committed
     }
 
-    /// A new batch over a snapshot taken now and `prior`, the writes of the
-    /// batch being committed (read before the snapshot, so that what the
-    /// snapshot misses, `prior` holds).
-    fn open_batch(&self, prior: Option<Arc<Writes>>) -> Result<Batch> {
+    /// A new batch over `prior`, the writes of the batch being committed,
+    /// and a snapshot: `fresh`, taken after the latest commit, or one taken
+    /// now (after `prior` was read, so that what the snapshot misses,
+    /// `prior` holds).
+    fn open_batch(
+        &self,
+        prior: Option<Arc<Writes>>,
+        fresh: Option<(u64, Arc<redb::ReadTransaction>)>,
+    ) -> Result<Batch> {
         let handle = self.handle()?;
-        let snapshot = match handle.db.begin_read() {
-            Ok(tx) => Reader::new(tx),
-            Err(e) => return self.check(&handle, Err(e.into())),
+        let snapshot = match fresh.filter(|(generation, _)| *generation == handle.generation) {
+            Some((_, tx)) => Reader::shared(tx),
+            None => match handle.db.begin_read() {
+                Ok(tx) => Reader::new(tx),
+                Err(e) => return self.check(&handle, Err(e.into())),
+            },
         };
         Ok(Batch {
             snapshot,
@@ -612,15 +625,36 @@ impl RedbBackend {
             Ok(())
         })();
         let result = self.check(handle, result);
-        let mut state = self.state();
-        match &result {
-            Ok(()) if state.generation == handle.generation => {
-                state.durable = state.durable.max(number);
-                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut state = self.state();
+            match &result {
+                Ok(()) if state.generation == handle.generation => {
+                    state.durable = state.durable.max(number);
+                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(()) => {}
+                Err(_) => state.lose_open(),
             }
-            Ok(()) => {}
-            Err(_) => state.lose_open(),
         }
+        let mut open = self.lock_open();
+        match &result {
+            // Set before the caller lets go of `writes`: a batch opening on
+            // the snapshot the commit left behind needs them until then.
+            Ok(()) => {
+                open.fresh = handle
+                    .db
+                    .begin_read()
+                    .ok()
+                    .map(|tx| (handle.generation, Arc::new(tx)));
+            }
+            // The batch gathering read the lost writes, and it may hold a
+            // failed opening of the file, which must close to open again.
+            Err(_) => {
+                open.fresh = None;
+                open.batch = None;
+            }
+        }
+        drop(open);
         self.flushed.notify_all();
         result
     }
@@ -681,13 +715,18 @@ type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 /// A read transaction, keeping each table open once it was used (a list
 /// reads one table for each record it holds).
 struct Reader {
-    tx: redb::ReadTransaction,
+    tx: Arc<redb::ReadTransaction>,
     /// `None`: the table does not exist in this snapshot.
     tables: RefCell<HashMap<String, Option<ReadTable>>>,
 }
 
 impl Reader {
     fn new(tx: redb::ReadTransaction) -> Reader {
+        Reader::shared(Arc::new(tx))
+    }
+
+    /// A reader of a snapshot others read too.
+    fn shared(tx: Arc<redb::ReadTransaction>) -> Reader {
         Reader {
             tx,
             tables: RefCell::new(HashMap::new()),
@@ -884,6 +923,8 @@ impl RedbBackend {
     fn end_bulk(&self) {
         let mut open = self.lock_open();
         open.bulk = open.bulk.saturating_sub(1);
+        // the bulk transaction's writes are not in it
+        open.fresh = None;
         drop(open);
         self.joined.notify_all();
     }
@@ -1064,7 +1105,8 @@ impl Joining<'_> {
         }
         if self.open.batch.is_none() {
             let prior = self.open.committing.clone();
-            self.open.batch = Some(backend.open_batch(prior)?);
+            let fresh = self.open.fresh.clone();
+            self.open.batch = Some(backend.open_batch(prior, fresh)?);
         }
         let Some(batch) = self.open.batch.as_mut() else {
             return Err(StoreError::Backend("no batch to join".into()));

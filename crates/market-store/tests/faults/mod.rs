@@ -240,3 +240,52 @@ fn concurrent_writers_meeting_a_failure_get_an_error_or_a_durable_commit() {
     assert!(failed >= 1);
     assert!(f.write_many("after", 2).is_ok());
 }
+
+/// While a batch commits, the next one gathers over its writes. When that
+/// commit fails, the batch gathered over it fails too (it read writes that
+/// are not there); when it passes, both are kept. Either way the store
+/// writes again afterwards.
+#[test]
+fn the_batch_gathered_over_a_failing_commit_fails_with_it() {
+    for fail in [true, false] {
+        let f = faulty();
+        f.write_many("kept", 1).unwrap();
+        f.plan.hold_syncs();
+        std::thread::scope(|s| {
+            let first = s.spawn(|| f.write_many("first", 1));
+            while f.plan.syncs_waiting() == 0 {
+                std::thread::yield_now();
+            }
+            // the first write's commit waits for the disk: the next write
+            // gathers in a new batch and reads the first one's gadget
+            let second = s.spawn(|| {
+                f.db.write(&actor(), |tx| {
+                    let seen = tx
+                        .find::<Gadget>("color", "first", &page(10, None))?
+                        .items
+                        .len();
+                    tx.insert(&mut gadget("second", "second@x.io", Some("second")))?;
+                    Ok::<_, StoreError>(seen)
+                })
+            });
+            while f.db.write_stats().writes < 3 {
+                std::thread::yield_now();
+            }
+            f.plan.release_syncs(fail);
+            let (first, second) = (first.join().unwrap(), second.join().unwrap());
+            if fail {
+                assert!(first.is_err(), "the failed commit is not acknowledged");
+                assert!(second.is_err(), "nor the batch that read it");
+            } else {
+                first.unwrap();
+                assert_eq!(second.unwrap(), 1, "the second write saw the first");
+            }
+        });
+        let kept = usize::from(!fail);
+        assert_eq!(f.count("first"), kept);
+        assert_eq!(f.count("second"), kept);
+        f.write_many("after", 1).unwrap();
+        assert_eq!(f.count("after"), 1);
+        assert_eq!(f.count("kept"), 1);
+    }
+}
