@@ -104,6 +104,28 @@ def oha(name, url, method, params, token=None):
     return row
 
 
+def store_metrics(base):
+    """The store's write figures from /metrics (writes, batches, rows)."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
+        text = r.read().decode()
+    out = {}
+    for line in text.splitlines():
+        for name in ("store_writes_total", "store_batches_total", "store_rows_written_total"):
+            if line.startswith(name + " "):
+                out[name] = int(float(line.split()[1]))
+    return out
+
+
+def batching(before, after):
+    """Writes per batch and rows per write between two readings."""
+    writes = after["store_writes_total"] - before["store_writes_total"]
+    batches = after["store_batches_total"] - before["store_batches_total"]
+    rows = after["store_rows_written_total"] - before["store_rows_written_total"]
+    return {"writes": writes, "batches": batches,
+            "writes_per_batch": writes / batches if batches else None,
+            "rows_per_write": rows / writes if writes else None}
+
+
 def listening(port):
     try:
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -214,8 +236,10 @@ def main():
                                    "display_name": "recipient"})
         rpc(url, "wallet.topup", {"amount": "1000000000"}, sender)
         before = Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
+        stored = store_metrics(base)
         transfer = oha("wallet_transfer", url, "wallet.transfer",
                        {"to_email": "recipient@bench.example", "amount": "0.000001"}, sender)
+        transfer["store"] = batching(stored, store_metrics(base))
         moved = (before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])) / Decimal("0.000001")
         check_writes("transfers", transfer, moved)
 
@@ -229,7 +253,9 @@ def main():
         buyer = rpc(url, "auth.register", {"email": "buyer@bench.example", "password": password,
                                            "display_name": "buyer"})["token"]
         rpc(url, "wallet.topup", {"amount": "1000000"}, buyer)
+        stored = store_metrics(base)
         buy = oha("order_buy_now", url, "order.buy_now", {"product_id": item, "quantity": 1}, buyer)
+        buy["store"] = batching(stored, store_metrics(base))
         left = rpc(url, "product.get", {"id": item})["stock"]
         check_writes("orders", buy, stock - left)
         loaded_rss = rss_kib(server.pid, "VmHWM")
@@ -266,6 +292,13 @@ def main():
     table(summary)
 
 
+def batch_figures(run):
+    b = run.get("store") or {}
+    if not b.get("writes_per_batch"):
+        return "n/a"
+    return f"{b['writes_per_batch']:.1f}, {b['rows_per_write']:.1f}"
+
+
 def table(s):
     def met(ok):
         return "met" if ok else "NOT met"
@@ -287,8 +320,10 @@ def table(s):
          f"{s['product_search']['p99_ms']:.2f} ms", "reported", ""),
         ("wallet.transfer (durable)", f"{s['wallet_transfer']['req_per_s']:.0f} /s", ">= 10,000 /s",
          met(s["wallet_transfer"]["req_per_s"] >= 10_000)),
+        ("  writes per batch, rows per transfer", batch_figures(s["wallet_transfer"]), "reported", ""),
         ("order.buy_now (durable)", f"{s['order_buy_now']['req_per_s']:.0f} /s", ">= 5,000 /s",
          met(s["order_buy_now"]["req_per_s"] >= 5_000)),
+        ("  writes per batch, rows per order", batch_figures(s["order_buy_now"]), "reported", ""),
         (f"seed {s['products']} products", f"{s['seed_s']:.1f} s", "< 10 s at 1,000,000",
          at_million(s["seed_s"] < 10)),
         ("database size per product", f"{s['database_bytes'] / s['products']:.0f} B", "reported", ""),
