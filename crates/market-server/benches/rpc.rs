@@ -606,7 +606,7 @@ struct Report {
     marketplace: Outcome,
     /// `product.list` by tag.
     lists: Outcome,
-    /// Durable `wallet.transfer` calls (group commit).
+    /// Durable `wallet.transfer` calls (batched).
     transfers: Outcome,
     /// The same on a database that drops domain events (embedded database only).
     without_events: Option<Outcome>,
@@ -669,7 +669,7 @@ impl Report {
         let t = &self.transfers;
         println!();
         println!(
-            "wallet.transfer (durable, group commit), {} connections, {} s",
+            "wallet.transfer (durable, batched), {} connections, {} s",
             self.load.connections,
             self.load.measure.as_secs_f64()
         );

@@ -34,6 +34,18 @@ impl KeyRange {
         }
     }
 
+    /// The range's bounds as byte slices.
+    pub(crate) fn bounds(&self) -> (Bound<&[u8]>, Bound<&[u8]>) {
+        fn b(x: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+            match x {
+                Bound::Included(v) => Bound::Included(v.as_slice()),
+                Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
+                Bound::Unbounded => Bound::Unbounded,
+            }
+        }
+        (b(&self.start), b(&self.end))
+    }
+
     /// Narrow the range so it ends before `key` (for descending pagination).
     pub fn before(mut self, key: Vec<u8>) -> KeyRange {
         self.end = Bound::Excluded(key);

@@ -74,17 +74,6 @@ fn is_empty(range: &KeyRange) -> bool {
     }
 }
 
-fn as_slices(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
-    fn b(x: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-        match x {
-            Bound::Included(v) => Bound::Included(v.as_slice()),
-            Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-            Bound::Unbounded => Bound::Unbounded,
-        }
-    }
-    (b(&range.start), b(&range.end))
-}
-
 /// Writes seen over a base: reads find them first, then what the base holds.
 pub(crate) struct Layer<'a, B: RawRead> {
     pub(crate) writes: &'a Writes,
@@ -107,7 +96,7 @@ impl<B: RawRead> RawRead for Layer<'_, B> {
         limit: usize,
     ) -> Result<Vec<Entry>> {
         let own: Vec<(&Vec<u8>, &Slot)> = match self.writes.0.get(table) {
-            Some(t) if !is_empty(range) => t.range::<[u8], _>(as_slices(range)).collect(),
+            Some(t) if !is_empty(range) => t.range::<[u8], _>(range.bounds()).collect(),
             _ => Vec::new(),
         };
         if own.is_empty() {
@@ -222,7 +211,7 @@ mod tests {
             }
             let map = self.0.borrow();
             let items = map
-                .range::<[u8], _>(as_slices(range))
+                .range::<[u8], _>(range.bounds())
                 .map(|(k, v)| (k.clone(), v.clone()));
             Ok(match order {
                 Order::Ascending => items.take(limit).collect(),

@@ -664,24 +664,13 @@ impl RedbBackend {
     }
 }
 
-fn bounds(range: &KeyRange) -> (Bound<&[u8]>, Bound<&[u8]>) {
-    fn b(x: &Bound<Vec<u8>>) -> Bound<&[u8]> {
-        match x {
-            Bound::Included(v) => Bound::Included(v.as_slice()),
-            Bound::Excluded(v) => Bound::Excluded(v.as_slice()),
-            Bound::Unbounded => Bound::Unbounded,
-        }
-    }
-    (b(&range.start), b(&range.end))
-}
-
 fn collect<T: ReadableTable<&'static [u8], &'static [u8]>>(
     table: &T,
     range: &KeyRange,
     order: Order,
     limit: usize,
 ) -> Result<Vec<Entry>> {
-    let iter = table.range::<&[u8]>(bounds(range))?;
+    let iter = table.range::<&[u8]>(range.bounds())?;
     let mut out = Vec::new();
     let mut push = |item: std::result::Result<_, redb::StorageError>| -> Result<bool> {
         let (k, v): (redb::AccessGuard<&[u8]>, redb::AccessGuard<&[u8]>) = item?;

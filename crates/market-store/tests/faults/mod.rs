@@ -181,9 +181,9 @@ fn while_every_disk_write_fails_calls_fail_and_once_it_clears_they_work_again() 
     assert_intact(&f.db, &after);
 }
 
-/// Group commit: a write committed before the failure but not yet durable
-/// is lost with it. Waiting for it fails, even once later commits (with
-/// higher numbers) are durable on the reopened file.
+/// Batched writes: a write that joined a batch before the failure but was
+/// not durable yet is lost with it. Waiting for it fails, even once later
+/// commits (with higher numbers) are durable on the reopened file.
 #[test]
 fn a_commit_lost_to_a_failure_is_never_acknowledged_afterwards() {
     let f = faulty();
