@@ -177,6 +177,7 @@ on_both!(
     concurrent_read_modify_writes_lose_no_update,
     events_are_appended_unless_the_database_drops_them,
     failing_writes_amid_concurrent_ones_roll_back_alone,
+    an_insert_under_a_stored_id_fails_and_writes_nothing,
 );
 
 fn actor() -> Actor {
@@ -345,6 +346,36 @@ fn failed_closure_rolls_back_every_write_and_its_audit(on: On) {
     assert!(reds.items.is_empty());
     // the email is still free
     insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
+}
+
+/// On PostgreSQL the insert is sent ahead and its answer read only when the
+/// closure ends: the error must still be the store's, and the closure's
+/// other writes must go with it.
+fn an_insert_under_a_stored_id_fails_and_writes_nothing(on: On) {
+    let f = fixture(on);
+    let first = insert(&f.db, gadget("a", "a@x.io", Some("red"))).unwrap();
+    let err =
+        f.db.write(&actor(), |tx| {
+            tx.insert(&mut gadget("b", "b@x.io", Some("red")))?;
+            let mut twin = gadget("c", "c@x.io", None);
+            twin.id = first.id;
+            tx.insert(&mut twin)?;
+            Ok::<_, StoreError>(())
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UniqueTaken { field: "id", ref value, .. } if *value == first.id.to_string()),
+        "{err:?}"
+    );
+    let all = f.db.read(|tx| tx.list::<Gadget>(&page(10, None))).unwrap();
+    assert_eq!(all.items.len(), 1);
+    assert_eq!(all.items[0].name, "a");
+    let audit =
+        f.db.read(|tx| tx.audit(AuditFilter::All, &page(10, None)))
+            .unwrap();
+    assert_eq!(audit.items.len(), 1);
+    // the store takes writes again
+    insert(&f.db, gadget("b", "b@x.io", None)).unwrap();
 }
 
 fn every_mutation_is_audited_in_the_same_transaction(on: On) {

@@ -8,27 +8,29 @@
 //! short randomised backoff, when PostgreSQL reports a serialization
 //! failure or a deadlock, so money and capacity stay race-free across
 //! processes. Concurrent writes of one process share a transaction, each in
-//! its own savepoint, and its commit ([`shared`]). The blocking `postgres` client fits the synchronous store
-//! API (storage runs on blocking threads); `r2d2` pools its connections,
-//! each keeping its prepared statements.
+//! its own savepoint, and its commit ([`shared`]). Pooled connections are
+//! driven on the thread that uses them (storage runs on blocking threads)
+//! and pipeline their writes ([`client`]); `r2d2` pools them, each keeping
+//! its prepared statements. Migrations use the blocking `postgres` client.
 
+mod client;
 mod migrate;
 mod shared;
 mod sql;
 mod store;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, NoTls};
 
 pub use migrate::{FORMAT_VERSION, Plan, Step};
 
 use crate::backend::{Backend, LogSpec, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
 use crate::record::TableSpec;
+use client::Conn;
 use store::PgTx;
 
 /// Connection settings.
@@ -55,25 +57,8 @@ impl Default for PgSettings {
 /// The most times a write closure runs before its conflict is reported.
 const MAX_ATTEMPTS: u32 = 40;
 
-/// A pooled connection and its prepared statements.
-pub(crate) struct Conn {
-    client: Client,
-    statements: HashMap<String, Statement>,
-}
-
-impl Conn {
-    fn statement(&mut self, sql: &str) -> std::result::Result<Statement, postgres::Error> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let s = self.client.prepare(sql)?;
-        self.statements.insert(sql.to_string(), s.clone());
-        Ok(s)
-    }
-}
-
 struct Manager {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     statement_timeout: Duration,
 }
 
@@ -88,21 +73,19 @@ fn connect(
 
 impl r2d2::ManageConnection for Manager {
     type Connection = Conn;
-    type Error = postgres::Error;
+    type Error = client::ConnectError;
 
-    fn connect(&self) -> std::result::Result<Conn, postgres::Error> {
-        Ok(Conn {
-            client: connect(&self.config, self.statement_timeout)?,
-            statements: HashMap::new(),
-        })
+    fn connect(&self) -> std::result::Result<Conn, client::ConnectError> {
+        Conn::connect(&self.config, self.statement_timeout)
     }
 
-    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), postgres::Error> {
-        conn.client.simple_query("").map(|_| ())
+    fn is_valid(&self, conn: &mut Conn) -> std::result::Result<(), client::ConnectError> {
+        conn.batch_execute("")
+            .map_err(|e| client::ConnectError::Postgres(describe_error(&e)))
     }
 
     fn has_broken(&self, conn: &mut Conn) -> bool {
-        conn.client.is_closed()
+        conn.is_closed()
     }
 }
 
@@ -209,7 +192,8 @@ impl PgBackend {
         let mut client = direct(&config, settings)?;
         migrate::apply(&mut client, tables, logs, false)?;
         drop(client);
-        let mut pooled = config.clone();
+        let mut pooled = tokio_postgres::Config::from_str(url)
+            .map_err(|e| StoreError::BadUrl(format!("{url}: {e}")))?;
         pooled.connect_timeout(settings.connect_timeout);
         let pool = r2d2::Pool::builder()
             .max_size(settings.pool_size.max(1))
@@ -282,32 +266,39 @@ impl PgBackend {
         BATCH.with(|b| *b.borrow_mut() = Some(open));
     }
 
-    /// A connection with `begin` run on it. A connection the server closed
-    /// while it sat in the pool fails here, before anything was sent, so
-    /// a fresh one is tried instead.
-    fn begin(&self, begin: &str) -> Result<r2d2::PooledConnection<Manager>> {
-        let mut last = None;
+    /// A pooled connection the server has not closed. One it closed while
+    /// it sat in the pool (a restart) is found out here, before anything
+    /// is sent on it, and a fresh one is taken instead.
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Manager>> {
         for _ in 0..3 {
             let mut conn = self.conn()?;
-            match conn.client.batch_execute(begin) {
-                Ok(()) => return Ok(conn),
-                Err(e) if conn.client.is_closed() => last = Some(e),
-                Err(e) => {
-                    // back to the pool outside any transaction
-                    rollback(&mut conn);
-                    return Err(StoreError::Backend(describe_error(&e)));
-                }
+            if !conn.is_closed() {
+                return Ok(conn);
             }
         }
-        Err(StoreError::Backend(
-            last.map(|e| describe_error(&e)).unwrap_or_default(),
-        ))
+        Err(StoreError::Backend(format!(
+            "the connections to {} keep closing",
+            self.name
+        )))
+    }
+
+    /// A connection with `begin` run on it.
+    fn begin(&self, begin: &str) -> Result<r2d2::PooledConnection<Manager>> {
+        let mut conn = self.checkout()?;
+        match conn.batch_execute(begin) {
+            Ok(()) => Ok(conn),
+            Err(e) => {
+                // back to the pool outside any transaction
+                rollback(&mut conn);
+                Err(StoreError::Backend(describe_error(&e)))
+            }
+        }
     }
 }
 
 fn rollback(conn: &mut Conn) {
     // A connection that is gone has rolled back already.
-    let _ = conn.client.batch_execute("ROLLBACK");
+    let _ = conn.batch_execute("ROLLBACK");
 }
 
 /// Sleep a little longer after each conflict, with jitter so that the
@@ -332,15 +323,18 @@ impl Backend for PgBackend {
             Self::put_batch(open);
             return result;
         }
-        let mut conn = self.begin("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+        // The transaction's start goes with its first statement, and its
+        // end with whatever the connection sends next: a read costs one
+        // round trip per statement. (Ending a read-only transaction cannot
+        // fail in a way that changes what it read.)
+        let mut conn = self.checkout()?;
         let result = {
             let tx = PgTx::new(&mut conn);
+            tx.send_first("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
             f(&tx)
         };
-        match conn.client.batch_execute("COMMIT") {
-            Ok(()) => result,
-            Err(e) => result.and(Err(StoreError::Backend(describe_error(&e)))),
-        }
+        conn.send_and_forget("COMMIT");
+        result
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
@@ -348,11 +342,15 @@ impl Backend for PgBackend {
             let (result, failure) = {
                 let mut tx = PgTx::new(&mut open.conn);
                 let result = f(&mut tx);
-                (result, tx.into_failure())
+                (result, tx.finish())
             };
             open.failed |= failure.is_some() || !matches!(result, Ok(true));
             Self::put_batch(open);
-            return result.map(|_| None);
+            return match (failure, result) {
+                // the closure's writes, sent ahead, failed after it returned
+                (Some(failure), Ok(_)) => Err(failure.into_error()),
+                (_, result) => result.map(|_| None),
+            };
         }
         self.groups.write(self, f)
     }
@@ -388,7 +386,6 @@ impl Backend for PgBackend {
             };
         }
         open.conn
-            .client
             .batch_execute("COMMIT")
             .map_err(|e| StoreError::Backend(describe_error(&e)))?;
         Ok(None)
@@ -396,9 +393,7 @@ impl Backend for PgBackend {
 
     fn ping(&self) -> Result<()> {
         let mut conn = self.conn()?;
-        conn.client
-            .simple_query("SELECT 1")
-            .map(|_| ())
+        conn.batch_execute("SELECT 1")
             .map_err(|e| StoreError::Backend(describe_error(&e)))
     }
 
@@ -415,24 +410,23 @@ impl Backend for PgBackend {
     fn exclusive(&self, name: &str, f: &mut dyn FnMut()) -> Result<bool> {
         let mut conn = self.conn()?;
         let err = |e: postgres::Error| StoreError::Backend(describe_error(&e));
-        let got: bool = conn
-            .client
-            .query_one(
+        let got = conn
+            .query(
                 "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
                 &[&name],
             )
             .map_err(err)?
-            .get(0);
+            .first()
+            .is_some_and(|row| row.get::<_, bool>(0));
         if !got {
             return Ok(false);
         }
         f();
-        conn.client
-            .execute(
-                "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
-                &[&name],
-            )
-            .map_err(err)?;
+        conn.execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+            &[&name],
+        )
+        .map_err(err)?;
         Ok(true)
     }
 }

@@ -120,7 +120,7 @@ impl Groups {
             state.open = None;
             return;
         }
-        let outcome = match open.conn.client.batch_execute("COMMIT") {
+        let outcome = match open.conn.batch_execute("COMMIT") {
             Ok(()) => Outcome::Committed,
             Err(e) if super::retryable(&e) => Outcome::Retry,
             Err(e) => Outcome::Failed(describe_error(&e)),
@@ -212,25 +212,32 @@ impl Groups {
         let Some(open) = state.open.as_mut() else {
             return Ran::Again;
         };
-        let (result, failure) = {
+        let (result, released, failure) = {
             let mut tx = PgTx::new(&mut open.conn);
             let result = f(&mut tx);
-            (result, tx.into_failure())
+            // The closure's writes, sent ahead, and its release come back
+            // in one round trip.
+            let (released, failure) = if matches!(result, Ok(true)) {
+                tx.end_with("RELEASE SAVEPOINT member; SAVEPOINT member")
+            } else {
+                (false, tx.into_failure())
+            };
+            (result, released, failure)
         };
-        if failure.as_ref().is_some_and(|f| f.doomed) {
-            // A serialization failure dooms the whole transaction.
+        if failure.as_ref().is_some_and(|f| f.doomed) || open.conn.is_closed() {
+            // A serialization failure dooms the whole transaction; a lost
+            // connection has lost it.
             state.abort();
             return Ran::Again;
         }
         let retry = failure.as_ref().is_some_and(|f| f.retry);
-        let keep = failure.is_none() && matches!(result, Ok(true));
         // (a savepoint rolled back to stays set)
-        let end = if keep {
-            "RELEASE SAVEPOINT member; SAVEPOINT member"
-        } else {
-            "ROLLBACK TO SAVEPOINT member"
-        };
-        if open.conn.client.batch_execute(end).is_err() {
+        if !released
+            && open
+                .conn
+                .batch_execute("ROLLBACK TO SAVEPOINT member")
+                .is_err()
+        {
             state.abort();
             return Ran::Again;
         }
@@ -239,14 +246,16 @@ impl Groups {
             // closure alone runs again (and then sees the value taken).
             return Ran::Again;
         }
-        if keep {
+        if released {
             open.members += 1;
             return Ran::Member(state.group);
         }
         Ran::Done(match (failure, result) {
             // The closure saw the error; if it went on as if nothing
             // happened, its writes are lost all the same.
-            (Some(failure), Ok(true)) => Err(StoreError::Backend(failure.message)),
+            (Some(failure), Ok(true)) => Err(failure.into_error()),
+            // a write sent ahead failed its check: the typed error
+            (Some(failure), Err(_)) if failure.checked.is_some() => Err(failure.into_error()),
             (_, other) => other.map(|_| None),
         })
     }

@@ -4,10 +4,12 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use postgres::Row as PgRow;
+use postgres::Statement;
 use postgres::types::ToSql;
 
+use super::client::{Answer, Conn, Params as Owned, Pipeline, Sent};
 use super::sql;
-use super::{Conn, describe_error, dooms_transaction, retryable};
+use super::{describe_error, dooms_transaction, retryable};
 use crate::backend::{IndexValues, LogSpec, Row, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
 use crate::idempotency::IdempotencyRecord;
@@ -23,14 +25,59 @@ pub(crate) struct Failure {
     /// lost, not only the statements since the last savepoint.
     pub doomed: bool,
     pub message: String,
+    /// What a write sent ahead found wrong in its answer (an id taken, a
+    /// record gone), as the store's error.
+    pub checked: Option<StoreError>,
+}
+
+impl Failure {
+    pub fn into_error(self) -> StoreError {
+        self.checked.unwrap_or(StoreError::Backend(self.message))
+    }
 }
 
 pub(crate) struct PgTx<'c> {
-    conn: RefCell<&'c mut Conn>,
+    pipe: RefCell<Pipeline<'c>>,
+    /// Writes sent whose answers nobody waited for yet, with what their
+    /// answer must say: they come back with the next statement whose
+    /// answer is needed (see [`super::client`]).
+    sent: RefCell<Vec<(Sent<'c>, Check)>>,
     failure: RefCell<Option<Failure>>,
     /// The records this transaction read or wrote by id, as it sees them:
     /// a second read of one (an update after a load) costs no round trip.
     seen: RefCell<Seen>,
+}
+
+/// What the answer of a write sent ahead must say.
+enum Check {
+    Nothing,
+    /// One row inserted (none: the id is taken).
+    Inserted {
+        kind: &'static str,
+        id: Id,
+    },
+    /// One row updated (none: the record is gone).
+    Updated {
+        kind: &'static str,
+        id: Id,
+    },
+}
+
+impl Check {
+    fn verify(&self, answer: &Answer) -> Result<()> {
+        match (self, answer) {
+            (Check::Inserted { kind, id }, Answer::Count(0)) => Err(StoreError::UniqueTaken {
+                kind,
+                field: "id",
+                value: id.to_string(),
+            }),
+            (Check::Updated { kind, id }, Answer::Count(0)) => Err(StoreError::NotFound {
+                kind,
+                id: id.to_string(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Records by kind and id: their bytes, or `None` when absent.
@@ -88,14 +135,40 @@ fn seq_param(seq: u64) -> Result<i64> {
 impl<'c> PgTx<'c> {
     pub fn new(conn: &'c mut Conn) -> PgTx<'c> {
         PgTx {
-            conn: RefCell::new(conn),
+            pipe: RefCell::new(conn.pipeline()),
+            sent: RefCell::new(Vec::new()),
             failure: RefCell::new(None),
             seen: RefCell::new(HashMap::new()),
         }
     }
 
+    /// Send `sql` (a transaction's start) ahead of the first statement.
+    pub fn send_first(&self, sql: &'static str) {
+        let future = self.pipe.borrow().batch(sql);
+        self.sent.borrow_mut().push((future, Check::Nothing));
+    }
+
+    /// The first failure, without waiting for the writes sent ahead (for a
+    /// closure whose writes are rolled back).
     pub fn into_failure(self) -> Option<Failure> {
         self.failure.into_inner()
+    }
+
+    /// Wait for the writes sent ahead; the first failure, if any.
+    pub fn finish(self) -> Option<Failure> {
+        if self.failure.borrow().is_none() {
+            // a failure is recorded in `failure`
+            let _ = self.settle(None);
+        }
+        self.failure.into_inner()
+    }
+
+    /// Send `end` (a savepoint's release) behind the writes sent ahead and
+    /// wait for all of them: whether everything went through, and the
+    /// first failure otherwise.
+    pub fn end_with(self, end: &'static str) -> (bool, Option<Failure>) {
+        let done = self.failure.borrow().is_none() && self.settle(Some(end)).is_ok();
+        (done, self.failure.into_inner())
     }
 
     /// Remember what a record is now, as this transaction wrote it.
@@ -108,37 +181,121 @@ impl<'c> PgTx<'c> {
     /// Remember the first failure and turn it into the store's error.
     fn fail(&self, e: &postgres::Error) -> StoreError {
         let message = describe_error(e);
-        let mut failure = self.failure.borrow_mut();
-        if failure.is_none() {
-            *failure = Some(Failure {
-                retry: retryable(e),
-                doomed: dooms_transaction(e),
-                message: message.clone(),
-            });
-        }
+        self.fail_with(Failure {
+            retry: retryable(e),
+            doomed: dooms_transaction(e),
+            message: message.clone(),
+            checked: None,
+        });
         StoreError::Backend(message)
     }
 
-    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<PgRow>> {
-        if let Some(f) = self.failure.borrow().as_ref() {
-            return Err(StoreError::Backend(f.message.clone()));
+    fn fail_with(&self, failure: Failure) {
+        let mut slot = self.failure.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(failure);
         }
-        let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(sql).map_err(|e| self.fail(&e))?;
-        conn.client
-            .query(&statement, params)
-            .map_err(|e| self.fail(&e))
+    }
+
+    fn failed(&self) -> Result<()> {
+        match self.failure.borrow().as_ref() {
+            Some(f) => Err(StoreError::Backend(f.message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// The prepared statement for `sql`. Preparing it (once per connection)
+    /// fails in a transaction that a write sent ahead has broken: that
+    /// write's error is the one to tell.
+    fn statement(&self, sql: &str) -> Result<Statement> {
+        self.failed()?;
+        let prepared = self.pipe.borrow_mut().statement(sql);
+        prepared.or_else(|e| {
+            self.settle(None)?;
+            Err(self.fail(&e))
+        })
+    }
+
+    /// Wait for the writes sent ahead, and for `end` sent behind them.
+    fn settle(&self, end: Option<&'static str>) -> Result<()> {
+        let mut sent = std::mem::take(&mut *self.sent.borrow_mut());
+        let mut pipe = self.pipe.borrow_mut();
+        let mut checks: Vec<Check> = Vec::with_capacity(sent.len() + 1);
+        let mut futures = Vec::with_capacity(sent.len() + 1);
+        for (future, check) in sent.drain(..) {
+            futures.push(future);
+            checks.push(check);
+        }
+        if let Some(end) = end {
+            futures.push(pipe.batch(end));
+            checks.push(Check::Nothing);
+        }
+        if futures.is_empty() {
+            return Ok(());
+        }
+        let answers = pipe.wait(futures).map_err(|e| self.fail(&e))?;
+        drop(pipe);
+        self.verify(answers, &checks)
+    }
+
+    /// The first error among `answers`, in order.
+    fn verify(
+        &self,
+        answers: Vec<std::result::Result<Answer, postgres::Error>>,
+        checks: &[Check],
+    ) -> Result<()> {
+        for (answer, check) in answers.into_iter().zip(checks) {
+            let answer = answer.map_err(|e| self.fail(&e))?;
+            if let Err(e) = check.verify(&answer) {
+                let message = e.to_string();
+                self.fail_with(Failure {
+                    retry: false,
+                    doomed: false,
+                    message: message.clone(),
+                    checked: Some(e),
+                });
+                return Err(StoreError::Backend(message));
+            }
+        }
+        Ok(())
+    }
+
+    /// Run a statement and wait for its answer, with the writes sent
+    /// ahead in the same round trip.
+    fn run(&self, sql: &str, params: Params<'_>, rows: bool) -> Result<Answer> {
+        let statement = self.statement(sql)?;
+        let sent = std::mem::take(&mut *self.sent.borrow_mut());
+        let (futures, checks): (Vec<_>, Vec<_>) = sent.into_iter().unzip();
+        let (answers, last) = self
+            .pipe
+            .borrow_mut()
+            .run_behind(futures, &statement, params, rows)
+            .map_err(|e| self.fail(&e))?;
+        self.verify(answers, &checks)?;
+        last.map_err(|e| self.fail(&e))
+    }
+
+    fn query(&self, sql: &str, params: Params<'_>) -> Result<Vec<PgRow>> {
+        match self.run(sql, params, true)? {
+            Answer::Rows(rows) => Ok(rows),
+            _ => Ok(Vec::new()),
+        }
     }
 
     fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64> {
-        if let Some(f) = self.failure.borrow().as_ref() {
-            return Err(StoreError::Backend(f.message.clone()));
+        match self.run(sql, params, false)? {
+            Answer::Count(n) => Ok(n),
+            _ => Ok(0),
         }
-        let mut conn = self.conn.borrow_mut();
-        let statement = conn.statement(sql).map_err(|e| self.fail(&e))?;
-        conn.client
-            .execute(&statement, params)
-            .map_err(|e| self.fail(&e))
+    }
+
+    /// Send a write; its answer comes back with the next statement waited
+    /// for, or at the end of the transaction's closure.
+    fn later(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
+        let statement = self.statement(sql)?;
+        let future = self.pipe.borrow().execute(statement, params);
+        self.sent.borrow_mut().push((future, check));
+        Ok(())
     }
 
     fn records(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<u8>>> {
@@ -425,6 +582,17 @@ impl StoreRead for PgTx<'_> {
     }
 }
 
+/// A record row's parameters: id, version, timestamps and JSON.
+fn record_params(kind: &str, row: &Row<'_>) -> Result<Owned> {
+    Ok(vec![
+        Box::new(row.id.to_string()),
+        Box::new(version_of(row.version)?),
+        Box::new(row.created_at.to_string()),
+        Box::new(row.updated_at.to_string()),
+        Box::new(text_of(kind, row.data)?),
+    ])
+}
+
 impl StoreWrite for PgTx<'_> {
     fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()> {
         self.check_unique(table, row.id, &[], values)?;
@@ -434,23 +602,11 @@ impl StoreWrite for PgTx<'_> {
              ON CONFLICT (id) DO NOTHING",
             sql::table(table.kind)
         );
-        let inserted = self.execute(
-            &sql,
-            &[
-                &row.id.to_string(),
-                &version_of(row.version)?,
-                &row.created_at.to_string(),
-                &row.updated_at.to_string(),
-                &text_of(table.kind, row.data)?,
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(StoreError::UniqueTaken {
-                kind: table.kind,
-                field: "id",
-                value: row.id.to_string(),
-            });
-        }
+        let check = Check::Inserted {
+            kind: table.kind,
+            id: row.id,
+        };
+        self.later(&sql, record_params(table.kind, row)?, check)?;
         self.saw(table, row.id, Some(row.data));
         Ok(())
     }
@@ -468,71 +624,48 @@ impl StoreWrite for PgTx<'_> {
              updated_at = $4::text::timestamptz, data = $5::text::jsonb WHERE id = $1",
             sql::table(table.kind)
         );
-        let n = self.execute(
-            &sql,
-            &[
-                &row.id.to_string(),
-                &version_of(row.version)?,
-                &row.created_at.to_string(),
-                &row.updated_at.to_string(),
-                &text_of(table.kind, row.data)?,
-            ],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound {
-                kind: table.kind,
-                id: row.id.to_string(),
-            });
-        }
+        let check = Check::Updated {
+            kind: table.kind,
+            id: row.id,
+        };
+        self.later(&sql, record_params(table.kind, row)?, check)?;
         self.saw(table, row.id, Some(row.data));
         Ok(())
     }
 
     fn delete(&mut self, table: &TableSpec, id: Id, _old: &IndexValues) -> Result<()> {
         let sql = format!("DELETE FROM {} WHERE id = $1", sql::table(table.kind));
-        self.execute(&sql, &[&id.to_string()])?;
+        self.later(&sql, vec![Box::new(id.to_string())], Check::Nothing)?;
         self.saw(table, id, None);
         Ok(())
     }
 
     fn append_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
-        let column = |f: &dyn Fn(&AuditEntry) -> String| entries.iter().map(f).collect::<Vec<_>>();
-        self.execute(
+        let column = |f: &dyn Fn(&AuditEntry) -> String| -> Box<dyn ToSql + Sync + Send> {
+            Box::new(entries.iter().map(f).collect::<Vec<_>>())
+        };
+        self.later(
             "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
              SELECT id, at::timestamptz, actor_id, method, object_type, object_id, action, request_id \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::text[]) AS e(id, at, actor_id, method, object_type, object_id, action, request_id) \
              ON CONFLICT (id) DO NOTHING",
-            &[
-                &column(&|e| e.id.to_string()),
-                &column(&|e| e.at.to_string()),
-                &column(&|e| e.actor_id.clone()),
-                &column(&|e| e.method.clone()),
-                &column(&|e| e.object_type.clone()),
-                &column(&|e| e.object_id.to_string()),
-                &column(&|e| e.action.clone()),
-                &column(&|e| e.request_id.clone()),
+            vec![
+                column(&|e| e.id.to_string()),
+                column(&|e| e.at.to_string()),
+                column(&|e| e.actor_id.clone()),
+                column(&|e| e.method.clone()),
+                column(&|e| e.object_type.clone()),
+                column(&|e| e.object_id.to_string()),
+                column(&|e| e.action.clone()),
+                column(&|e| e.request_id.clone()),
             ],
-        )?;
-        Ok(())
+            Check::Nothing,
+        )
     }
 
     fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
-        self.execute(
-            "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
-             VALUES ($1, $2::text::timestamptz, $3, $4, $5, $6, $7, $8) ON CONFLICT (id) DO NOTHING",
-            &[
-                &e.id.to_string(),
-                &e.at.to_string(),
-                &e.actor_id,
-                &e.method,
-                &e.object_type,
-                &e.object_id.to_string(),
-                &e.action,
-                &e.request_id,
-            ],
-        )?;
-        Ok(())
+        self.append_audits(std::slice::from_ref(e))
     }
 
     /// One statement: the next `seq` from the log's counter row and the row
@@ -556,13 +689,28 @@ impl StoreWrite for PgTx<'_> {
     }
 
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
-        self.insert_log_row(log, seq, id, body)?;
-        self.execute(
+        let t = sql::log_table(log);
+        let id = id.map(|i| i.to_string());
+        let seq = seq_param(seq)?;
+        let (value, body): (&str, Box<dyn ToSql + Sync + Send>) = if log.json {
+            ("$3::text::jsonb", Box::new(text_of(log.name, body)?))
+        } else {
+            ("$3", Box::new(body.to_vec()))
+        };
+        self.later(
+            &format!(
+                "INSERT INTO {t} (seq, id, body) VALUES ($1, $2, {value}) \
+                 ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
+            ),
+            vec![Box::new(seq), Box::new(id), body],
+            Check::Nothing,
+        )?;
+        self.later(
             "INSERT INTO log_seq (name, last) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET last = greatest(log_seq.last, excluded.last)",
-            &[&log.name, &seq_param(seq)?],
-        )?;
-        Ok(())
+            vec![Box::new(log.name), Box::new(seq)],
+            Check::Nothing,
+        )
     }
 
     fn log_prune(&mut self, log: &LogSpec, seq: u64, limit: usize) -> Result<usize> {
@@ -575,25 +723,28 @@ impl StoreWrite for PgTx<'_> {
     }
 
     fn put_idempotency(&mut self, scope: &str, r: &IdempotencyRecord) -> Result<()> {
-        self.execute(
+        self.later(
             "INSERT INTO idempotency (scope, id, created_at, params_hash, response) \
              VALUES ($1, $2, $3::text::timestamptz, $4, $5) \
              ON CONFLICT (scope) DO UPDATE SET id = excluded.id, created_at = excluded.created_at, \
              params_hash = excluded.params_hash, response = excluded.response",
-            &[
-                &scope,
-                &r.id.to_string(),
-                &r.created_at.to_string(),
-                &r.params_hash,
-                &r.response,
+            vec![
+                Box::new(scope.to_string()),
+                Box::new(r.id.to_string()),
+                Box::new(r.created_at.to_string()),
+                Box::new(r.params_hash.clone()),
+                Box::new(r.response.clone()),
             ],
-        )?;
-        Ok(())
+            Check::Nothing,
+        )
     }
 
     fn delete_idempotency(&mut self, scope: &str) -> Result<()> {
-        self.execute("DELETE FROM idempotency WHERE scope = $1", &[&scope])?;
-        Ok(())
+        self.later(
+            "DELETE FROM idempotency WHERE scope = $1",
+            vec![Box::new(scope.to_string())],
+            Check::Nothing,
+        )
     }
 
     fn purge_idempotency(&mut self, cutoff: Timestamp, limit: usize) -> Result<usize> {
@@ -606,38 +757,11 @@ impl StoreWrite for PgTx<'_> {
     }
 
     fn put_snapshot(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
-        self.execute(
+        self.later(
             "INSERT INTO snapshots (name, data) VALUES ($1, $2) \
              ON CONFLICT (name) DO UPDATE SET data = excluded.data",
-            &[&name, &bytes],
-        )?;
-        Ok(())
-    }
-}
-
-impl PgTx<'_> {
-    fn insert_log_row(&self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
-        let t = sql::log_table(log);
-        let id = id.map(|i| i.to_string());
-        let seq = seq_param(seq)?;
-        if log.json {
-            let text = text_of(log.name, body)?;
-            self.execute(
-                &format!(
-                    "INSERT INTO {t} (seq, id, body) VALUES ($1, $2, $3::text::jsonb) \
-                     ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
-                ),
-                &[&seq, &id, &text],
-            )?;
-        } else {
-            self.execute(
-                &format!(
-                    "INSERT INTO {t} (seq, id, body) VALUES ($1, $2, $3) \
-                     ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
-                ),
-                &[&seq, &id, &body],
-            )?;
-        }
-        Ok(())
+            vec![Box::new(name.to_string()), Box::new(bytes.to_vec())],
+            Check::Nothing,
+        )
     }
 }
