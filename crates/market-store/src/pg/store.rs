@@ -218,14 +218,9 @@ impl<'c> PgTx<'c> {
 
     /// Wait for the writes sent ahead, and for `end` sent behind them.
     fn settle(&self, end: Option<&'static str>) -> Result<()> {
-        let mut sent = std::mem::take(&mut *self.sent.borrow_mut());
+        let sent = std::mem::take(&mut *self.sent.borrow_mut());
+        let (mut futures, mut checks): (Vec<_>, Vec<_>) = sent.into_iter().unzip();
         let mut pipe = self.pipe.borrow_mut();
-        let mut checks: Vec<Check> = Vec::with_capacity(sent.len() + 1);
-        let mut futures = Vec::with_capacity(sent.len() + 1);
-        for (future, check) in sent.drain(..) {
-            futures.push(future);
-            checks.push(check);
-        }
         if let Some(end) = end {
             futures.push(pipe.batch(end));
             checks.push(Check::Nothing);
