@@ -4,7 +4,7 @@
 //! Storage runs on blocking threads, so each connection owns a
 //! current-thread runtime and is driven only while its user waits, the way
 //! the blocking `postgres` client works. Unlike that client, a statement can
-//! be *sent* now and *awaited* later ([`Conn::send`]): statements whose
+//! be *sent* now and *awaited* later ([`Pipeline`]): statements whose
 //! answers nobody needs yet (the writes of a transaction) go out in one
 //! flight with the next one whose answer is needed, so a transaction costs
 //! a round trip per read instead of one per statement. On a loopback or
