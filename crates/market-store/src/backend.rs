@@ -9,7 +9,7 @@
 //! ([`crate::PgBackend`]). Records travel as their JSON text, secret fields
 //! already sealed; the typed layer ([`crate::tx`]) encodes and decodes them.
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::idempotency::IdempotencyRecord;
 use crate::record::{IndexSpec, TableSpec};
 use crate::tx::{AuditEntry, AuditFilter};
@@ -116,6 +116,18 @@ pub trait StoreWrite: StoreRead {
     }
     /// Append a row; its sequence number, or `None` when `id` is present already.
     fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>>;
+    /// Append a row under a new id, whose number its writer needs only once
+    /// the write is over: the number now, or `None` when the backend sends
+    /// the row ahead (its number then comes from
+    /// [`Backend::last_appended`] when the write returns).
+    fn log_append_new(&mut self, log: &LogSpec, id: Id, body: &[u8]) -> Result<Option<u64>> {
+        self.log_append(log, Some(id), body)?
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt {
+                table: log.name.into(),
+                reason: format!("id {id} appended twice"),
+            })
+    }
     /// Append a row under a sequence number of its own (copy and restore),
     /// raising the log's sequence to it.
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()>;
@@ -157,6 +169,11 @@ pub trait Backend: Send + Sync {
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>>;
     /// Block until commit `commit` (and every earlier one) is durable.
     fn wait_durable(&self, commit: u64) -> Result<()>;
+    /// The highest number the write that just returned on this thread gave
+    /// the rows it sent ahead with [`StoreWrite::log_append_new`].
+    fn last_appended(&self) -> Option<u64> {
+        None
+    }
     /// Open a batch on this thread: the thread's next writes share one
     /// transaction until [`Backend::end_batch`]. `false` when a batch is
     /// open already (the caller then joins it) or batches are unsupported.

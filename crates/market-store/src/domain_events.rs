@@ -126,12 +126,12 @@ pub trait DomainEventReads: Reads {
 impl<T: Reads + ?Sized> DomainEventReads for T {}
 
 impl WriteTx<'_> {
-    /// Append an event, stamped with this transaction's time and actor; its
-    /// `seq` (`None` on a database that drops events, see
+    /// Append an event, stamped with this transaction's time and actor
+    /// (nothing on a database that drops events, see
     /// [`crate::Db::without_domain_events`]).
-    pub fn emit(&mut self, event: NewEvent) -> Result<Option<u64>> {
+    pub fn emit(&mut self, event: NewEvent) -> Result<()> {
         if !self.db.records_domain_events() {
-            return Ok(None);
+            return Ok(());
         }
         let mut users = event.users;
         users.sort();
@@ -151,15 +151,13 @@ impl WriteTx<'_> {
             table: DOMAIN_EVENTS.name.into(),
             reason: e.to_string(),
         })?;
-        let seq = self
-            .raw
-            .log_append(&DOMAIN_EVENTS, Some(stored.id), &bytes)?
-            .ok_or_else(|| StoreError::Corrupt {
-                table: DOMAIN_EVENTS.name.into(),
-                reason: format!("event id {} appended twice", stored.id),
-            })?;
-        self.last_event = Some(seq);
-        Ok(Some(seq))
+        // On PostgreSQL the event is sent ahead and its number known only
+        // when the write returns (`Db::write` asks the backend then).
+        match self.raw.log_append_new(&DOMAIN_EVENTS, stored.id, &bytes)? {
+            Some(seq) => self.last_event = Some(seq),
+            None => self.events_sent = true,
+        }
+        Ok(())
     }
 }
 

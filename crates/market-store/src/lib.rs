@@ -307,6 +307,7 @@ impl Db {
     ) -> std::result::Result<T, E> {
         let mut out = None;
         let mut emitted = None;
+        let mut sent = false;
         let commit = self.backend.write(&mut |raw| {
             let mut tx = WriteTx {
                 raw,
@@ -314,6 +315,7 @@ impl Db {
                 actor,
                 now: self.clock.now(),
                 last_event: None,
+                events_sent: false,
                 audits: Vec::new(),
             };
             let mut result = f(&mut tx);
@@ -324,9 +326,13 @@ impl Db {
             }
             let commit = result.is_ok();
             emitted = tx.last_event.filter(|_| commit);
+            sent = tx.events_sent && commit;
             out = Some(result);
             Ok(commit)
         })?;
+        if sent {
+            emitted = emitted.max(self.backend.last_appended());
+        }
         match commit {
             Some(commit) => self.after_commit(commit, emitted)?,
             // Inside a batch, its events are told when the batch commits;

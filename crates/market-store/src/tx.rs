@@ -300,6 +300,9 @@ pub struct WriteTx<'a> {
     pub(crate) now: Timestamp,
     /// The `seq` of the last event this transaction appended.
     pub(crate) last_event: Option<u64>,
+    /// Events were sent ahead: their numbers come from the backend once
+    /// the write returns.
+    pub(crate) events_sent: bool,
     /// Audit entries not written yet (see [`WriteTx::flush_audits`]).
     pub(crate) audits: Vec<AuditEntry>,
 }

@@ -229,6 +229,15 @@ impl<'c> Pipeline<'c> {
         }))
     }
 
+    /// Send a statement whose rows are its answer.
+    pub fn query(&self, statement: Statement, params: Params) -> Sent<'c> {
+        let client = self.client;
+        sent(Box::pin(async move {
+            let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| &**p as _).collect();
+            client.query(&statement, &refs).await.map(Answer::Rows)
+        }))
+    }
+
     /// Send statements without parameters (`BEGIN`, savepoints).
     pub fn batch(&self, sql: &'static str) -> Sent<'c> {
         let client = self.client;

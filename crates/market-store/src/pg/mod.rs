@@ -339,6 +339,7 @@ impl Backend for PgBackend {
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
         if let Some(mut open) = self.take_batch() {
+            store::clear_appended();
             let (result, failure) = {
                 let mut tx = PgTx::new(&mut open.conn);
                 let result = f(&mut tx);
@@ -353,6 +354,10 @@ impl Backend for PgBackend {
             };
         }
         self.groups.write(self, f)
+    }
+
+    fn last_appended(&self) -> Option<u64> {
+        store::last_appended()
     }
 
     fn wait_durable(&self, _commit: u64) -> Result<()> {

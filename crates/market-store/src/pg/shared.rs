@@ -212,6 +212,7 @@ impl Groups {
         let Some(open) = state.open.as_mut() else {
             return Ran::Again;
         };
+        super::store::clear_appended();
         let (result, released, failure) = {
             let mut tx = PgTx::new(&mut open.conn);
             let result = f(&mut tx);

@@ -61,6 +61,28 @@ enum Check {
         kind: &'static str,
         id: Id,
     },
+    /// A log row appended under a new id: its number, for
+    /// [`last_appended`].
+    Appended {
+        log: &'static str,
+        id: Id,
+    },
+}
+
+thread_local! {
+    /// The highest number given to a row sent ahead with
+    /// `log_append_new` by the write running on this thread.
+    static APPENDED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
+}
+
+/// Forget the numbers of a previous attempt (at the start of a write).
+pub(crate) fn clear_appended() {
+    APPENDED.with(|a| a.set(None));
+}
+
+/// The highest number the write on this thread appended (and forget it).
+pub(crate) fn last_appended() -> Option<u64> {
+    APPENDED.with(std::cell::Cell::take)
 }
 
 impl Check {
@@ -75,6 +97,17 @@ impl Check {
                 kind,
                 id: id.to_string(),
             }),
+            (Check::Appended { log, id }, Answer::Rows(rows)) => {
+                let seq = rows
+                    .first()
+                    .ok_or_else(|| StoreError::Corrupt {
+                        table: (*log).into(),
+                        reason: format!("id {id} appended twice"),
+                    })
+                    .and_then(|row| seq_of(log, row.get(0)))?;
+                APPENDED.with(|a| a.set(a.get().max(Some(seq))));
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -289,6 +322,15 @@ impl<'c> PgTx<'c> {
     fn later(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
         let statement = self.statement(sql)?;
         let future = self.pipe.borrow().execute(statement, params);
+        self.sent.borrow_mut().push((future, check));
+        Ok(())
+    }
+
+    /// Send a write whose answer is rows (`RETURNING`), read like
+    /// [`PgTx::later`]'s.
+    fn later_query(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
+        let statement = self.statement(sql)?;
+        let future = self.pipe.borrow().query(statement, params);
         self.sent.borrow_mut().push((future, check));
         Ok(())
     }
@@ -577,6 +619,33 @@ impl StoreRead for PgTx<'_> {
     }
 }
 
+/// How a log's body parameter is written: JSON logs store `jsonb`.
+fn body_param(log: &LogSpec) -> &'static str {
+    if log.json { "$3::text::jsonb" } else { "$3" }
+}
+
+/// A log row's body as a parameter.
+fn log_body(log: &LogSpec, body: &[u8]) -> Result<Box<dyn ToSql + Sync + Send>> {
+    Ok(if log.json {
+        Box::new(text_of(log.name, body)?)
+    } else {
+        Box::new(body.to_vec())
+    })
+}
+
+/// The next `seq` from the log's counter row and the row under it, unless a
+/// row of that id is there already; answers the row's `seq`.
+fn append_sql(log: &LogSpec) -> String {
+    let t = sql::log_table(log);
+    format!(
+        "WITH next AS (INSERT INTO log_seq (name, last) SELECT $1, 1 \
+         WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE $2::text IS NOT NULL AND id = $2::text) \
+         ON CONFLICT (name) DO UPDATE SET last = log_seq.last + 1 RETURNING last) \
+         INSERT INTO {t} (seq, id, body) SELECT last, $2, {} FROM next RETURNING seq",
+        body_param(log)
+    )
+}
+
 /// A record row's parameters: id, version, timestamps and JSON.
 fn record_params(kind: &str, row: &Row<'_>) -> Result<Owned> {
     Ok(vec![
@@ -666,38 +735,35 @@ impl StoreWrite for PgTx<'_> {
     /// One statement: the next `seq` from the log's counter row and the row
     /// under it, unless a row of that id is there already.
     fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>> {
-        let t = sql::log_table(log);
-        let sql = format!(
-            "WITH next AS (INSERT INTO log_seq (name, last) SELECT $1, 1 \
-             WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE $2::text IS NOT NULL AND id = $2::text) \
-             ON CONFLICT (name) DO UPDATE SET last = log_seq.last + 1 RETURNING last) \
-             INSERT INTO {t} (seq, id, body) SELECT last, $2, {} FROM next RETURNING seq",
-            if log.json { "$3::text::jsonb" } else { "$3" }
-        );
         let id = id.map(|i| i.to_string());
-        let rows = if log.json {
-            self.query(&sql, &[&log.name, &id, &text_of(log.name, body)?])?
-        } else {
-            self.query(&sql, &[&log.name, &id, &body])?
-        };
+        let rows = self.query(&append_sql(log), &[&log.name, &id, &*log_body(log, body)?])?;
         rows.first().map(|r| seq_of(log.name, r.get(0))).transpose()
+    }
+
+    /// The append of [`StoreWrite::log_append`], sent ahead: its number is
+    /// read with the closure's next wait.
+    fn log_append_new(&mut self, log: &LogSpec, id: Id, body: &[u8]) -> Result<Option<u64>> {
+        let check = Check::Appended { log: log.name, id };
+        let params: Owned = vec![
+            Box::new(log.name),
+            Box::new(Some(id.to_string())),
+            log_body(log, body)?,
+        ];
+        self.later_query(&append_sql(log), params, check)?;
+        Ok(None)
     }
 
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
         let t = sql::log_table(log);
         let id = id.map(|i| i.to_string());
         let seq = seq_param(seq)?;
-        let (value, body): (&str, Box<dyn ToSql + Sync + Send>) = if log.json {
-            ("$3::text::jsonb", Box::new(text_of(log.name, body)?))
-        } else {
-            ("$3", Box::new(body.to_vec()))
-        };
+        let value = body_param(log);
         self.later(
             &format!(
                 "INSERT INTO {t} (seq, id, body) VALUES ($1, $2, {value}) \
                  ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
             ),
-            vec![Box::new(seq), Box::new(id), body],
+            vec![Box::new(seq), Box::new(id), log_body(log, body)?],
             Check::Nothing,
         )?;
         self.later(
