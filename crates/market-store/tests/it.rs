@@ -1000,9 +1000,10 @@ fn events_are_appended_unless_the_database_drops_them(on: On) {
 }
 
 /// Concurrent writes share commits (on PostgreSQL one transaction, each
-/// write in its own savepoint): a write that fails, by its own error or by
-/// a unique value taken, takes back its rows and its event and nothing of
-/// its neighbours'.
+/// write in its own savepoint): a write that fails, by its own error, by a
+/// unique value taken or by an id taken (found only when the answers of
+/// its writes, sent ahead on PostgreSQL, come back), takes back its rows
+/// and its event and nothing of its neighbours'.
 fn failing_writes_amid_concurrent_ones_roll_back_alone(on: On) {
     let f = fixture(on);
     let db = &f.db;
@@ -1013,32 +1014,41 @@ fn failing_writes_amid_concurrent_ones_roll_back_alone(on: On) {
         users: Vec::new(),
         data: serde_json::json!({}),
     };
-    insert(db, gadget("taken", "taken@x.io", None)).unwrap();
+    let taken = insert(db, gadget("taken", "taken@x.io", None)).unwrap();
     let kept = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {
         for t in 0..12 {
             let kept = &kept;
             s.spawn(move || {
-                for i in 0..15 {
+                for i in 0..16 {
                     let name = format!("t{t}-{i}");
                     let result: Result<(), StoreError> = db.write(&actor(), |tx| {
-                        let email = match i % 3 {
+                        let email = match i % 4 {
                             // a unique value another write holds
                             1 => "TAKEN@x.io".to_string(),
                             _ => format!("{name}@x.io"),
                         };
-                        tx.insert(&mut gadget(&name, &email, Some("blue")))?;
+                        let mut g = gadget(&name, &email, Some("blue"));
+                        if i % 4 == 3 {
+                            // an id another record holds
+                            g.id = taken.id;
+                        }
+                        tx.insert(&mut g)?;
                         tx.emit(event(name.clone()))?;
-                        if i % 3 == 2 {
+                        if i % 4 == 2 {
                             return Err(StoreError::Backend("the closure refuses".into()));
                         }
                         Ok(())
                     });
-                    match i % 3 {
+                    match i % 4 {
                         0 => {
                             result.unwrap();
                             kept.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         }
+                        3 => assert!(
+                            matches!(result, Err(StoreError::UniqueTaken { field: "id", .. })),
+                            "{name}: {result:?}"
+                        ),
                         _ => assert!(result.is_err(), "{name} must fail"),
                     }
                 }
@@ -1046,15 +1056,17 @@ fn failing_writes_amid_concurrent_ones_roll_back_alone(on: On) {
         }
     });
     let kept = kept.into_inner();
-    assert_eq!(kept, 12 * 5);
+    assert_eq!(kept, 12 * 4);
     let blue = db
         .read(|tx| tx.find::<Gadget>("color", "blue", &page(500, None)))
         .unwrap();
     assert_eq!(blue.items.len(), kept);
     for g in &blue.items {
         let i: usize = g.name.rsplit('-').next().unwrap().parse().unwrap();
-        assert_eq!(i % 3, 0, "{} should have been taken back", g.name);
+        assert_eq!(i % 4, 0, "{} should have been taken back", g.name);
     }
+    let back: Gadget = db.read(|tx| tx.load(taken.id)).unwrap();
+    assert_eq!(back, taken, "the record whose id was taken is untouched");
     let events = db.read(|tx| tx.last_event_seq()).unwrap();
     assert_eq!(
         usize::try_from(events).unwrap(),

@@ -198,9 +198,19 @@ impl<'c> PgTx<'c> {
 
     /// Send `end` (a savepoint's release) behind the writes sent ahead and
     /// wait for all of them: whether everything went through, and the
-    /// first failure otherwise.
+    /// first failure otherwise. Writes whose answers must be checked (a row
+    /// inserted, updated, appended) are waited for before `end` is sent: a
+    /// release sent behind a write whose answer turns out wrong could not
+    /// be taken back for this closure alone.
     pub fn end_with(self, end: &'static str) -> (bool, Option<Failure>) {
-        let done = self.failure.borrow().is_none() && self.settle(Some(end)).is_ok();
+        let check_first = self
+            .sent
+            .borrow()
+            .iter()
+            .any(|(_, check)| !matches!(check, Check::Nothing));
+        let done = self.failure.borrow().is_none()
+            && (!check_first || self.settle(None).is_ok())
+            && self.settle(Some(end)).is_ok();
         (done, self.failure.into_inner())
     }
 
