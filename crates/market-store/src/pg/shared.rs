@@ -216,8 +216,8 @@ impl Groups {
         let (result, released, failure) = {
             let mut tx = PgTx::new(&mut open.conn);
             let result = f(&mut tx);
-            // The closure's writes, sent ahead, and its release come back
-            // in one round trip.
+            // The answers of the closure's writes, sent ahead, are read,
+            // then its savepoint is released (see `PgTx::end_with`).
             let (released, failure) = if matches!(result, Ok(true)) {
                 tx.end_with("RELEASE SAVEPOINT member; SAVEPOINT member")
             } else {
