@@ -932,6 +932,63 @@ fn postgres_connection_errors_are_one_clear_line() {
     assert!(!err.to_string().contains('\n'), "{err}");
 }
 
+/// On PostgreSQL a closure's writes are answered in the round trip that
+/// also releases its savepoint. An update that finds no row (which the
+/// typed layer never sends: it loads the record first) is found out only
+/// then: the shared transaction is rolled back, the writes that shared it
+/// run again and commit, and that write alone fails.
+#[test]
+fn postgres_an_update_that_finds_no_row_fails_alone() {
+    let store = Store::new(On::Postgres);
+    let backend = store.open();
+    let clock = Arc::new(ManualClock::new("2026-01-01T00:00:00Z".parse().unwrap()));
+    let db = Db::new(backend.clone(), clock);
+    let table = TableSpec::of::<Gadget>();
+    let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    std::thread::scope(|s| {
+        for t in 0..6 {
+            let db = &db;
+            s.spawn(move || {
+                for i in 0..10 {
+                    let name = format!("t{t}-{i}");
+                    insert(db, gadget(&name, &format!("{name}@x.io"), Some("green"))).unwrap();
+                }
+            });
+        }
+        let (backend, table) = (&backend, &table);
+        s.spawn(move || {
+            for i in 0..10u128 {
+                let ghost = Id::from_key(&(u128::MAX - i).to_be_bytes()).unwrap();
+                let row = market_store::Row {
+                    id: ghost,
+                    version: 2,
+                    created_at: at,
+                    updated_at: at,
+                    data: br#"{"name": "ghost"}"#,
+                };
+                let err = backend
+                    .write(&mut |raw| {
+                        raw.update(table, &row, &[], &[])?;
+                        Ok(true)
+                    })
+                    .unwrap_err();
+                assert!(
+                    matches!(err, StoreError::NotFound { kind: "gadget", ref id } if *id == ghost.to_string()),
+                    "{err:?}"
+                );
+            }
+        });
+    });
+    let green = db
+        .read(|tx| tx.find::<Gadget>("color", "green", &page(100, None)))
+        .unwrap();
+    assert_eq!(green.items.len(), 60);
+    let audit = db
+        .read(|tx| tx.audit(AuditFilter::All, &page(100, None)))
+        .unwrap();
+    assert_eq!(audit.items.len(), 60, "one audit entry per kept write");
+}
+
 #[test]
 fn postgres_jobs_run_in_one_process_at_a_time() {
     let store = Store::new(On::Postgres);

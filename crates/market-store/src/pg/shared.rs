@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::store::PgTx;
+use super::store::{Ended, Failure, PgTx};
 use super::{MAX_ATTEMPTS, Manager, PgBackend, backoff, describe_error, rollback};
 use crate::backend::StoreWrite;
 use crate::error::{Result, StoreError};
@@ -213,23 +213,43 @@ impl Groups {
             return Ran::Again;
         };
         super::store::clear_appended();
-        let (result, released, failure) = {
+        let (result, ended) = {
             let mut tx = PgTx::new(&mut open.conn);
             let result = f(&mut tx);
-            // The answers of the closure's writes, sent ahead, are read,
-            // then its savepoint is released (see `PgTx::end_with`).
-            let (released, failure) = if matches!(result, Ok(true)) {
+            // The closure's writes, sent ahead, and its release come back
+            // in one round trip.
+            let ended = if matches!(result, Ok(true)) {
                 tx.end_with("RELEASE SAVEPOINT member; SAVEPOINT member")
             } else {
-                (false, tx.into_failure())
+                Ended {
+                    done: false,
+                    ran_anyway: false,
+                    failure: tx.into_failure(),
+                }
             };
-            (result, released, failure)
+            (result, ended)
         };
+        let Ended {
+            done: released,
+            ran_anyway,
+            failure,
+        } = ended;
         if failure.as_ref().is_some_and(|f| f.doomed) || open.conn.is_closed() {
             // A serialization failure dooms the whole transaction; a lost
             // connection has lost it.
             state.abort();
             return Ran::Again;
+        }
+        if ran_anyway {
+            // A write's answer was wrong (a row count of 0) once the
+            // closure's savepoint was released: it cannot be taken back
+            // alone. Nothing of the group is committed yet; the others run
+            // again, and this closure fails.
+            state.abort();
+            return Ran::Done(Err(failure.map_or_else(
+                || StoreError::Backend("a write went wrong".into()),
+                Failure::into_error,
+            )));
         }
         let retry = failure.as_ref().is_some_and(|f| f.retry);
         // (a savepoint rolled back to stays set)

@@ -43,15 +43,28 @@ pub(crate) struct PgTx<'c> {
     /// answer is needed (see [`super::client`]).
     sent: RefCell<Vec<(Sent<'c>, Check)>>,
     failure: RefCell<Option<Failure>>,
+    /// PostgreSQL ran every statement of the last wait without an error.
+    all_ran: std::cell::Cell<bool>,
     /// The records this transaction read or wrote by id, as it sees them:
     /// a second read of one (an update after a load) costs no round trip.
     seen: RefCell<Seen>,
 }
 
+/// How a closure's end went.
+pub(crate) struct Ended {
+    /// Its writes and `end` went through.
+    pub done: bool,
+    /// PostgreSQL ran them all, `end` included, but an answer was not what
+    /// the write needed (a row count of 0): the closure's savepoint is
+    /// released already and cannot be rolled back to.
+    pub ran_anyway: bool,
+    pub failure: Option<Failure>,
+}
+
 /// What the answer of a write sent ahead must say.
 enum Check {
     Nothing,
-    /// One row inserted (none: the id is taken).
+    /// A record inserted: a primary key violation means its id is taken.
     Inserted {
         kind: &'static str,
         id: Id,
@@ -88,11 +101,6 @@ pub(crate) fn last_appended() -> Option<u64> {
 impl Check {
     fn verify(&self, answer: &Answer) -> Result<()> {
         match (self, answer) {
-            (Check::Inserted { kind, id }, Answer::Count(0)) => Err(StoreError::UniqueTaken {
-                kind,
-                field: "id",
-                value: id.to_string(),
-            }),
             (Check::Updated { kind, id }, Answer::Count(0)) => Err(StoreError::NotFound {
                 kind,
                 id: id.to_string(),
@@ -110,6 +118,22 @@ impl Check {
             }
             _ => Ok(()),
         }
+    }
+
+    /// The store's error for a statement PostgreSQL refused, when it has
+    /// one: an insert under an id another record holds.
+    fn refused(&self, e: &postgres::Error) -> Option<StoreError> {
+        let Check::Inserted { kind, id } = self else {
+            return None;
+        };
+        let db = e.as_db_error()?;
+        let on_key = *db.code() == postgres::error::SqlState::UNIQUE_VIOLATION
+            && db.constraint().is_some_and(|c| c.ends_with("_pkey"));
+        on_key.then(|| StoreError::UniqueTaken {
+            kind,
+            field: "id",
+            value: id.to_string(),
+        })
     }
 }
 
@@ -171,6 +195,7 @@ impl<'c> PgTx<'c> {
             pipe: RefCell::new(conn.pipeline()),
             sent: RefCell::new(Vec::new()),
             failure: RefCell::new(None),
+            all_ran: std::cell::Cell::new(true),
             seen: RefCell::new(HashMap::new()),
         }
     }
@@ -197,21 +222,16 @@ impl<'c> PgTx<'c> {
     }
 
     /// Send `end` (a savepoint's release) behind the writes sent ahead and
-    /// wait for all of them: whether everything went through, and the
-    /// first failure otherwise. Writes whose answers must be checked (a row
-    /// inserted, updated, appended) are waited for before `end` is sent: a
-    /// release sent behind a write whose answer turns out wrong could not
-    /// be taken back for this closure alone.
-    pub fn end_with(self, end: &'static str) -> (bool, Option<Failure>) {
-        let check_first = self
-            .sent
-            .borrow()
-            .iter()
-            .any(|(_, check)| !matches!(check, Check::Nothing));
-        let done = self.failure.borrow().is_none()
-            && (!check_first || self.settle(None).is_ok())
-            && self.settle(Some(end)).is_ok();
-        (done, self.failure.into_inner())
+    /// wait for all of them.
+    pub fn end_with(self, end: &'static str) -> Ended {
+        let tried = self.failure.borrow().is_none();
+        let done = tried && self.settle(Some(end)).is_ok();
+        Ended {
+            done,
+            // every statement ran, yet an answer was wrong
+            ran_anyway: tried && !done && self.all_ran.get(),
+            failure: self.failure.into_inner(),
+        }
     }
 
     /// Remember what a record is now, as this transaction wrote it.
@@ -271,6 +291,7 @@ impl<'c> PgTx<'c> {
         if futures.is_empty() {
             return Ok(());
         }
+        self.all_ran.set(false);
         let answers = pipe.wait(futures).map_err(|e| self.fail(&e))?;
         drop(pipe);
         self.verify(answers, &checks)
@@ -282,9 +303,24 @@ impl<'c> PgTx<'c> {
         answers: Vec<std::result::Result<Answer, postgres::Error>>,
         checks: &[Check],
     ) -> Result<()> {
+        let mut first = Ok(());
+        self.all_ran
+            .set(answers.iter().all(std::result::Result::is_ok));
         for (answer, check) in answers.into_iter().zip(checks) {
-            let answer = answer.map_err(|e| self.fail(&e))?;
-            if let Err(e) = check.verify(&answer) {
+            if first.is_err() {
+                break;
+            }
+            let wrong = match answer {
+                Ok(answer) => check.verify(&answer).err(),
+                Err(e) => match check.refused(&e) {
+                    Some(typed) => Some(typed),
+                    None => {
+                        first = Err(self.fail(&e));
+                        continue;
+                    }
+                },
+            };
+            if let Some(e) = wrong {
                 let message = e.to_string();
                 self.fail_with(Failure {
                     retry: false,
@@ -292,10 +328,10 @@ impl<'c> PgTx<'c> {
                     message: message.clone(),
                     checked: Some(e),
                 });
-                return Err(StoreError::Backend(message));
+                first = Err(StoreError::Backend(message));
             }
         }
-        Ok(())
+        first
     }
 
     /// Run a statement and wait for its answer, with the writes sent
@@ -672,8 +708,7 @@ impl StoreWrite for PgTx<'_> {
         self.check_unique(table, row.id, &[], values)?;
         let sql = format!(
             "INSERT INTO {} (id, version, created_at, updated_at, data) \
-             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb) \
-             ON CONFLICT (id) DO NOTHING",
+             VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb)",
             sql::table(table.kind)
         );
         let check = Check::Inserted {
