@@ -170,15 +170,8 @@ impl Conn {
         self.link.drive(client, client.execute(&statement, params))
     }
 
-    /// The prepared statement for `sql` (prepared on first use).
     fn statement(&mut self, sql: &str) -> Result<Statement, Error> {
-        if let Some(s) = self.statements.get(sql) {
-            return Ok(s.clone());
-        }
-        let client = &self.client;
-        let s = self.link.drive(client, client.prepare(sql))?;
-        self.statements.insert(sql.to_string(), s.clone());
-        Ok(s)
+        self.pipeline().statement(sql)
     }
 
     /// The connection as a pipeline: statements sent now, answers awaited
@@ -262,24 +255,23 @@ impl<'c> Pipeline<'c> {
         } else {
             Box::pin(async move { client.execute(statement, params).await.map(Answer::Count) })
         });
-        self.link.drive(client, async move {
-            let mut answers = Vec::with_capacity(sent.len());
-            for s in sent {
-                answers.push(s.await);
-            }
-            Ok((answers, last.await))
-        })
+        self.link
+            .drive(client, async move { Ok((answers(sent).await, last.await)) })
     }
 
     /// Wait for the answers of `sent`, in order; `Err` when the
     /// connection failed before they all came.
     pub fn wait(&mut self, sent: Vec<Sent<'c>>) -> Result<Vec<Result<Answer, Error>>, Error> {
-        self.link.drive(self.client, async move {
-            let mut answers = Vec::with_capacity(sent.len());
-            for s in sent {
-                answers.push(s.await);
-            }
-            Ok(answers)
-        })
+        self.link
+            .drive(self.client, async move { Ok(answers(sent).await) })
     }
+}
+
+/// The answers of `sent`, in order (they were sent in that order).
+async fn answers(sent: Vec<Sent<'_>>) -> Vec<Result<Answer, Error>> {
+    let mut answers = Vec::with_capacity(sent.len());
+    for s in sent {
+        answers.push(s.await);
+    }
+    answers
 }
