@@ -114,19 +114,26 @@ pub trait StoreWrite: StoreRead {
     fn append_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
         entries.iter().try_for_each(|e| self.append_audit(e))
     }
-    /// Append a row; its sequence number, or `None` when `id` is present already.
-    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>>;
+    /// Append a row unless a row of `id` is there already (in the log or
+    /// appended earlier in this transaction).
+    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Appended>;
     /// Append a row under a new id, whose number its writer needs only once
-    /// the write is over: the number now, or `None` when the backend sends
-    /// the row ahead (its number then comes from
+    /// the write is over: the number now, or `None` when the backend
+    /// numbers the row as the write commits (its number then comes from
     /// [`Backend::last_appended`] when the write returns).
     fn log_append_new(&mut self, log: &LogSpec, id: Id, body: &[u8]) -> Result<Option<u64>> {
-        self.log_append(log, Some(id), body)?
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt {
+        match self.log_append(log, Some(id), body)? {
+            Appended::Now(seq) => Ok(Some(seq)),
+            Appended::AtCommit => Ok(None),
+            Appended::Present => Err(StoreError::Corrupt {
                 table: log.name.into(),
                 reason: format!("id {id} appended twice"),
-            })
+            }),
+        }
+    }
+    /// Append a row without an id.
+    fn log_push(&mut self, log: &LogSpec, body: &[u8]) -> Result<()> {
+        self.log_append(log, None, body).map(|_| ())
     }
     /// Append a row under a sequence number of its own (copy and restore),
     /// raising the log's sequence to it.
@@ -162,6 +169,17 @@ pub struct WriteStats {
 /// transaction. A commit may not be durable yet when `write` returns: it
 /// answers the commit's number, and [`Backend::wait_durable`] returns once
 /// that commit is on disk.
+/// What [`StoreWrite::log_append`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    /// Appended under this number.
+    Now(u64),
+    /// Appended; the backend numbers it as the transaction commits.
+    AtCommit,
+    /// A row of that id is there already: nothing was appended.
+    Present,
+}
+
 pub trait Backend: Send + Sync {
     fn read(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()>;
     /// The commit number, or `None` when the closure rolled back or the
@@ -169,8 +187,9 @@ pub trait Backend: Send + Sync {
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>>;
     /// Block until commit `commit` (and every earlier one) is durable.
     fn wait_durable(&self, commit: u64) -> Result<()>;
-    /// The highest number the write that just returned on this thread gave
-    /// the rows it sent ahead with [`StoreWrite::log_append_new`].
+    /// The highest number the commit of the write that just returned on
+    /// this thread gave the rows it appended with
+    /// [`StoreWrite::log_append_new`].
     fn last_appended(&self) -> Option<u64> {
         None
     }

@@ -21,10 +21,19 @@ pub const CHANGES: LogSpec = LogSpec {
 /// One logged write.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
+    /// The row's number (older rows carry it in their body too).
+    #[serde(default)]
     pub seq: u64,
     /// The record type, e.g. `product`.
     pub kind: String,
     pub id: Id,
+}
+
+/// A change as stored: its number is the row's.
+#[derive(Serialize)]
+struct Stored<'a> {
+    kind: &'a str,
+    id: Id,
 }
 
 fn corrupt(reason: impl Into<String>) -> StoreError {
@@ -46,7 +55,12 @@ pub trait ChangeReads: Reads {
         self.store()
             .log_after(&CHANGES, seq, limit)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string())))
+            .map(|(seq, v)| {
+                let mut change: Change =
+                    serde_json::from_slice(&v).map_err(|e| corrupt(e.to_string()))?;
+                change.seq = seq;
+                Ok(change)
+            })
             .collect()
     }
 }
@@ -54,15 +68,11 @@ pub trait ChangeReads: Reads {
 impl<T: Reads + ?Sized> ChangeReads for T {}
 
 impl WriteTx<'_> {
+    /// Log a write; its number is the row's, given when it is appended
+    /// (on PostgreSQL, as the transaction commits).
     pub(crate) fn log_change(&mut self, kind: &str, id: Id) -> Result<()> {
-        let seq = self.last_change()? + 1;
-        let row = serde_json::to_vec(&Change {
-            seq,
-            kind: kind.to_string(),
-            id,
-        })
-        .map_err(|e| corrupt(e.to_string()))?;
-        self.raw.log_put(&CHANGES, seq, None, &row)
+        let row = serde_json::to_vec(&Stored { kind, id }).map_err(|e| corrupt(e.to_string()))?;
+        self.raw.log_push(&CHANGES, &row)
     }
 
     /// Forget changes up to and including `seq` (every follower has them).

@@ -3,7 +3,7 @@
 //! board keeps its signed events here: appending an id already present
 //! does nothing, so events pulled twice from peers are stored once.
 
-use crate::backend::LogSpec;
+use crate::backend::{Appended, LogSpec};
 use crate::error::Result;
 use crate::tx::{Reads, WriteTx};
 use crate::types::Id;
@@ -41,10 +41,10 @@ pub trait EventLogReads: Reads {
 impl<T: Reads + ?Sized> EventLogReads for T {}
 
 impl WriteTx<'_> {
-    /// Append an event; its sequence number, or `None` when an event with
-    /// this id is in the log already (nothing is written then).
-    pub fn append_event_log(&mut self, id: Id, event: &[u8]) -> Result<Option<u64>> {
-        self.raw.log_append(&EVENTLOG, Some(id), event)
+    /// Append an event; `false` when an event with this id is in the log
+    /// already (nothing is written then).
+    pub fn append_event_log(&mut self, id: Id, event: &[u8]) -> Result<bool> {
+        Ok(self.raw.log_append(&EVENTLOG, Some(id), event)? != Appended::Present)
     }
 
     /// Store (or replace) the snapshot `name`.

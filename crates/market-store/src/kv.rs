@@ -8,7 +8,7 @@
 
 use std::ops::Bound;
 
-use crate::backend::{IndexValues, LogSpec, Row, StoreRead, StoreWrite};
+use crate::backend::{Appended, IndexValues, LogSpec, Row, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
 use crate::idempotency::IdempotencyRecord;
 use crate::record::{IndexSpec, TableSpec};
@@ -537,15 +537,15 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
         )
     }
 
-    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>> {
+    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Appended> {
         if let Some(id) = id
             && self.log_seq(log, id)?.is_some()
         {
-            return Ok(None);
+            return Ok(Appended::Present);
         }
         let seq = self.log_last(log)? + 1;
         self.log_put(log, seq, id, body)?;
-        Ok(Some(seq))
+        Ok(Appended::Now(seq))
     }
 
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {

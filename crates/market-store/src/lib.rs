@@ -33,7 +33,9 @@ mod types;
 use std::cell::Cell;
 use std::sync::Arc;
 
-pub use backend::{Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite, WriteStats};
+pub use backend::{
+    Appended, Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite, WriteStats,
+};
 pub use changes::{CHANGES, Change, ChangeReads};
 pub use crypto::{KeyError, SecretCipher};
 pub use domain_events::{DOMAIN_EVENTS, DomainEvent, DomainEventReads, EventBell, NewEvent};

@@ -19,6 +19,8 @@ pub struct Config {
     pub pg_pool_size: u32,
     /// Seconds a PostgreSQL statement may run before it is cancelled.
     pub pg_statement_timeout_secs: u64,
+    /// PostgreSQL transactions this process's writes share at once.
+    pub pg_write_lanes: usize,
     /// Most requests in one JSON-RPC batch.
     pub batch_limit: usize,
     /// Largest request body in bytes.
@@ -133,6 +135,7 @@ impl Default for Config {
             cache_mb: market_store::DEFAULT_CACHE_BYTES >> 20,
             pg_pool_size: 16,
             pg_statement_timeout_secs: 30,
+            pg_write_lanes: 4,
             batch_limit: 100,
             body_limit: 1024 * 1024,
             cors_origins: vec!["*".into()],
@@ -293,6 +296,9 @@ impl Config {
         if let Some((n, v)) = get("MARKETPLACE_PG_STATEMENT_TIMEOUT_SECS") {
             self.pg_statement_timeout_secs = parse_env(&n, &v)?;
         }
+        if let Some((n, v)) = get("MARKETPLACE_PG_WRITE_LANES") {
+            self.pg_write_lanes = parse_env(&n, &v)?;
+        }
         if let Some((n, v)) = get("MARKETPLACE_PASSWORD_ATTEMPTS") {
             self.password_attempts = parse_env(&n, &v)?;
         }
@@ -316,6 +322,7 @@ impl Config {
                 statement_timeout: std::time::Duration::from_secs(
                     self.pg_statement_timeout_secs.max(1),
                 ),
+                write_lanes: self.pg_write_lanes.max(1),
                 ..market_store::PgSettings::default()
             },
         }

@@ -236,7 +236,7 @@ impl Board {
 pub(crate) fn append(tx: &mut WriteTx<'_>, events: &[SignedEvent]) -> Result<usize, RpcError> {
     let mut n = 0;
     for e in events {
-        if tx.append_event_log(e.id, &encode_event(e)?)?.is_some() {
+        if tx.append_event_log(e.id, &encode_event(e)?)? {
             n += 1;
             domain_event(tx, e)?;
         }

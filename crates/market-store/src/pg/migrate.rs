@@ -16,8 +16,9 @@ use crate::error::{Result, StoreError};
 use crate::record::TableSpec;
 
 /// The layout of the tables that are not root objects; a database written
-/// by a build with a higher number is refused.
-pub const FORMAT_VERSION: u32 = 1;
+/// by a build with a higher number is refused. Format 2 numbers log rows
+/// from one sequence per log instead of a counter row.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The advisory lock migrations run under.
 const MIGRATION_LOCK: i64 = 0x6d61_726b_6574_0001;
@@ -66,6 +67,7 @@ struct Current {
     /// Table name to its columns.
     tables: BTreeMap<String, BTreeSet<String>>,
     indexes: BTreeSet<String>,
+    sequences: BTreeSet<String>,
     format: Option<u32>,
 }
 
@@ -97,6 +99,16 @@ fn inspect(client: &mut impl GenericClient) -> Result<Current> {
         .map_err(pg)?
     {
         current.indexes.insert(row.get(0));
+    }
+    for row in client
+        .query(
+            "SELECT sequence_name::text FROM information_schema.sequences \
+             WHERE sequence_schema = current_schema()",
+            &[],
+        )
+        .map_err(pg)?
+    {
+        current.sequences.insert(row.get(0));
     }
     if current.tables.contains_key("marketplace_meta") {
         let row = client
@@ -150,6 +162,9 @@ fn plan_from(current: &Current, tables: &[TableSpec], logs: &[LogSpec]) -> Resul
         match current.tables.get(&name) {
             None => steps.extend(sql::create_log(log).into_iter().map(step)),
             Some(columns) => {
+                if !current.sequences.contains(&sql::log_sequence(log)) {
+                    steps.extend(sql::create_log_sequence(log).into_iter().map(step));
+                }
                 for column in log.columns.iter().filter(|c| !columns.contains(**c)) {
                     steps.push(step(format!(
                         "ALTER TABLE {name} ADD COLUMN {}",
@@ -159,6 +174,11 @@ fn plan_from(current: &Current, tables: &[TableSpec], logs: &[LogSpec]) -> Resul
                 }
             }
         }
+    }
+    if current.format.is_some_and(|f| f < FORMAT_VERSION) {
+        steps.push(step(format!(
+            "UPDATE marketplace_meta SET value = '{FORMAT_VERSION}' WHERE key = 'format_version'"
+        )));
     }
     let wanted: BTreeSet<&str> = tables.iter().map(|t| t.kind).collect();
     for t in tables {
@@ -339,6 +359,41 @@ mod tests {
                 "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\" COLLATE \"und-x-icu\"))"
             ]
         );
+    }
+
+    #[test]
+    fn a_format_1_log_gets_its_sequence_from_its_highest_number() {
+        let log = LogSpec {
+            name: "changes",
+            json: true,
+            columns: &[],
+        };
+        let mut current = Current {
+            format: Some(1),
+            ..Default::default()
+        };
+        for table in ["marketplace_meta", "log_changes"] {
+            current.tables.insert(table.into(), BTreeSet::new());
+        }
+        let plan = plan_from(&current, &[], &[log]).unwrap();
+        let steps: Vec<&str> = plan.steps.iter().map(|s| s.sql.as_str()).collect();
+        assert_eq!(steps.len(), 3, "{steps:?}");
+        assert_eq!(
+            steps[0],
+            "CREATE SEQUENCE log_changes__seq OWNED BY log_changes.seq"
+        );
+        assert!(
+            steps[1].starts_with("SELECT setval('log_changes__seq', greatest(last, 1), last > 0)")
+        );
+        assert!(steps[1].contains("SELECT coalesce(max(seq), 0) FROM log_changes"));
+        assert!(steps[1].contains("FROM log_seq WHERE name = 'changes'"));
+        assert_eq!(
+            steps[2],
+            format!(
+                "UPDATE marketplace_meta SET value = '{FORMAT_VERSION}' WHERE key = 'format_version'"
+            )
+        );
+        assert!(plan.destructive().next().is_none());
     }
 
     #[test]

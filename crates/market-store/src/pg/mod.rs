@@ -42,6 +42,8 @@ pub struct PgSettings {
     pub statement_timeout: Duration,
     /// Longest to wait for a connection (new or from the pool).
     pub connect_timeout: Duration,
+    /// Transactions the writes of this process share at once ([`shared`]).
+    pub write_lanes: usize,
 }
 
 impl Default for PgSettings {
@@ -50,6 +52,7 @@ impl Default for PgSettings {
             pool_size: 16,
             statement_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            write_lanes: 4,
         }
     }
 }
@@ -163,6 +166,8 @@ struct OpenBatch {
     owner: usize,
     conn: r2d2::PooledConnection<Manager>,
     failed: bool,
+    /// Log rows its writes appended, numbered at its commit.
+    deferred: Vec<store::Deferred>,
 }
 
 thread_local! {
@@ -207,7 +212,7 @@ impl PgBackend {
             });
         Ok(PgBackend {
             pool,
-            groups: shared::Groups::default(),
+            groups: shared::Groups::new(settings.write_lanes),
             tables: tables.to_vec(),
             logs: logs.to_vec(),
             name: display(&config),
@@ -339,12 +344,14 @@ impl Backend for PgBackend {
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
         if let Some(mut open) = self.take_batch() {
-            store::clear_appended();
-            let (result, failure) = {
-                let mut tx = PgTx::new(&mut open.conn);
+            store::set_appended(None);
+            let (result, failure, deferred) = {
+                let mut tx = PgTx::after(&mut open.conn, &open.deferred);
                 let result = f(&mut tx);
-                (result, tx.finish())
+                let deferred = tx.take_deferred();
+                (result, tx.finish(), deferred)
             };
+            open.deferred.extend(deferred);
             open.failed |= failure.is_some() || !matches!(result, Ok(true));
             Self::put_batch(open);
             return match (failure, result) {
@@ -374,6 +381,7 @@ impl Backend for PgBackend {
             owner: self.key(),
             conn,
             failed: false,
+            deferred: Vec::new(),
         });
         Ok(true)
     }
@@ -390,9 +398,10 @@ impl Backend for PgBackend {
                 Ok(None)
             };
         }
-        open.conn
-            .batch_execute("COMMIT")
-            .map_err(|e| StoreError::Backend(describe_error(&e)))?;
+        if let Err(e) = store::commit(&mut open.conn, std::mem::take(&mut open.deferred)) {
+            rollback(&mut open.conn);
+            return Err(StoreError::Backend(describe_error(&e)));
+        }
         Ok(None)
     }
 

@@ -1,30 +1,32 @@
 //! Shared commits: the write closures of concurrent requests in one process
-//! run one after another in one `SERIALIZABLE` transaction, each inside its
-//! own savepoint, and commit together.
+//! run in a few `SERIALIZABLE` transactions side by side (lanes); in each,
+//! closures run one after another, each inside its own savepoint, and
+//! commit together.
 //!
-//! Most writes append to the logs (domain events, changes), whose `seq`
-//! comes from one counter row, so two transactions that both do conflict
-//! and one of them runs again. One transaction per request would therefore
-//! serialise the whole process on that row with a retry for most requests;
-//! one transaction per group of requests pays the counter, the conflict
-//! checks and the commit's flush once for the group.
+//! One transaction per request would pay a commit's flush and a round trip
+//! for its start per request; one transaction for the whole process would
+//! run every write one after another. A few lanes pay the commit once per
+//! group and still use the machine. Log rows get their numbers only as a
+//! group commits ([`super::store::commit`]), under a lock held until the
+//! commit returns, so lanes do not conflict over the logs and numbers
+//! follow commit order.
 //!
 //! The rules: a closure that fails (or returns without committing) is
-//! rolled back to its savepoint and leaves its neighbours alone; the group
+//! rolled back to its savepoint and leaves its neighbours alone; a group
 //! commits when nobody else is queueing to join it or when it is full; each
 //! caller returns only once its group's commit has returned (so durable);
 //! when the group's transaction fails for a reason that running again may
 //! cure (a serialization failure, a deadlock, a connection lost before the
 //! commit was sent), every closure in it runs again, in a later group; a
-//! closure that meets a unique value committed meanwhile by another process
-//! runs again alone.
+//! closure that meets a unique value committed meanwhile by another
+//! transaction runs again alone.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::store::{Ended, Failure, PgTx};
+use super::store::{self, Deferred, Ended, Failure, PgTx};
 use super::{MAX_ATTEMPTS, Manager, PgBackend, backoff, describe_error, rollback};
 use crate::backend::StoreWrite;
 use crate::error::{Result, StoreError};
@@ -35,7 +37,8 @@ const MAX_GROUP: usize = 64;
 /// How a group ended, for its members.
 #[derive(Debug, Clone)]
 enum Outcome {
-    Committed,
+    /// With the highest number the commit gave a domain event.
+    Committed(Option<u64>),
     /// Nothing of the group was committed: run again.
     Retry,
     Failed(String),
@@ -45,6 +48,8 @@ enum Outcome {
 struct Open {
     conn: r2d2::PooledConnection<Manager>,
     members: usize,
+    /// The members' log rows, numbered at the commit.
+    deferred: Vec<Deferred>,
 }
 
 #[derive(Default)]
@@ -90,16 +95,57 @@ impl State {
     }
 }
 
-/// The shared transaction of one backend.
-#[derive(Default)]
+/// The lanes of one backend.
 pub(crate) struct Groups {
+    lanes: Vec<Lane>,
+    /// The lane the next write joins, round robin.
+    next: AtomicUsize,
+}
+
+impl Groups {
+    pub(crate) fn new(lanes: usize) -> Groups {
+        Groups {
+            lanes: (0..lanes.max(1)).map(|_| Lane::default()).collect(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    /// Run `f` in a group of one of the lanes: `Ok(None)` once it is
+    /// committed, or what the closure returned when it did not ask to
+    /// commit. A closure whose group must run again may run in another
+    /// lane.
+    pub(crate) fn write(
+        &self,
+        backend: &PgBackend,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let lane = &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
+            match lane.write(backend, f) {
+                Some(result) => return result,
+                None if attempt < MAX_ATTEMPTS => backoff(attempt),
+                None => {
+                    return Err(StoreError::Backend(
+                        "the write kept conflicting with other writes; try again".into(),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One shared transaction at a time.
+#[derive(Default)]
+struct Lane {
     state: Mutex<State>,
     ended: Condvar,
     /// Callers waiting to take the lock and join the open group.
     queued: AtomicUsize,
 }
 
-impl Groups {
+impl Lane {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A closure that panicked leaves a transaction a later commit or
         // rollback settles; the state itself stays whole.
@@ -120,76 +166,71 @@ impl Groups {
             state.open = None;
             return;
         }
-        let outcome = match open.conn.batch_execute("COMMIT") {
-            Ok(()) => Outcome::Committed,
-            Err(e) if super::retryable(&e) => Outcome::Retry,
-            Err(e) => Outcome::Failed(describe_error(&e)),
+        let outcome = match store::commit(&mut open.conn, std::mem::take(&mut open.deferred)) {
+            Ok(seq) => Outcome::Committed(seq),
+            Err(e) => {
+                // (a transaction that failed is over already; one that
+                // could not send its commit is not)
+                rollback(&mut open.conn);
+                if super::retryable(&e) {
+                    Outcome::Retry
+                } else {
+                    Outcome::Failed(describe_error(&e))
+                }
+            }
         };
         state.end(outcome);
         self.ended.notify_all();
     }
 
-    /// Run `f` in the open group (opening one when there is none); `Ok(None)`
+    /// Run `f` in the open group (opening one when there is none): `Ok(None)`
     /// once it is committed, or what the closure returned when it did not
-    /// ask to commit.
-    pub(crate) fn write(
+    /// ask to commit; `None` when it must run again.
+    fn write(
         &self,
         backend: &PgBackend,
         f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
-    ) -> Result<Option<u64>> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            self.queued.fetch_add(1, Ordering::AcqRel);
-            let mut state = self.lock();
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            let joined = match self.run(backend, &mut state, f) {
-                Ran::Member(group) => group,
-                Ran::Done(result) => {
-                    self.settle(&mut state);
-                    return result;
-                }
-                Ran::Again => {
-                    // the group, when still open, goes on without this closure
-                    self.settle(&mut state);
-                    self.ended.notify_all();
-                    drop(state);
-                    if attempt >= MAX_ATTEMPTS {
-                        return Err(StoreError::Backend(
-                            "the write kept conflicting with other writes; try again".into(),
-                        ));
-                    }
-                    backoff(attempt);
-                    continue;
-                }
-            };
-            self.settle(&mut state);
-            let outcome = loop {
-                if let Some(outcome) = state.outcome(joined) {
-                    break outcome;
-                }
-                let (next, waited) = self
-                    .ended
-                    .wait_timeout(state, Duration::from_millis(20))
-                    .unwrap_or_else(|p| p.into_inner());
-                state = next;
-                // Whoever should have committed is gone (a closure that
-                // panicked): commit the group from here.
-                if waited.timed_out() {
-                    self.settle(&mut state);
-                }
-            };
-            drop(state);
-            match outcome {
-                Outcome::Committed => return Ok(None),
-                Outcome::Failed(message) => return Err(StoreError::Backend(message)),
-                Outcome::Retry if attempt < MAX_ATTEMPTS => backoff(attempt),
-                Outcome::Retry => {
-                    return Err(StoreError::Backend(
-                        "the write kept conflicting with other writes; try again".into(),
-                    ));
-                }
+    ) -> Option<Result<Option<u64>>> {
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        let mut state = self.lock();
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        let joined = match self.run(backend, &mut state, f) {
+            Ran::Member(group) => group,
+            Ran::Done(result) => {
+                self.settle(&mut state);
+                return Some(result);
             }
+            Ran::Again => {
+                // the group, when still open, goes on without this closure
+                self.settle(&mut state);
+                self.ended.notify_all();
+                return None;
+            }
+        };
+        self.settle(&mut state);
+        let outcome = loop {
+            if let Some(outcome) = state.outcome(joined) {
+                break outcome;
+            }
+            let (next, waited) = self
+                .ended
+                .wait_timeout(state, Duration::from_millis(20))
+                .unwrap_or_else(|p| p.into_inner());
+            state = next;
+            // Whoever should have committed is gone (a closure that
+            // panicked): commit the group from here.
+            if waited.timed_out() {
+                self.settle(&mut state);
+            }
+        };
+        drop(state);
+        match outcome {
+            Outcome::Committed(seq) => {
+                store::set_appended(seq);
+                Some(Ok(None))
+            }
+            Outcome::Failed(message) => Some(Err(StoreError::Backend(message))),
+            Outcome::Retry => None,
         }
     }
 
@@ -205,17 +246,23 @@ impl Groups {
         // saving a round trip per member.
         if state.open.is_none() {
             match backend.begin("BEGIN ISOLATION LEVEL SERIALIZABLE; SAVEPOINT member") {
-                Ok(conn) => state.open = Some(Open { conn, members: 0 }),
+                Ok(conn) => {
+                    state.open = Some(Open {
+                        conn,
+                        members: 0,
+                        deferred: Vec::new(),
+                    });
+                }
                 Err(e) => return Ran::Done(Err(e)),
             }
         }
         let Some(open) = state.open.as_mut() else {
             return Ran::Again;
         };
-        super::store::clear_appended();
-        let (result, ended) = {
-            let mut tx = PgTx::new(&mut open.conn);
+        let (result, ended, deferred) = {
+            let mut tx = PgTx::after(&mut open.conn, &open.deferred);
             let result = f(&mut tx);
+            let deferred = tx.take_deferred();
             // The closure's writes, sent ahead, and its release come back
             // in one round trip.
             let ended = if matches!(result, Ok(true)) {
@@ -227,7 +274,7 @@ impl Groups {
                     failure: tx.into_failure(),
                 }
             };
-            (result, ended)
+            (result, ended, deferred)
         };
         let Ended {
             done: released,
@@ -269,6 +316,7 @@ impl Groups {
         }
         if released {
             open.members += 1;
+            open.deferred.extend(deferred);
             return Ran::Member(state.group);
         }
         Ran::Done(match (failure, result) {

@@ -148,7 +148,29 @@ pub fn create_log(log: &LogSpec) -> Vec<String> {
         cols.join(",\n    ")
     )];
     out.extend(log.columns.iter().map(|c| log_column_index(log, c)));
+    out.extend(create_log_sequence(log));
     out
+}
+
+/// The sequence a log's numbers come from.
+pub fn log_sequence(log: &LogSpec) -> String {
+    format!("{}__seq", log_table(log))
+}
+
+/// The log's sequence, going on from the highest number it holds (or ever
+/// held, for a pruned log).
+pub fn create_log_sequence(log: &LogSpec) -> [String; 2] {
+    let t = log_table(log);
+    let s = log_sequence(log);
+    [
+        format!("CREATE SEQUENCE {s} OWNED BY {t}.seq"),
+        format!(
+            "SELECT setval('{s}', greatest(last, 1), last > 0) FROM (SELECT greatest(\
+             (SELECT coalesce(max(seq), 0) FROM {t}), \
+             (SELECT coalesce(max(last), 0) FROM log_seq WHERE name = {})) AS last) AS high",
+            literal(log.name)
+        ),
+    ]
 }
 
 /// The tables every marketplace database has, whatever its schema.

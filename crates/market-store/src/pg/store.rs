@@ -10,7 +10,7 @@ use postgres::types::ToSql;
 use super::client::{Answer, Conn, Params as Owned, Pipeline, Sent};
 use super::sql;
 use super::{describe_error, dooms_transaction, retryable};
-use crate::backend::{IndexValues, LogSpec, Row, StoreRead, StoreWrite};
+use crate::backend::{Appended, IndexValues, LogSpec, Row, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
 use crate::idempotency::IdempotencyRecord;
 use crate::record::{IndexSpec, TableSpec};
@@ -48,7 +48,33 @@ pub(crate) struct PgTx<'c> {
     /// The records this transaction read or wrote by id, as it sees them:
     /// a second read of one (an update after a load) costs no round trip.
     seen: RefCell<Seen>,
+    /// Log rows to number and insert when the transaction commits.
+    deferred: RefCell<Vec<Deferred>>,
+    /// Those of the closures before this one in the same transaction.
+    earlier: &'c [Deferred],
 }
+
+/// A log row appended by a write closure, numbered and inserted only when
+/// its transaction commits ([`commit`]).
+pub(crate) struct Deferred {
+    log: LogSpec,
+    id: Option<String>,
+    body: Body,
+    /// A domain event: its number is what [`last_appended`] tells.
+    announced: bool,
+}
+
+enum Body {
+    Json(String),
+    Bytes(Vec<u8>),
+}
+
+/// The advisory lock a transaction's connection holds from the moment it
+/// numbers log rows until its commit has returned, so that numbers follow
+/// commit order (a reader that has seen number `n` never meets a lower one
+/// later) and a commit that fails can give its numbers back (no gap).
+const LOG_LOCK: &str = "SELECT pg_advisory_lock(7881706113011990530)";
+const LOG_UNLOCK: &str = "SELECT pg_advisory_unlock(7881706113011990530)";
 
 /// How a closure's end went.
 pub(crate) struct Ended {
@@ -74,23 +100,17 @@ enum Check {
         kind: &'static str,
         id: Id,
     },
-    /// A log row appended under a new id: its number, for
-    /// [`last_appended`].
-    Appended {
-        log: &'static str,
-        id: Id,
-    },
 }
 
 thread_local! {
-    /// The highest number given to a row sent ahead with
-    /// `log_append_new` by the write running on this thread.
+    /// The highest number given to a domain event by the commit of the
+    /// write that just returned on this thread.
     static APPENDED: std::cell::Cell<Option<u64>> = const { std::cell::Cell::new(None) };
 }
 
-/// Forget the numbers of a previous attempt (at the start of a write).
-pub(crate) fn clear_appended() {
-    APPENDED.with(|a| a.set(None));
+/// Tell the write on this thread the highest event number its commit gave.
+pub(crate) fn set_appended(seq: Option<u64>) {
+    APPENDED.with(|a| a.set(seq));
 }
 
 /// The highest number the write on this thread appended (and forget it).
@@ -105,17 +125,6 @@ impl Check {
                 kind,
                 id: id.to_string(),
             }),
-            (Check::Appended { log, id }, Answer::Rows(rows)) => {
-                let seq = rows
-                    .first()
-                    .ok_or_else(|| StoreError::Corrupt {
-                        table: (*log).into(),
-                        reason: format!("id {id} appended twice"),
-                    })
-                    .and_then(|row| seq_of(log, row.get(0)))?;
-                APPENDED.with(|a| a.set(a.get().max(Some(seq))));
-                Ok(())
-            }
             _ => Ok(()),
         }
     }
@@ -197,7 +206,23 @@ impl<'c> PgTx<'c> {
             failure: RefCell::new(None),
             all_ran: std::cell::Cell::new(true),
             seen: RefCell::new(HashMap::new()),
+            deferred: RefCell::new(Vec::new()),
+            earlier: &[],
         }
+    }
+
+    /// The same, after closures in the same transaction that appended
+    /// `earlier` log rows.
+    pub fn after(conn: &'c mut Conn, earlier: &'c [Deferred]) -> PgTx<'c> {
+        PgTx {
+            earlier,
+            ..PgTx::new(conn)
+        }
+    }
+
+    /// The log rows appended so far, for the transaction's commit.
+    pub fn take_deferred(&self) -> Vec<Deferred> {
+        std::mem::take(&mut *self.deferred.borrow_mut())
     }
 
     /// Send `sql` (a transaction's start) ahead of the first statement.
@@ -372,12 +397,20 @@ impl<'c> PgTx<'c> {
         Ok(())
     }
 
-    /// Send a write whose answer is rows (`RETURNING`), read like
-    /// [`PgTx::later`]'s.
-    fn later_query(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
-        let statement = self.statement(sql)?;
-        let future = self.pipe.borrow().query(statement, params);
-        self.sent.borrow_mut().push((future, check));
+    /// Keep a log row for the commit to number and insert.
+    fn defer(&self, log: &LogSpec, id: Option<Id>, body: &[u8], announced: bool) -> Result<()> {
+        self.failed()?;
+        let body = if log.json {
+            Body::Json(text_of(log.name, body)?)
+        } else {
+            Body::Bytes(body.to_vec())
+        };
+        self.deferred.borrow_mut().push(Deferred {
+            log: *log,
+            id: id.map(|i| i.to_string()),
+            body,
+            announced,
+        });
         Ok(())
     }
 
@@ -582,10 +615,18 @@ impl StoreRead for PgTx<'_> {
         rows.iter().map(Self::audit_entry).collect()
     }
 
+    /// The highest number committed: the last row, or what the log held
+    /// before it was pruned. (Not the sequence's value, which counts rows
+    /// numbered by transactions still committing, or rolled back.)
     fn log_last(&self, log: &LogSpec) -> Result<u64> {
-        let rows = self.query("SELECT last FROM log_seq WHERE name = $1", &[&log.name])?;
+        let sql = format!(
+            "SELECT greatest((SELECT coalesce(max(seq), 0) FROM {}), \
+             (SELECT coalesce(max(last), 0) FROM log_seq WHERE name = $1))",
+            sql::log_table(log)
+        );
+        let rows = self.query(&sql, &[&log.name])?;
         match rows.first() {
-            Some(r) => seq_of("log_seq", r.get(0)),
+            Some(r) => seq_of(log.name, r.get(0)),
             None => Ok(0),
         }
     }
@@ -679,17 +720,133 @@ fn log_body(log: &LogSpec, body: &[u8]) -> Result<Box<dyn ToSql + Sync + Send>> 
     })
 }
 
-/// The next `seq` from the log's counter row and the row under it, unless a
-/// row of that id is there already; answers the row's `seq`.
-fn append_sql(log: &LogSpec) -> String {
-    let t = sql::log_table(log);
-    format!(
-        "WITH next AS (INSERT INTO log_seq (name, last) SELECT $1, 1 \
-         WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE $2::text IS NOT NULL AND id = $2::text) \
-         ON CONFLICT (name) DO UPDATE SET last = log_seq.last + 1 RETURNING last) \
-         INSERT INTO {t} (seq, id, body) SELECT last, $2, {} FROM next RETURNING seq",
-        body_param(log)
-    )
+/// Number `rows` under [`LOG_LOCK`], insert them and commit the
+/// transaction on `conn`, in one round trip; the highest number given to a
+/// domain event. Any statement failing fails the commit (PostgreSQL then
+/// rolls the transaction back) and the logs' sequences are set back to
+/// where they were, so the numbers taken are given again.
+pub(crate) fn commit(
+    conn: &mut Conn,
+    rows: Vec<Deferred>,
+) -> std::result::Result<Option<u64>, postgres::Error> {
+    let mut logs: Vec<(LogSpec, Vec<Deferred>)> = Vec::new();
+    for row in rows {
+        match logs.iter_mut().find(|(log, _)| log.name == row.log.name) {
+            Some((_, same)) => same.push(row),
+            None => logs.push((row.log, vec![row])),
+        }
+    }
+    if logs.is_empty() {
+        return conn.batch_execute("COMMIT").map(|()| None);
+    }
+    // Everything is prepared before the lock is taken: a failure then
+    // leaves it free.
+    let mut pipe = conn.pipeline();
+    let mut states = Vec::new();
+    let mut inserts = Vec::new();
+    for (log, rows) in &logs {
+        states.push(pipe.statement(&format!(
+            "SELECT last_value, is_called FROM {}",
+            sql::log_sequence(log)
+        ))?);
+        let (kind, cast) = if log.json {
+            ("text", "::jsonb")
+        } else {
+            ("bytea", "")
+        };
+        let statement = pipe.statement(&format!(
+            "INSERT INTO {} (seq, id, body) SELECT nextval('{}'), id, body{cast} \
+             FROM unnest($1::text[], $2::{kind}[]) AS r(id, body) RETURNING seq",
+            sql::log_table(log),
+            sql::log_sequence(log)
+        ))?;
+        let ids: Vec<Option<String>> = rows.iter().map(|r| r.id.clone()).collect();
+        let mut json = Vec::new();
+        let mut bytes = Vec::new();
+        for r in rows {
+            match &r.body {
+                Body::Json(text) => json.push(text.clone()),
+                Body::Bytes(b) => bytes.push(b.clone()),
+            }
+        }
+        let body: Box<dyn ToSql + Sync + Send> = if log.json {
+            Box::new(json)
+        } else {
+            Box::new(bytes)
+        };
+        inserts.push((
+            statement,
+            vec![Box::new(ids) as Box<dyn ToSql + Sync + Send>, body],
+        ));
+    }
+    let mut sent = vec![pipe.batch(LOG_LOCK)];
+    for statement in states {
+        sent.push(pipe.query(statement, Vec::new()));
+    }
+    for (statement, params) in inserts {
+        sent.push(pipe.query(statement, params));
+    }
+    sent.push(pipe.batch("COMMIT"));
+    let mut answers = pipe.wait(sent)?.into_iter();
+    // Without the lock, nothing was numbered.
+    answers.next().transpose()?;
+    let mut before = Vec::new();
+    let mut failed = None;
+    for (log, _) in &logs {
+        match answers.next().transpose() {
+            Ok(Some(Answer::Rows(state))) => {
+                if let Some(row) = state.first() {
+                    before.push((sql::log_sequence(log), row.get::<_, i64>(0), row.get(1)));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    let mut announced = None;
+    for (_, rows) in &logs {
+        match answers.next().transpose() {
+            Ok(Some(Answer::Rows(seqs))) => {
+                for (row, seq) in rows.iter().zip(seqs) {
+                    if row.announced {
+                        let seq = u64::try_from(seq.get::<_, i64>(0)).unwrap_or(0);
+                        announced = announced.max(Some(seq));
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Err(e) = answers.next().transpose() {
+        failed = failed.or(Some(e));
+    }
+    match failed {
+        None => {
+            conn.send_and_forget(LOG_UNLOCK);
+            Ok(announced)
+        }
+        Some(e) => {
+            // The transaction is over (a failed one ends at its COMMIT);
+            // nobody else numbered rows since, the lock being held.
+            give_back(conn, &before);
+            Err(e)
+        }
+    }
+}
+
+/// Set the sequences back to `before` and let go of [`LOG_LOCK`]. A
+/// connection that cannot do it is lost, which lets go of the lock too.
+fn give_back(conn: &mut Conn, before: &[(String, i64, bool)]) {
+    let mut sql = String::new();
+    for (sequence, last, called) in before {
+        sql.push_str(&format!("SELECT setval('{sequence}', {last}, {called}); "));
+    }
+    sql.push_str(LOG_UNLOCK);
+    if conn.batch_execute(&sql).is_err() {
+        let _ = conn.batch_execute("ROLLBACK");
+        let _ = conn.batch_execute(&sql);
+    }
 }
 
 /// A record row's parameters: id, version, timestamps and JSON.
@@ -777,27 +934,33 @@ impl StoreWrite for PgTx<'_> {
         self.append_audits(std::slice::from_ref(e))
     }
 
-    /// One statement: the next `seq` from the log's counter row and the row
-    /// under it, unless a row of that id is there already.
-    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Option<u64>> {
-        let id = id.map(|i| i.to_string());
-        let rows = self.query(&append_sql(log), &[&log.name, &id, &*log_body(log, body)?])?;
-        rows.first().map(|r| seq_of(log.name, r.get(0))).transpose()
+    /// Kept for the commit to number; a row whose id the log holds, or
+    /// that this transaction appended already, is not appended again.
+    fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Appended> {
+        if let Some(id) = id {
+            let text = id.to_string();
+            let pending = self
+                .earlier
+                .iter()
+                .chain(self.deferred.borrow().iter())
+                .any(|d| d.log.name == log.name && d.id.as_deref() == Some(text.as_str()));
+            if pending || self.log_seq(log, id)?.is_some() {
+                return Ok(Appended::Present);
+            }
+        }
+        self.defer(log, id, body, false)?;
+        Ok(Appended::AtCommit)
     }
 
-    /// The append of [`StoreWrite::log_append`], sent ahead: its number is
-    /// read with the closure's next wait.
+    /// A domain event, numbered at the commit ([`commit`]), which tells
+    /// the number through [`super::PgBackend`]'s `last_appended`.
     fn log_append_new(&mut self, log: &LogSpec, id: Id, body: &[u8]) -> Result<Option<u64>> {
-        let check = Check::Appended { log: log.name, id };
-        let params: Owned = vec![
-            Box::new(log.name),
-            Box::new(Some(id.to_string())),
-            log_body(log, body)?,
-        ];
-        self.later_query(&append_sql(log), params, check)?;
+        self.defer(log, Some(id), body, true)?;
         Ok(None)
     }
 
+    /// A row under a given number (a copy or a restore): the sequence goes
+    /// on after it.
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
         let t = sql::log_table(log);
         let id = id.map(|i| i.to_string());
@@ -811,20 +974,28 @@ impl StoreWrite for PgTx<'_> {
             vec![Box::new(seq), Box::new(id), log_body(log, body)?],
             Check::Nothing,
         )?;
+        let s = sql::log_sequence(log);
         self.later(
-            "INSERT INTO log_seq (name, last) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE SET last = greatest(log_seq.last, excluded.last)",
-            vec![Box::new(log.name), Box::new(seq)],
+            &format!("SELECT setval('{s}', greatest($1, (SELECT last_value FROM {s})))"),
+            vec![Box::new(seq)],
             Check::Nothing,
         )
     }
 
+    /// Forget rows up to `seq`; the highest number forgotten stays in
+    /// `log_seq`, so [`StoreRead::log_last`] does not go back.
     fn log_prune(&mut self, log: &LogSpec, seq: u64, limit: usize) -> Result<usize> {
         let t = sql::log_table(log);
         let sql = format!(
-            "DELETE FROM {t} WHERE seq IN (SELECT seq FROM {t} WHERE seq <= $1 ORDER BY seq LIMIT $2)"
+            "WITH gone AS (DELETE FROM {t} WHERE seq IN \
+             (SELECT seq FROM {t} WHERE seq <= $1 ORDER BY seq LIMIT $2) RETURNING seq), \
+             high AS (INSERT INTO log_seq (name, last) SELECT $3, max(seq) FROM gone \
+             HAVING count(*) > 0 \
+             ON CONFLICT (name) DO UPDATE SET last = greatest(log_seq.last, excluded.last)) \
+             SELECT count(*) FROM gone"
         );
-        let n = self.execute(&sql, &[&seq_param(seq)?, &limit_of(limit)])?;
+        let rows = self.query(&sql, &[&seq_param(seq)?, &limit_of(limit), &log.name])?;
+        let n: i64 = rows.first().map(|r| r.get(0)).unwrap_or(0);
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
