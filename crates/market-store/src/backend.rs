@@ -185,6 +185,17 @@ pub trait Backend: Send + Sync {
     /// The commit number, or `None` when the closure rolled back or the
     /// commit is durable already.
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>>;
+    /// [`Backend::write`] on behalf of a writer known by `affinity` (a hash
+    /// of the actor). A backend that runs several write transactions side
+    /// by side keeps the writes of one affinity in the same one, so that a
+    /// writer's next write does not meet its previous one as a conflict.
+    fn write_for(
+        &self,
+        _affinity: u64,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        self.write(f)
+    }
     /// Block until commit `commit` (and every earlier one) is durable.
     fn wait_durable(&self, commit: u64) -> Result<()>;
     /// The highest number the commit of the write that just returned on

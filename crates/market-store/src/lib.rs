@@ -310,7 +310,12 @@ impl Db {
         let mut out = None;
         let mut emitted = None;
         let mut sent = false;
-        let commit = self.backend.write(&mut |raw| {
+        let affinity = {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(&actor.actor_id, &mut h);
+            std::hash::Hasher::finish(&h)
+        };
+        let commit = self.backend.write_for(affinity, &mut |raw| {
             let mut tx = WriteTx {
                 raw,
                 db: self,

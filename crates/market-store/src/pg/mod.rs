@@ -52,7 +52,7 @@ impl Default for PgSettings {
             pool_size: 16,
             statement_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            write_lanes: 4,
+            write_lanes: 8,
         }
     }
 }
@@ -299,6 +299,33 @@ impl PgBackend {
             }
         }
     }
+
+    /// A write: in the thread's batch when one is open, else in a shared
+    /// transaction ([`shared`]).
+    fn write_in(
+        &self,
+        affinity: Option<u64>,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        if let Some(mut open) = self.take_batch() {
+            store::set_appended(None);
+            let (result, failure, deferred) = {
+                let mut tx = PgTx::after(&mut open.conn, &open.deferred);
+                let result = f(&mut tx);
+                let deferred = tx.take_deferred();
+                (result, tx.finish(), deferred)
+            };
+            open.deferred.extend(deferred);
+            open.failed |= failure.is_some() || !matches!(result, Ok(true));
+            Self::put_batch(open);
+            return match (failure, result) {
+                // the closure's writes, sent ahead, failed after it returned
+                (Some(failure), Ok(_)) => Err(failure.into_error()),
+                (_, result) => result.map(|_| None),
+            };
+        }
+        self.groups.write(self, affinity, f)
+    }
 }
 
 fn rollback(conn: &mut Conn) {
@@ -343,24 +370,15 @@ impl Backend for PgBackend {
     }
 
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
-        if let Some(mut open) = self.take_batch() {
-            store::set_appended(None);
-            let (result, failure, deferred) = {
-                let mut tx = PgTx::after(&mut open.conn, &open.deferred);
-                let result = f(&mut tx);
-                let deferred = tx.take_deferred();
-                (result, tx.finish(), deferred)
-            };
-            open.deferred.extend(deferred);
-            open.failed |= failure.is_some() || !matches!(result, Ok(true));
-            Self::put_batch(open);
-            return match (failure, result) {
-                // the closure's writes, sent ahead, failed after it returned
-                (Some(failure), Ok(_)) => Err(failure.into_error()),
-                (_, result) => result.map(|_| None),
-            };
-        }
-        self.groups.write(self, f)
+        self.write_in(None, f)
+    }
+
+    fn write_for(
+        &self,
+        affinity: u64,
+        f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
+    ) -> Result<Option<u64>> {
+        self.write_in(Some(affinity), f)
     }
 
     fn last_appended(&self) -> Option<u64> {

@@ -98,7 +98,7 @@ impl State {
 /// The lanes of one backend.
 pub(crate) struct Groups {
     lanes: Vec<Lane>,
-    /// The lane the next write joins, round robin.
+    /// The lane the next write without an affinity joins.
     next: AtomicUsize,
 }
 
@@ -110,19 +110,21 @@ impl Groups {
         }
     }
 
-    /// Run `f` in a group of one of the lanes: `Ok(None)` once it is
+    /// Run `f` in a group of one of the lanes (the writes of one affinity
+    /// in the same lane, others round robin): `Ok(None)` once it is
     /// committed, or what the closure returned when it did not ask to
-    /// commit. A closure whose group must run again may run in another
-    /// lane.
+    /// commit.
     pub(crate) fn write(
         &self,
         backend: &PgBackend,
+        affinity: Option<u64>,
         f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>,
     ) -> Result<Option<u64>> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let lane = &self.lanes[self.next.fetch_add(1, Ordering::Relaxed) % self.lanes.len()];
+            let pick = affinity.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) as u64);
+            let lane = &self.lanes[(pick % self.lanes.len() as u64) as usize];
             match lane.write(backend, f) {
                 Some(result) => return result,
                 None if attempt < MAX_ATTEMPTS => backoff(attempt),

@@ -75,6 +75,12 @@ enum Body {
 /// later) and a commit that fails can give its numbers back (no gap).
 const LOG_LOCK: &str = "SELECT pg_advisory_lock(7881706113011990530)";
 const LOG_UNLOCK: &str = "SELECT pg_advisory_unlock(7881706113011990530)";
+/// The commit and the lock's release in one message, so the lock is held
+/// no longer than the commit takes in PostgreSQL. The statements of one
+/// message stop at the first error: a commit that fails, or a transaction
+/// that failed before (where `SELECT 1` is refused, while a `COMMIT` would
+/// quietly roll back), leaves the lock held for [`give_back`].
+const COMMIT_AND_UNLOCK: &str = "SELECT 1; COMMIT; SELECT pg_advisory_unlock(7881706113011990530)";
 
 /// How a closure's end went.
 pub(crate) struct Ended {
@@ -412,6 +418,32 @@ impl<'c> PgTx<'c> {
             announced,
         });
         Ok(())
+    }
+
+    fn insert_audits(&self, entries: &[AuditEntry], on_conflict: &str) -> Result<()> {
+        let column = |f: &dyn Fn(&AuditEntry) -> String| -> Box<dyn ToSql + Sync + Send> {
+            Box::new(entries.iter().map(f).collect::<Vec<_>>())
+        };
+        self.later(
+            &format!(
+                "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
+                 SELECT id, at::timestamptz, actor_id, method, object_type, object_id, action, request_id \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+                 $7::text[], $8::text[]) AS e(id, at, actor_id, method, object_type, object_id, action, request_id)\
+                 {on_conflict}"
+            ),
+            vec![
+                column(&|e| e.id.to_string()),
+                column(&|e| e.at.to_string()),
+                column(&|e| e.actor_id.clone()),
+                column(&|e| e.method.clone()),
+                column(&|e| e.object_type.clone()),
+                column(&|e| e.object_id.to_string()),
+                column(&|e| e.action.clone()),
+                column(&|e| e.request_id.clone()),
+            ],
+            Check::Nothing,
+        )
     }
 
     fn records(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<u8>>> {
@@ -786,7 +818,7 @@ pub(crate) fn commit(
     for (statement, params) in inserts {
         sent.push(pipe.query(statement, params));
     }
-    sent.push(pipe.batch("COMMIT"));
+    sent.push(pipe.batch(COMMIT_AND_UNLOCK));
     let mut answers = pipe.wait(sent)?.into_iter();
     // Without the lock, nothing was numbered.
     answers.next().transpose()?;
@@ -822,31 +854,25 @@ pub(crate) fn commit(
         failed = failed.or(Some(e));
     }
     match failed {
-        None => {
-            conn.send_and_forget(LOG_UNLOCK);
-            Ok(announced)
-        }
+        None => Ok(announced),
         Some(e) => {
-            // The transaction is over (a failed one ends at its COMMIT);
-            // nobody else numbered rows since, the lock being held.
+            // Nobody else numbered rows since, the lock being held.
             give_back(conn, &before);
             Err(e)
         }
     }
 }
 
-/// Set the sequences back to `before` and let go of [`LOG_LOCK`]. A
-/// connection that cannot do it is lost, which lets go of the lock too.
+/// End the failed transaction, set the sequences back to `before` and let
+/// go of [`LOG_LOCK`].
 fn give_back(conn: &mut Conn, before: &[(String, i64, bool)]) {
-    let mut sql = String::new();
+    let mut sql = String::from("ROLLBACK; ");
     for (sequence, last, called) in before {
         sql.push_str(&format!("SELECT setval('{sequence}', {last}, {called}); "));
     }
     sql.push_str(LOG_UNLOCK);
-    if conn.batch_execute(&sql).is_err() {
-        let _ = conn.batch_execute("ROLLBACK");
-        let _ = conn.batch_execute(&sql);
-    }
+    // (a connection that cannot run it is lost, and the lock with it)
+    let _ = conn.batch_execute(&sql);
 }
 
 /// A record row's parameters: id, version, timestamps and JSON.
@@ -906,32 +932,16 @@ impl StoreWrite for PgTx<'_> {
         Ok(())
     }
 
+    /// New entries (fresh ids): a plain insert, whose key check is no read
+    /// that `SERIALIZABLE` tracks.
     fn append_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
-        let column = |f: &dyn Fn(&AuditEntry) -> String| -> Box<dyn ToSql + Sync + Send> {
-            Box::new(entries.iter().map(f).collect::<Vec<_>>())
-        };
-        self.later(
-            "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
-             SELECT id, at::timestamptz, actor_id, method, object_type, object_id, action, request_id \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[]) AS e(id, at, actor_id, method, object_type, object_id, action, request_id) \
-             ON CONFLICT (id) DO NOTHING",
-            vec![
-                column(&|e| e.id.to_string()),
-                column(&|e| e.at.to_string()),
-                column(&|e| e.actor_id.clone()),
-                column(&|e| e.method.clone()),
-                column(&|e| e.object_type.clone()),
-                column(&|e| e.object_id.to_string()),
-                column(&|e| e.action.clone()),
-                column(&|e| e.request_id.clone()),
-            ],
-            Check::Nothing,
-        )
+        self.insert_audits(entries, "")
     }
 
+    /// An entry that may be there already (an import into a database that
+    /// holds it): kept as it is.
     fn append_audit(&mut self, e: &AuditEntry) -> Result<()> {
-        self.append_audits(std::slice::from_ref(e))
+        self.insert_audits(std::slice::from_ref(e), " ON CONFLICT (id) DO NOTHING")
     }
 
     /// Kept for the commit to number; a row whose id the log holds, or
