@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use market_store::{
-    Actor, AuditFilter, Backend, Db, DomainEventReads, Id, IndexSpec, IndexValue, LOGS,
-    ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend,
+    Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, Id, IndexSpec, IndexValue,
+    LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend,
     SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
 };
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ struct Gadget {
 
 impl Record for Gadget {
     const KIND: &'static str = "gadget";
+    const LOGGED: bool = true;
     const INDEXES: &'static [IndexSpec] = &[
         IndexSpec {
             field: "email",
@@ -860,6 +861,55 @@ fn postgres_keeps_secret_fields_sealed_in_jsonb() {
     let text: String = row.get(0);
     assert!(text.contains("visible-label"), "{text}");
     assert!(!text.contains("very-secret-code"), "{text}");
+}
+
+/// A database whose logs were numbered from the counter row (format 1)
+/// gets a sequence per log at opening, going on after the highest number
+/// each log holds or, pruned, held.
+#[test]
+fn postgres_format_1_logs_go_on_from_their_numbers() {
+    let store = Store::new(On::Postgres);
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    let event = || market_store::NewEvent {
+        kind: "gadget.made",
+        object_type: "gadget",
+        object_id: "g".into(),
+        users: Vec::new(),
+        data: serde_json::json!({}),
+    };
+    for _ in 0..3 {
+        db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    }
+    drop(db);
+    let mut c = sql(&store.url);
+    c.batch_execute(
+        "DROP SEQUENCE log_domain_events__seq; DROP SEQUENCE log_changes__seq; \
+         INSERT INTO log_seq (name, last) VALUES ('domain_events', 3), ('changes', 7); \
+         UPDATE marketplace_meta SET value = '1' WHERE key = 'format_version'",
+    )
+    .unwrap();
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    let format: String = c
+        .query_one(
+            "SELECT value FROM marketplace_meta WHERE key = 'format_version'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(format, market_store::FORMAT_VERSION.to_string());
+    db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    insert(&db, gadget("after", "after@x.io", None)).unwrap();
+    let seqs: Vec<u64> = db
+        .read(|tx| tx.events_after(0, 100, 100))
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4]);
+    // the change log was pruned up to 7: the next change is 8
+    let changes = db.read(|tx| tx.changes_after(0, 100)).unwrap();
+    assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), [8]);
+    assert_eq!(db.read(|tx| tx.last_change()).unwrap(), 8);
 }
 
 /// The same record type, grown by one indexed field and without another.

@@ -7,8 +7,9 @@
 //! Write closures run in `SERIALIZABLE` transactions and run again, after a
 //! short randomised backoff, when PostgreSQL reports a serialization
 //! failure or a deadlock, so money and capacity stay race-free across
-//! processes. Concurrent writes of one process share a transaction, each in
-//! its own savepoint, and its commit ([`shared`]). Pooled connections are
+//! processes. Concurrent writes of one process share a few transactions side
+//! by side, each write in its own savepoint, and their commits ([`shared`]);
+//! log rows are numbered as a transaction commits ([`store::commit`]). Pooled connections are
 //! driven on the thread that uses them (storage runs on blocking threads)
 //! and pipeline their writes ([`client`]); `r2d2` pools them, each keeping
 //! its prepared statements. Migrations use the blocking `postgres` client.
@@ -42,7 +43,7 @@ pub struct PgSettings {
     pub statement_timeout: Duration,
     /// Longest to wait for a connection (new or from the pool).
     pub connect_timeout: Duration,
-    /// Transactions the writes of this process share at once ([`shared`]).
+    /// Transactions the writes of this process share at once, side by side.
     pub write_lanes: usize,
 }
 
@@ -52,7 +53,7 @@ impl Default for PgSettings {
             pool_size: 16,
             statement_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            write_lanes: 8,
+            write_lanes: 4,
         }
     }
 }
