@@ -79,6 +79,18 @@ pub trait StoreRead {
     fn log_after(&self, log: &LogSpec, seq: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>>;
     /// The sequence number of the row with this id.
     fn log_seq(&self, log: &LogSpec, id: Id) -> Result<Option<u64>>;
+    /// The body of the row with this id, in the log or appended earlier in
+    /// this transaction (whose number a backend may give only at commit).
+    fn log_find(&self, log: &LogSpec, id: Id) -> Result<Option<Vec<u8>>> {
+        let Some(seq) = self.log_seq(log, id)? else {
+            return Ok(None);
+        };
+        let row = self
+            .log_after(log, seq.saturating_sub(1), 1)?
+            .into_iter()
+            .next();
+        Ok(row.filter(|(s, _)| *s == seq).map(|(_, body)| body))
+    }
     /// Up to `limit` ids of rows with an id, after `after`, by id, with
     /// their sequence numbers (copy and restore keep them).
     fn log_ids(&self, log: &LogSpec, after: Option<Id>, limit: usize) -> Result<Vec<(Id, u64)>>;

@@ -32,6 +32,12 @@ pub trait EventLogReads: Reads {
         self.store().log_seq(&EVENTLOG, id)
     }
 
+    /// The event with this id, if the log holds it (or this transaction
+    /// appended it).
+    fn event_log_find(&self, id: Id) -> Result<Option<Vec<u8>>> {
+        self.store().log_find(&EVENTLOG, id)
+    }
+
     /// The snapshot stored under `name`, if any.
     fn snapshot(&self, name: &str) -> Result<Option<Vec<u8>>> {
         self.store().snapshot(name)

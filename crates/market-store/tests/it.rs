@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use market_store::{
-    Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, Id, IndexSpec, IndexValue,
-    LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record, RedbBackend,
-    SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
+    Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, EventLogReads, Id, IndexSpec,
+    IndexValue, LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record,
+    RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -180,6 +180,7 @@ on_both!(
     failing_writes_amid_concurrent_ones_roll_back_alone,
     an_insert_under_a_stored_id_fails_and_writes_nothing,
     conflicting_writes_leave_no_gap_in_the_event_log,
+    the_event_log_finds_what_the_transaction_appended,
 );
 
 fn actor() -> Actor {
@@ -638,6 +639,34 @@ fn concurrent_read_modify_writes_lose_no_update(on: On) {
     assert_eq!(n.version, 81);
 }
 
+/// An event appended to the board's log is found by id in the same
+/// transaction (numbered or not yet) and after it, and appended once.
+fn the_event_log_finds_what_the_transaction_appended(on: On) {
+    let f = fixture(on);
+    let (a, b): (Id, Id) = (
+        "01KBD0000000000000000000AA".parse().unwrap(),
+        "01KBD0000000000000000000BB".parse().unwrap(),
+    );
+    let found =
+        f.db.write(&actor(), |tx| {
+            assert!(tx.append_event_log(a, b"first")?);
+            assert!(!tx.append_event_log(a, b"again")?);
+            tx.event_log_find(a)
+        })
+        .unwrap();
+    assert_eq!(found.as_deref(), Some(&b"first"[..]));
+    let (again, other) =
+        f.db.write(&actor(), |tx| {
+            Ok::<_, StoreError>((tx.append_event_log(a, b"later")?, tx.event_log_find(b)?))
+        })
+        .unwrap();
+    assert!(!again, "appended once");
+    assert_eq!(other, None);
+    let stored = f.db.read(|tx| tx.event_log_find(a)).unwrap();
+    assert_eq!(stored.as_deref(), Some(&b"first"[..]));
+    assert_eq!(f.db.read(|tx| tx.event_log_last()).unwrap(), 1);
+}
+
 /// Writes that each read two records and raise the lower one (a write skew
 /// if they were not serializable) conflict, run again, and each logs an
 /// event: the two stay level, and the event log numbers every committed
@@ -910,6 +939,38 @@ fn postgres_format_1_logs_go_on_from_their_numbers() {
     let changes = db.read(|tx| tx.changes_after(0, 100)).unwrap();
     assert_eq!(changes.iter().map(|c| c.seq).collect::<Vec<_>>(), [8]);
     assert_eq!(db.read(|tx| tx.last_change()).unwrap(), 8);
+}
+
+/// A log's sequence left behind its rows (a restore beside a running
+/// server, hands on the database) makes the next append collide with a
+/// stored number: the commit that meets it moves the sequence past the
+/// rows as it gives its numbers back, and the write goes through.
+#[test]
+fn postgres_a_sequence_left_behind_its_log_catches_up() {
+    let store = Store::new(On::Postgres);
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    let event = || market_store::NewEvent {
+        kind: "gadget.made",
+        object_type: "gadget",
+        object_id: "g".into(),
+        users: Vec::new(),
+        data: serde_json::json!({}),
+    };
+    for _ in 0..3 {
+        db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    }
+    sql(&store.url)
+        .batch_execute("SELECT setval('log_domain_events__seq', 1)")
+        .unwrap();
+    db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    let seqs: Vec<u64> = db
+        .read(|tx| tx.events_after(0, 100, 100))
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
 }
 
 /// The same record type, grown by one indexed field and without another.

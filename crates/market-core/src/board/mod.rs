@@ -259,8 +259,7 @@ fn domain_event(tx: &mut WriteTx<'_>, e: &SignedEvent) -> Result<(), RpcError> {
                 return Ok(());
             };
             let mut users: Vec<Id> = as_user(&e.author).into_iter().collect();
-            if let Some(seq) = tx.event_log_seq(post)?
-                && let Some((_, bytes)) = tx.event_log_after(seq - 1, 1)?.into_iter().next()
+            if let Some(bytes) = tx.event_log_find(post)?
                 && let Ok(created) = serde_json::from_slice::<SignedEvent>(&bytes)
             {
                 users.extend(as_user(&created.author));

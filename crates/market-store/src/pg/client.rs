@@ -111,6 +111,8 @@ pub(crate) struct Conn {
     client: Client,
     link: Link,
     statements: HashMap<String, Statement>,
+    /// Not to be used again: the pool closes it.
+    discarded: bool,
 }
 
 impl Conn {
@@ -130,6 +132,7 @@ impl Conn {
                 connection,
             },
             statements: HashMap::new(),
+            discarded: false,
         };
         conn.batch_execute(&format!(
             "SET statement_timeout = {}",
@@ -141,7 +144,13 @@ impl Conn {
 
     pub fn is_closed(&mut self) -> bool {
         self.link.poll_now();
-        self.client.is_closed()
+        self.discarded || self.client.is_closed()
+    }
+
+    /// Mark the connection as not to be used again (its session may hold
+    /// what it could not let go of): the pool drops it, closing it.
+    pub fn discard(&mut self) {
+        self.discarded = true;
     }
 
     /// Send `sql` (statements without parameters) and go on without its

@@ -43,7 +43,8 @@ pub struct PgSettings {
     pub statement_timeout: Duration,
     /// Longest to wait for a connection (new or from the pool).
     pub connect_timeout: Duration,
-    /// Transactions the writes of this process share at once, side by side.
+    /// Transactions the writes of this process share at once, side by side
+    /// (at most `pool_size`).
     pub write_lanes: usize,
 }
 
@@ -213,7 +214,12 @@ impl PgBackend {
             });
         Ok(PgBackend {
             pool,
-            groups: shared::Groups::new(settings.write_lanes),
+            // every lane's open transaction holds a connection
+            groups: shared::Groups::new(
+                settings
+                    .write_lanes
+                    .min(usize::try_from(settings.pool_size).unwrap_or(usize::MAX)),
+            ),
             tables: tables.to_vec(),
             logs: logs.to_vec(),
             name: display(&config),

@@ -403,11 +403,34 @@ impl<'c> PgTx<'c> {
         Ok(())
     }
 
-    /// Keep a log row for the commit to number and insert.
+    /// The body of the row of `id` this transaction (or a closure before
+    /// it in the same one) appended, still to be numbered.
+    fn pending(&self, log: &LogSpec, id: &str) -> Option<Vec<u8>> {
+        let deferred = self.deferred.borrow();
+        self.earlier
+            .iter()
+            .chain(deferred.iter())
+            .find(|d| d.log.name == log.name && d.id.as_deref() == Some(id))
+            .map(|d| match &d.body {
+                Body::Json(text) => text.clone().into_bytes(),
+                Body::Bytes(bytes) => bytes.clone(),
+            })
+    }
+
+    /// Keep a log row for the commit to number and insert. A JSON body
+    /// PostgreSQL's `jsonb` would refuse is refused here, where it fails
+    /// this closure alone rather than the commit of its group.
     fn defer(&self, log: &LogSpec, id: Option<Id>, body: &[u8], announced: bool) -> Result<()> {
         self.failed()?;
         let body = if log.json {
-            Body::Json(text_of(log.name, body)?)
+            let text = text_of(log.name, body)?;
+            if has_nul_escape(&text) {
+                return Err(StoreError::Backend(format!(
+                    "a {} row may not hold the character U+0000",
+                    log.name
+                )));
+            }
+            Body::Json(text)
         } else {
             Body::Bytes(body.to_vec())
         };
@@ -683,6 +706,21 @@ impl StoreRead for PgTx<'_> {
         }
     }
 
+    fn log_find(&self, log: &LogSpec, id: Id) -> Result<Option<Vec<u8>>> {
+        if let Some(row) = self.pending(log, &id.to_string()) {
+            return Ok(Some(row));
+        }
+        let sql = format!(
+            "SELECT {} FROM {} WHERE id = $1",
+            Self::body_select(log),
+            sql::log_table(log)
+        );
+        Ok(self
+            .query(&sql, &[&id.to_string()])?
+            .first()
+            .map(|r| Self::log_body(log, r, 0)))
+    }
+
     fn log_ids(&self, log: &LogSpec, after: Option<Id>, limit: usize) -> Result<Vec<(Id, u64)>> {
         let sql = format!(
             "SELECT id, seq FROM {} WHERE id IS NOT NULL AND id > $1 ORDER BY id LIMIT $2",
@@ -819,60 +857,83 @@ pub(crate) fn commit(
         sent.push(pipe.query(statement, params));
     }
     sent.push(pipe.batch(COMMIT_AND_UNLOCK));
-    let mut answers = pipe.wait(sent)?.into_iter();
+    let mut answers = pipe.wait(sent)?;
+    let Some(committed) = answers.pop() else {
+        return conn.batch_execute("ROLLBACK").map(|()| None);
+    };
+    let mut answers = answers.into_iter();
     // Without the lock, nothing was numbered.
     answers.next().transpose()?;
     let mut before = Vec::new();
-    let mut failed = None;
     for (log, _) in &logs {
-        match answers.next().transpose() {
-            Ok(Some(Answer::Rows(state))) => {
-                if let Some(row) = state.first() {
-                    before.push((sql::log_sequence(log), row.get::<_, i64>(0), row.get(1)));
-                }
-            }
-            Ok(_) => {}
-            Err(e) => failed = failed.or(Some(e)),
+        if let Some(Ok(Answer::Rows(state))) = answers.next()
+            && let Some(row) = state.first()
+        {
+            before.push((*log, row.get::<_, i64>(0), row.get::<_, bool>(1)));
         }
     }
     let mut announced = None;
+    let mut failed = None;
     for (_, rows) in &logs {
-        match answers.next().transpose() {
-            Ok(Some(Answer::Rows(seqs))) => {
-                for (row, seq) in rows.iter().zip(seqs) {
-                    if row.announced {
-                        let seq = u64::try_from(seq.get::<_, i64>(0)).unwrap_or(0);
-                        announced = announced.max(Some(seq));
-                    }
-                }
+        match answers.next() {
+            Some(Ok(Answer::Rows(seqs))) if rows.iter().any(|r| r.announced) => {
+                let high = seqs.iter().map(|r| r.get::<_, i64>(0)).max();
+                announced = announced.max(high.and_then(|s| u64::try_from(s).ok()));
             }
-            Ok(_) => {}
-            Err(e) => failed = failed.or(Some(e)),
+            Some(Err(e)) => failed = failed.or(Some(e)),
+            _ => {}
         }
     }
-    if let Err(e) = answers.next().transpose() {
-        failed = failed.or(Some(e));
-    }
-    match failed {
-        None => Ok(announced),
-        Some(e) => {
+    // The commit's own message went through: the transaction committed
+    // and the lock is free, whatever else was said.
+    match (committed, failed) {
+        (Ok(_), _) => Ok(announced),
+        (Err(e), failed) => {
             // Nobody else numbered rows since, the lock being held.
             give_back(conn, &before);
-            Err(e)
+            Err(failed.unwrap_or(e))
         }
     }
 }
 
-/// End the failed transaction, set the sequences back to `before` and let
-/// go of [`LOG_LOCK`].
-fn give_back(conn: &mut Conn, before: &[(String, i64, bool)]) {
+/// End the failed transaction, set the sequences back to `before` (never
+/// below a number the log holds: a sequence left behind would refuse
+/// every append) and let go of [`LOG_LOCK`]. A connection that cannot do
+/// it is closed, which lets go of the lock too.
+fn give_back(conn: &mut Conn, before: &[(LogSpec, i64, bool)]) {
     let mut sql = String::from("ROLLBACK; ");
-    for (sequence, last, called) in before {
-        sql.push_str(&format!("SELECT setval('{sequence}', {last}, {called}); "));
+    for (log, last, called) in before {
+        let s = sql::log_sequence(log);
+        let next = if *called { last + 1 } else { *last };
+        sql.push_str(&format!(
+            "SELECT CASE WHEN high >= {next} THEN setval('{s}', high, true) \
+             ELSE setval('{s}', {last}, {called}) END \
+             FROM (SELECT coalesce(max(seq), 0) AS high FROM {}) AS log; ",
+            sql::log_table(log)
+        ));
     }
     sql.push_str(LOG_UNLOCK);
-    // (a connection that cannot run it is lost, and the lock with it)
-    let _ = conn.batch_execute(&sql);
+    if conn.batch_execute(&sql).is_err() {
+        conn.discard();
+    }
+}
+
+/// A JSON text holding the escape `\u0000` (outside an escaped backslash),
+/// which `jsonb` refuses.
+fn has_nul_escape(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut backslashes = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && bytes[i..].starts_with(b"u0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
 }
 
 /// A record row's parameters: id, version, timestamps and JSON.
@@ -947,16 +1008,10 @@ impl StoreWrite for PgTx<'_> {
     /// Kept for the commit to number; a row whose id the log holds, or
     /// that this transaction appended already, is not appended again.
     fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Appended> {
-        if let Some(id) = id {
-            let text = id.to_string();
-            let pending = self
-                .earlier
-                .iter()
-                .chain(self.deferred.borrow().iter())
-                .any(|d| d.log.name == log.name && d.id.as_deref() == Some(text.as_str()));
-            if pending || self.log_seq(log, id)?.is_some() {
-                return Ok(Appended::Present);
-            }
+        if let Some(id) = id
+            && (self.pending(log, &id.to_string()).is_some() || self.log_seq(log, id)?.is_some())
+        {
+            return Ok(Appended::Present);
         }
         self.defer(log, id, body, false)?;
         Ok(Appended::AtCommit)
@@ -982,6 +1037,13 @@ impl StoreWrite for PgTx<'_> {
                  ON CONFLICT (seq) DO UPDATE SET id = excluded.id, body = excluded.body"
             ),
             vec![Box::new(seq), Box::new(id), log_body(log, body)?],
+            Check::Nothing,
+        )?;
+        // under the log lock, so no commit numbers rows meanwhile (held
+        // until this transaction ends)
+        self.later(
+            "SELECT pg_advisory_xact_lock(7881706113011990530)",
+            Vec::new(),
             Check::Nothing,
         )?;
         let s = sql::log_sequence(log);
@@ -1050,5 +1112,19 @@ impl StoreWrite for PgTx<'_> {
             vec![Box::new(name.to_string()), Box::new(bytes.to_vec())],
             Check::Nothing,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_nul_escape;
+
+    #[test]
+    fn only_a_real_nul_escape_is_found() {
+        assert!(has_nul_escape(r#"{"a":"x\u0000"}"#));
+        assert!(has_nul_escape(r#"{"a":"\\\u0000"}"#));
+        assert!(!has_nul_escape(r#"{"a":"\\u0000"}"#));
+        assert!(!has_nul_escape(r#"{"a":"\u0001"}"#));
+        assert!(!has_nul_escape(r#"{"a":"u0000"}"#));
     }
 }
