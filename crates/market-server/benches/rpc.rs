@@ -14,7 +14,8 @@
 //! `product.list` filtered by tag (20 per page) and durable `wallet.transfer`
 //! run against the marketplace too. `BENCH_DB` names the database (default:
 //! a new redb file; a `postgres://` URL of an empty database benchmarks the
-//! PostgreSQL backend, reported in `target/bench/rpc_postgres.json`).
+//! PostgreSQL backend, reported in `target/bench/rpc_postgres.json`, with
+//! `BENCH_PG_LANES` write lanes: default the server's).
 //! On the embedded database the transfers run a second time on an equal
 //! database whose writes drop their domain events: the event log's cost.
 //!
@@ -94,6 +95,10 @@ fn main() -> ExitCode {
     let settings = market_store::StoreSettings {
         pg: market_store::PgSettings {
             pool_size: 64,
+            write_lanes: env_number(
+                "BENCH_PG_LANES",
+                market_store::PgSettings::default().write_lanes as f64,
+            ) as usize,
             ..market_store::PgSettings::default()
         },
         ..market_store::StoreSettings::default()

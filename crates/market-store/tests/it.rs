@@ -85,9 +85,11 @@ enum On {
 /// The tables of this suite's record types.
 const TABLES: &[TableSpec] = &[TableSpec::of::<Gadget>(), TableSpec::of::<Vault>()];
 
+/// Four lanes, so that the concurrency tests run writes side by side.
 fn pg_settings() -> PgSettings {
     PgSettings {
         pool_size: 20,
+        write_lanes: 4,
         ..PgSettings::default()
     }
 }

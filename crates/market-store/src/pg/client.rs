@@ -37,6 +37,13 @@ pub(crate) enum Answer {
 /// caller returned.
 pub(crate) type Params = Vec<Box<dyn ToSql + Sync + Send>>;
 
+/// How long a pooled connection's statement waits for a row another
+/// transaction holds before it gives up: the write then runs again alone,
+/// after its own backoff. Writes in different lanes or processes that wait
+/// for each other's rows would otherwise wait for PostgreSQL's deadlock
+/// check (a second) or hold up their whole group.
+const ROW_WAIT: Duration = Duration::from_millis(100);
+
 /// The socket side of a connection, polled only while someone waits.
 struct Link {
     runtime: tokio::runtime::Runtime,
@@ -135,8 +142,9 @@ impl Conn {
             discarded: false,
         };
         conn.batch_execute(&format!(
-            "SET statement_timeout = {}",
-            statement_timeout.as_millis()
+            "SET statement_timeout = {}; SET lock_timeout = {}",
+            statement_timeout.as_millis(),
+            ROW_WAIT.as_millis()
         ))
         .map_err(|e| ConnectError::Postgres(describe_error(&e)))?;
         Ok(conn)

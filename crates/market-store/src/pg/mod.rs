@@ -7,9 +7,10 @@
 //! Write closures run in `SERIALIZABLE` transactions and run again, after a
 //! short randomised backoff, when PostgreSQL reports a serialization
 //! failure or a deadlock, so money and capacity stay race-free across
-//! processes. Concurrent writes of one process share a few transactions side
-//! by side, each write in its own savepoint, and their commits ([`shared`]);
-//! log rows are numbered as a transaction commits ([`store::commit`]). Pooled connections are
+//! processes. Concurrent writes of one process share a transaction (or a
+//! few side by side), each write in its own savepoint, and its commit
+//! ([`shared`]); log rows are numbered as a transaction commits
+//! ([`store::commit`]). Pooled connections are
 //! driven on the thread that uses them (storage runs on blocking threads)
 //! and pipeline their writes ([`client`]); `r2d2` pools them, each keeping
 //! its prepared statements. Migrations use the blocking `postgres` client.
@@ -54,7 +55,7 @@ impl Default for PgSettings {
             pool_size: 16,
             statement_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            write_lanes: 4,
+            write_lanes: 1,
         }
     }
 }
@@ -109,23 +110,34 @@ pub(crate) fn describe_error(e: &postgres::Error) -> String {
 }
 
 /// Worth running the transaction again: a serialization failure, a
-/// deadlock, or a unique value taken by a transaction that committed
-/// after this one checked it.
+/// deadlock, a unique value taken by a transaction that committed after
+/// this one checked it, or a row another transaction held too long.
 fn retryable(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
     e.code().is_some_and(|c| {
         *c == SqlState::T_R_SERIALIZATION_FAILURE
             || *c == SqlState::T_R_DEADLOCK_DETECTED
             || *c == SqlState::UNIQUE_VIOLATION
+            || *c == SqlState::LOCK_NOT_AVAILABLE
     })
 }
 
 /// A serialization failure or a deadlock: the transaction cannot go on,
-/// even from a savepoint.
+/// even from a savepoint. Except a row updated or deleted by a transaction
+/// that committed after this one started: that statement fails alone, and
+/// its savepoint can be rolled back to (the write then runs again, in a
+/// later transaction that sees the row as it is). PostgreSQL tells the two
+/// apart only by the message; where its messages are not in English, such
+/// a failure dooms the transaction too, which is only slower.
 fn dooms_transaction(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
+    let concurrent_change = e.as_db_error().is_some_and(|db| {
+        db.message()
+            .starts_with("could not serialize access due to concurrent ")
+    });
     e.code().is_some_and(|c| {
-        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
+        (*c == SqlState::T_R_SERIALIZATION_FAILURE && !concurrent_change)
+            || *c == SqlState::T_R_DEADLOCK_DETECTED
     })
 }
 
@@ -401,7 +413,9 @@ impl Backend for PgBackend {
         if BATCH.with(|b| b.borrow().is_some()) {
             return Ok(false);
         }
-        let conn = self.begin("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
+        // A batch is not run again, so its writes wait for rows as long as
+        // it takes.
+        let conn = self.begin("BEGIN ISOLATION LEVEL SERIALIZABLE; SET LOCAL lock_timeout = 0")?;
         Self::put_batch(OpenBatch {
             owner: self.key(),
             conn,

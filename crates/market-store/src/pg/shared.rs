@@ -1,15 +1,17 @@
 //! Shared commits: the write closures of concurrent requests in one process
-//! run in a few `SERIALIZABLE` transactions side by side (lanes); in each,
-//! closures run one after another, each inside its own savepoint, and
-//! commit together.
+//! run in a `SERIALIZABLE` transaction, or in a few side by side (lanes,
+//! `PgSettings::write_lanes`); in each, closures run one after another,
+//! each inside its own savepoint, and commit together.
 //!
 //! One transaction per request would pay a commit's flush and a round trip
-//! for its start per request; one transaction for the whole process would
-//! run every write one after another. A few lanes pay the commit once per
-//! group and still use the machine. Log rows get their numbers only as a
-//! group commits ([`super::store::commit`]), under a lock held until the
-//! commit returns, so lanes do not conflict over the logs and numbers
-//! follow commit order.
+//! for its start per request; one transaction for the whole process runs
+//! every write one after another. Several lanes pay the commit once per
+//! group and use the machine, but writes of different lanes on the same
+//! rows wait for each other and run again (the writes of one actor share a
+//! lane; a write that runs again does so in the first lane). Log rows get
+//! their numbers only as a group commits ([`super::store::commit`]), under
+//! a lock held until the commit returns, so lanes and processes do not
+//! conflict over the logs and numbers follow commit order.
 //!
 //! The rules: a closure that fails (or returns without committing) is
 //! rolled back to its savepoint and leaves its neighbours alone; a group
@@ -123,7 +125,15 @@ impl Groups {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let pick = affinity.unwrap_or_else(|| self.next.fetch_add(1, Ordering::Relaxed) as u64);
+            // A write that must run again met another lane's (or process's)
+            // writes; it runs again in the first lane, where the writes
+            // that keep meeting run one after another instead of waiting
+            // for each other's rows.
+            let pick = match affinity {
+                _ if attempt > 1 => 0,
+                Some(affinity) => affinity,
+                None => self.next.fetch_add(1, Ordering::Relaxed) as u64,
+            };
             let lane = &self.lanes[(pick % self.lanes.len() as u64) as usize];
             match lane.write(backend, f) {
                 Some(result) => return result,
@@ -196,6 +206,7 @@ impl Lane {
         self.queued.fetch_add(1, Ordering::AcqRel);
         let mut state = self.lock();
         self.queued.fetch_sub(1, Ordering::AcqRel);
+        let ran_in = state.group;
         let joined = match self.run(backend, &mut state, f) {
             Ran::Member(group) => group,
             Ran::Done(result) => {
@@ -203,9 +214,21 @@ impl Lane {
                 return Some(result);
             }
             Ran::Again => {
-                // the group, when still open, goes on without this closure
+                // The group, when still open, goes on without this closure,
+                // which runs again only in a later one: this one's snapshot
+                // would meet the same conflict again.
                 self.settle(&mut state);
                 self.ended.notify_all();
+                while state.open.is_some() && state.group == ran_in {
+                    let (next, waited) = self
+                        .ended
+                        .wait_timeout(state, Duration::from_millis(20))
+                        .unwrap_or_else(|p| p.into_inner());
+                    state = next;
+                    if waited.timed_out() {
+                        self.settle(&mut state);
+                    }
+                }
                 return None;
             }
         };

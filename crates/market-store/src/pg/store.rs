@@ -73,7 +73,8 @@ enum Body {
 /// numbers log rows until its commit has returned, so that numbers follow
 /// commit order (a reader that has seen number `n` never meets a lower one
 /// later) and a commit that fails can give its numbers back (no gap).
-const LOG_LOCK: &str = "SELECT pg_advisory_lock(7881706113011990530)";
+/// (Waited for as long as it takes, unlike rows.)
+const LOG_LOCK: &str = "SET LOCAL lock_timeout = 0; SELECT pg_advisory_lock(7881706113011990530)";
 const LOG_UNLOCK: &str = "SELECT pg_advisory_unlock(7881706113011990530)";
 /// The commit and the lock's release in one message, so the lock is held
 /// no longer than the commit takes in PostgreSQL. The statements of one
@@ -864,16 +865,22 @@ pub(crate) fn commit(
     let mut answers = answers.into_iter();
     // Without the lock, nothing was numbered.
     answers.next().transpose()?;
+    // The first error, in the order the statements ran, is the one to
+    // tell: those after it only say the transaction was aborted.
+    let mut failed = None;
     let mut before = Vec::new();
     for (log, _) in &logs {
-        if let Some(Ok(Answer::Rows(state))) = answers.next()
-            && let Some(row) = state.first()
-        {
-            before.push((*log, row.get::<_, i64>(0), row.get::<_, bool>(1)));
+        match answers.next() {
+            Some(Ok(Answer::Rows(state))) => {
+                if let Some(row) = state.first() {
+                    before.push((*log, row.get::<_, i64>(0), row.get::<_, bool>(1)));
+                }
+            }
+            Some(Err(e)) => failed = failed.or(Some(e)),
+            _ => {}
         }
     }
     let mut announced = None;
-    let mut failed = None;
     for (_, rows) in &logs {
         match answers.next() {
             Some(Ok(Answer::Rows(seqs))) if rows.iter().any(|r| r.announced) => {
@@ -1041,6 +1048,7 @@ impl StoreWrite for PgTx<'_> {
         )?;
         // under the log lock, so no commit numbers rows meanwhile (held
         // until this transaction ends)
+        self.later("SET LOCAL lock_timeout = 0", Vec::new(), Check::Nothing)?;
         self.later(
             "SELECT pg_advisory_xact_lock(7881706113011990530)",
             Vec::new(),
