@@ -894,23 +894,39 @@ fn postgres_keeps_secret_fields_sealed_in_jsonb() {
     assert!(!text.contains("very-secret-code"), "{text}");
 }
 
-/// A database whose logs were numbered from the counter row (format 1)
-/// gets a sequence per log at opening, going on after the highest number
-/// each log holds or, pruned, held.
-#[test]
-fn postgres_format_1_logs_go_on_from_their_numbers() {
-    let store = Store::new(On::Postgres);
-    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
-    let event = || market_store::NewEvent {
+/// A `gadget.made` event.
+fn made() -> market_store::NewEvent {
+    market_store::NewEvent {
         kind: "gadget.made",
         object_type: "gadget",
         object_id: "g".into(),
         users: Vec::new(),
         data: serde_json::json!({}),
-    };
-    for _ in 0..3 {
-        db.write(&actor(), |tx| tx.emit(event())).unwrap();
     }
+}
+
+/// A PostgreSQL store holding three events.
+fn three_events() -> (Store, Db) {
+    let store = Store::new(On::Postgres);
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    for _ in 0..3 {
+        db.write(&actor(), |tx| tx.emit(made())).unwrap();
+    }
+    (store, db)
+}
+
+/// The numbers of the events `db` holds, in order.
+fn event_numbers(db: &Db) -> Vec<u64> {
+    let events = db.read(|tx| tx.events_after(0, 1000, 1000)).unwrap();
+    events.iter().map(|e| e.seq).collect()
+}
+
+/// A database whose logs were numbered from the counter row (format 1)
+/// gets a sequence per log at opening, going on after the highest number
+/// each log holds or, pruned, held.
+#[test]
+fn postgres_format_1_logs_go_on_from_their_numbers() {
+    let (store, db) = three_events();
     drop(db);
     let mut c = sql(&store.url);
     c.batch_execute(
@@ -928,14 +944,9 @@ fn postgres_format_1_logs_go_on_from_their_numbers() {
         .unwrap()
         .get(0);
     assert_eq!(format, market_store::FORMAT_VERSION.to_string());
-    db.write(&actor(), |tx| tx.emit(event())).unwrap();
+    db.write(&actor(), |tx| tx.emit(made())).unwrap();
     insert(&db, gadget("after", "after@x.io", None)).unwrap();
-    let seqs: Vec<u64> = db
-        .read(|tx| tx.events_after(0, 100, 100))
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    let seqs = event_numbers(&db);
     assert_eq!(seqs, [1, 2, 3, 4]);
     // the change log was pruned up to 7: the next change is 8
     let changes = db.read(|tx| tx.changes_after(0, 100)).unwrap();
@@ -949,29 +960,13 @@ fn postgres_format_1_logs_go_on_from_their_numbers() {
 /// rows as it gives its numbers back, and the write goes through.
 #[test]
 fn postgres_a_sequence_left_behind_its_log_catches_up() {
-    let store = Store::new(On::Postgres);
-    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
-    let event = || market_store::NewEvent {
-        kind: "gadget.made",
-        object_type: "gadget",
-        object_id: "g".into(),
-        users: Vec::new(),
-        data: serde_json::json!({}),
-    };
-    for _ in 0..3 {
-        db.write(&actor(), |tx| tx.emit(event())).unwrap();
-    }
+    let (store, db) = three_events();
     sql(&store.url)
         .batch_execute("SELECT setval('log_domain_events__seq', 1)")
         .unwrap();
-    db.write(&actor(), |tx| tx.emit(event())).unwrap();
-    db.write(&actor(), |tx| tx.emit(event())).unwrap();
-    let seqs: Vec<u64> = db
-        .read(|tx| tx.events_after(0, 100, 100))
-        .unwrap()
-        .iter()
-        .map(|e| e.seq)
-        .collect();
+    db.write(&actor(), |tx| tx.emit(made())).unwrap();
+    db.write(&actor(), |tx| tx.emit(made())).unwrap();
+    let seqs = event_numbers(&db);
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
 }
 

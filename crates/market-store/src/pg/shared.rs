@@ -220,14 +220,7 @@ impl Lane {
                 self.settle(&mut state);
                 self.ended.notify_all();
                 while state.open.is_some() && state.group == ran_in {
-                    let (next, waited) = self
-                        .ended
-                        .wait_timeout(state, Duration::from_millis(20))
-                        .unwrap_or_else(|p| p.into_inner());
-                    state = next;
-                    if waited.timed_out() {
-                        self.settle(&mut state);
-                    }
+                    state = self.wait_a_while(state);
                 }
                 return None;
             }
@@ -237,16 +230,7 @@ impl Lane {
             if let Some(outcome) = state.outcome(joined) {
                 break outcome;
             }
-            let (next, waited) = self
-                .ended
-                .wait_timeout(state, Duration::from_millis(20))
-                .unwrap_or_else(|p| p.into_inner());
-            state = next;
-            // Whoever should have committed is gone (a closure that
-            // panicked): commit the group from here.
-            if waited.timed_out() {
-                self.settle(&mut state);
-            }
+            state = self.wait_a_while(state);
         };
         drop(state);
         match outcome {
@@ -257,6 +241,20 @@ impl Lane {
             Outcome::Failed(message) => Some(Err(StoreError::Backend(message))),
             Outcome::Retry => None,
         }
+    }
+
+    /// Wait for a group to end, 20 ms at most. When nothing ended by then,
+    /// whoever should have committed may be gone (a closure that
+    /// panicked): commit the open group from here.
+    fn wait_a_while<'a>(&'a self, state: MutexGuard<'a, State>) -> MutexGuard<'a, State> {
+        let (mut state, waited) = self
+            .ended
+            .wait_timeout(state, Duration::from_millis(20))
+            .unwrap_or_else(|p| p.into_inner());
+        if waited.timed_out() {
+            self.settle(&mut state);
+        }
+        state
     }
 
     /// Run `f` once inside a savepoint of the open group.
