@@ -791,6 +791,15 @@ fn log_body(log: &LogSpec, body: &[u8]) -> Result<Box<dyn ToSql + Sync + Send>> 
     })
 }
 
+/// One log's rows of a commit, in order.
+struct LogRows {
+    log: LogSpec,
+    /// They are domain events (their numbers are told).
+    events: bool,
+    ids: Vec<Option<String>>,
+    bodies: Vec<Body>,
+}
+
 /// Number `rows` under [`LOG_LOCK`], insert them and commit the
 /// transaction on `conn`, in one round trip; the highest number given to a
 /// domain event. Any statement failing fails the commit (PostgreSQL then
@@ -800,12 +809,24 @@ pub(crate) fn commit(
     conn: &mut Conn,
     rows: Vec<Deferred>,
 ) -> std::result::Result<Option<u64>, postgres::Error> {
-    let mut logs: Vec<(LogSpec, Vec<Deferred>)> = Vec::new();
+    let mut logs: Vec<LogRows> = Vec::new();
     for row in rows {
-        match logs.iter_mut().find(|(log, _)| log.name == row.log.name) {
-            Some((_, same)) => same.push(row),
-            None => logs.push((row.log, vec![row])),
-        }
+        let at = match logs.iter().position(|l| l.log.name == row.log.name) {
+            Some(at) => at,
+            None => {
+                logs.push(LogRows {
+                    log: row.log,
+                    events: false,
+                    ids: Vec::new(),
+                    bodies: Vec::new(),
+                });
+                logs.len() - 1
+            }
+        };
+        let l = &mut logs[at];
+        l.events |= row.announced;
+        l.ids.push(row.id);
+        l.bodies.push(row.body);
     }
     if logs.is_empty() {
         return conn.batch_execute("COMMIT").map(|()| None);
@@ -815,7 +836,10 @@ pub(crate) fn commit(
     let mut pipe = conn.pipeline();
     let mut states = Vec::new();
     let mut inserts = Vec::new();
-    for (log, rows) in &logs {
+    for LogRows {
+        log, ids, bodies, ..
+    } in &mut logs
+    {
         states.push(pipe.statement(&format!(
             "SELECT last_value, is_called FROM {}",
             sql::log_sequence(log)
@@ -831,13 +855,12 @@ pub(crate) fn commit(
             sql::log_table(log),
             sql::log_sequence(log)
         ))?;
-        let ids: Vec<Option<String>> = rows.iter().map(|r| r.id.clone()).collect();
         let mut json = Vec::new();
         let mut bytes = Vec::new();
-        for r in rows {
-            match &r.body {
-                Body::Json(text) => json.push(text.clone()),
-                Body::Bytes(b) => bytes.push(b.clone()),
+        for body in std::mem::take(bodies) {
+            match body {
+                Body::Json(text) => json.push(text),
+                Body::Bytes(b) => bytes.push(b),
             }
         }
         let body: Box<dyn ToSql + Sync + Send> = if log.json {
@@ -847,7 +870,10 @@ pub(crate) fn commit(
         };
         inserts.push((
             statement,
-            vec![Box::new(ids) as Box<dyn ToSql + Sync + Send>, body],
+            vec![
+                Box::new(std::mem::take(ids)) as Box<dyn ToSql + Sync + Send>,
+                body,
+            ],
         ));
     }
     let mut sent = vec![pipe.batch(LOG_LOCK)];
@@ -869,7 +895,7 @@ pub(crate) fn commit(
     // tell: those after it only say the transaction was aborted.
     let mut failed = None;
     let mut before = Vec::new();
-    for (log, _) in &logs {
+    for LogRows { log, .. } in &logs {
         match answers.next() {
             Some(Ok(Answer::Rows(state))) => {
                 if let Some(row) = state.first() {
@@ -881,9 +907,9 @@ pub(crate) fn commit(
         }
     }
     let mut announced = None;
-    for (_, rows) in &logs {
+    for LogRows { events, .. } in &logs {
         match answers.next() {
-            Some(Ok(Answer::Rows(seqs))) if rows.iter().any(|r| r.announced) => {
+            Some(Ok(Answer::Rows(seqs))) if *events => {
                 let high = seqs.iter().map(|r| r.get::<_, i64>(0)).max();
                 announced = announced.max(high.and_then(|s| u64::try_from(s).ok()));
             }
