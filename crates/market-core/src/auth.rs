@@ -189,7 +189,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
     let hash = token_hash(token);
     let now = app.db.now();
     if token.starts_with(KEY_PREFIX) {
-        let (key, user) = app.db.read(|tx| {
+        let (key, user) = app.db.read_each(|tx| {
             let key = ApiKey::by_key_hash(tx, &hash)?
                 .filter(|k| !k.revoked)
                 .ok_or_else(unknown_token)?;
@@ -205,7 +205,7 @@ pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
         }
         return Ok(Caller::User(principal));
     }
-    let (session, user) = app.db.read(|tx| {
+    let (session, user) = app.db.read_each(|tx| {
         let session = Session::by_token_hash(tx, &hash)?.ok_or_else(unknown_token)?;
         let user: User = tx.get(session.user_id)?.ok_or_else(unknown_token)?;
         Ok::<_, RpcError>((session, user))

@@ -228,7 +228,7 @@ impl ProductService for App {
     }
 
     fn get(&self, ctx: &Ctx, p: ProductGetParams) -> Result<Product, RpcError> {
-        let product: Option<Product> = self.db.read(|tx| tx.get(p.id))?;
+        let product: Option<Product> = self.db.read_each(|tx| tx.get(p.id))?;
         product
             .filter(|product| product.status == ProductStatus::Active || ctx.owns(product.owner_id))
             .ok_or_else(Product::not_found)

@@ -42,21 +42,18 @@ impl WalletService for App {
         let email = crate::normalize_email(&p.to_email);
         let mut missed = false;
         let result = ctx.write(&self.db, |tx| {
-            let sender: User = tx.load(user_id)?;
-            if sender.email.to_lowercase() == email.to_lowercase() {
+            // (the email lookup ignores case, as the sender's own does)
+            let recipient = User::by_email(tx, &email)?.filter(|u| u.status != UserStatus::Deleted);
+            if recipient.as_ref().is_some_and(|r| r.id == user_id) {
                 return Err(RpcError::invalid_input("you cannot send TFC to yourself"));
             }
-            // Funds before the recipient: without them, a known and an
-            // unknown email answer alike.
+            // Funds before telling an unknown recipient: without them, a
+            // known and an unknown email answer alike.
             let from = ledger::wallet_of(tx, user_id)?;
             ledger::ensure_funds(&from, amount)?;
-            let recipient = User::by_email(tx, &email)?.filter(|u| u.status != UserStatus::Deleted);
             missed = recipient.is_none();
             let recipient =
                 recipient.ok_or_else(|| RpcError::not_found("no user with this email"))?;
-            if recipient.id == user_id {
-                return Err(RpcError::invalid_input("you cannot send TFC to yourself"));
-            }
             let to = ledger::wallet_of(tx, recipient.id)?;
             ledger::apply(
                 tx,

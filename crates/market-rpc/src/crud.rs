@@ -152,7 +152,9 @@ pub fn register<T: CrudRecord>(
             ),
             CrudOp::Get => {
                 methods.add(name("get"), access, false, move |ctx: &Ctx, p: IdParams| {
-                    let obj: T = db.read(|tx| tx.get(p.id))?.ok_or_else(not_found::<T>)?;
+                    let obj: T = db
+                        .read_each(|tx| tx.get(p.id))?
+                        .ok_or_else(not_found::<T>)?;
                     if visible(ctx, access, &obj) {
                         Result::Ok(obj)
                     } else {

@@ -194,6 +194,11 @@ pub enum Appended {
 
 pub trait Backend: Send + Sync {
     fn read(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()>;
+    /// [`Backend::read`] without the promise of one snapshot: each read
+    /// sees what was committed when it ran.
+    fn read_each(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()> {
+        self.read(f)
+    }
     /// The commit number, or `None` when the closure rolled back or the
     /// commit is durable already.
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>>;

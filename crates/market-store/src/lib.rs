@@ -287,14 +287,38 @@ impl Db {
         &self,
         f: impl FnOnce(&ReadTx<'_>) -> std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
+        self.read_with(false, f)
+    }
+
+    /// Run `f` where each of its reads sees what was committed when it
+    /// ran, not one snapshot: for a single read, or reads that need not
+    /// agree with each other. On PostgreSQL such a read costs no
+    /// transaction around it.
+    pub fn read_each<T, E: From<StoreError>>(
+        &self,
+        f: impl FnOnce(&ReadTx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
+        self.read_with(true, f)
+    }
+
+    fn read_with<T, E: From<StoreError>>(
+        &self,
+        each: bool,
+        f: impl FnOnce(&ReadTx<'_>) -> std::result::Result<T, E>,
+    ) -> std::result::Result<T, E> {
         let mut f = Some(f);
         let mut out = None;
-        self.backend.read(&mut |raw| {
+        let mut run = |raw: &dyn StoreRead| {
             if let Some(f) = f.take() {
                 out = Some(f(&ReadTx { raw, db: self }));
             }
             Ok(())
-        })?;
+        };
+        if each {
+            self.backend.read_each(&mut run)?;
+        } else {
+            self.backend.read(&mut run)?;
+        }
         out.unwrap_or_else(
             || Err(StoreError::Backend("read transaction did not run".into()).into()),
         )

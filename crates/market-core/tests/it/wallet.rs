@@ -139,11 +139,16 @@ fn transfer_refuses_unknown_recipients_and_oneself() {
         4040,
         "not_found",
     );
-    for me in ["alice@example.com", "Alice@Example.com"] {
+    // oneself comes before the funds
+    for (me, amount) in [
+        ("alice@example.com", "1"),
+        ("Alice@Example.com", "1"),
+        ("alice@example.com", "100"),
+    ] {
         fails(
             &alice,
             "wallet.transfer",
-            json!({"to_email": me, "amount": "1"}),
+            json!({"to_email": me, "amount": amount}),
             4000,
             "invalid_input",
         );

@@ -388,6 +388,18 @@ impl Backend for PgBackend {
         result
     }
 
+    /// Each statement in a transaction of its own: no `BEGIN` or `COMMIT`
+    /// to send (inside a batch, the batch's transaction).
+    fn read_each(&self, f: &mut dyn FnMut(&dyn StoreRead) -> Result<()>) -> Result<()> {
+        let in_batch = BATCH.with(|b| b.borrow().as_ref().is_some_and(|o| o.owner == self.key()));
+        if in_batch {
+            return self.read(f);
+        }
+        let mut conn = self.checkout()?;
+        let tx = PgTx::new(&mut conn);
+        f(&tx)
+    }
+
     fn write(&self, f: &mut dyn FnMut(&mut dyn StoreWrite) -> Result<bool>) -> Result<Option<u64>> {
         self.write_in(None, f)
     }

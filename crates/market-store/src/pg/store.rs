@@ -48,6 +48,9 @@ pub(crate) struct PgTx<'c> {
     /// The records this transaction read or wrote by id, as it sees them:
     /// a second read of one (an update after a load) costs no round trip.
     seen: RefCell<Seen>,
+    /// Writes not sent yet: they go out together, as one statement, with
+    /// the next statement sent or at the closure's end.
+    queued: RefCell<Vec<Queued>>,
     /// Log rows to number and insert when the transaction commits.
     deferred: RefCell<Vec<Deferred>>,
     /// Those of the closures before this one in the same transaction.
@@ -107,6 +110,80 @@ enum Check {
         kind: &'static str,
         id: Id,
     },
+    /// Writes sent as one statement ([`combine`]): its row holds the
+    /// row count of each update, in order.
+    Combined(Vec<Check>),
+}
+
+/// A record write waiting to be sent: a statement whose parameters are
+/// numbered from `$1`.
+struct Queued {
+    sql: String,
+    params: Owned,
+    check: Check,
+    /// The record it writes: a second write of it waits for this one.
+    key: Option<(&'static str, Id)>,
+}
+
+/// The most writes sent as one statement.
+const MOST_COMBINED: usize = 32;
+
+/// `writes` as one statement: each a data-modifying `WITH` query, the row
+/// counts of the updates its answer. (They all run on one snapshot, so no
+/// two of them may touch the same record.)
+fn combine(writes: Vec<Queued>) -> (String, Owned, Check) {
+    let mut sql = String::from("WITH ");
+    let mut counts = Vec::new();
+    let mut params: Owned = Vec::new();
+    let mut checks = Vec::new();
+    for (i, w) in writes.into_iter().enumerate() {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        let returning = if matches!(w.check, Check::Updated { .. }) {
+            counts.push(format!("(SELECT count(*) FROM w{i})"));
+            " RETURNING 1"
+        } else {
+            ""
+        };
+        sql.push_str(&format!(
+            "w{i} AS ({}{returning})",
+            shift_params(&w.sql, params.len())
+        ));
+        params.extend(w.params);
+        checks.push(w.check);
+    }
+    if counts.is_empty() {
+        sql.push_str(" SELECT 1");
+    } else {
+        sql.push_str(&format!(" SELECT {}", counts.join(", ")));
+    }
+    (sql, params, Check::Combined(checks))
+}
+
+/// `sql` with its parameters `$n` renumbered `$(n + by)`.
+fn shift_params(sql: &str, by: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut chars = sql.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        out.push(c);
+        if c != '$' {
+            continue;
+        }
+        let mut end = i + 1;
+        while let Some((j, d)) = chars.peek().copied() {
+            if !d.is_ascii_digit() {
+                break;
+            }
+            end = j + 1;
+            chars.next();
+        }
+        match sql[i + 1..end].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + by).to_string()),
+            Err(_) => out.push_str(&sql[i + 1..end]),
+        }
+    }
+    out
 }
 
 thread_local! {
@@ -132,6 +209,15 @@ impl Check {
                 kind,
                 id: id.to_string(),
             }),
+            (Check::Combined(checks), Answer::Rows(rows)) => {
+                let updates = checks.iter().filter(|c| matches!(c, Check::Updated { .. }));
+                for (column, check) in updates.enumerate() {
+                    let count = rows.first().and_then(|r| r.try_get::<_, i64>(column).ok());
+                    let count = u64::try_from(count.unwrap_or(0)).unwrap_or(0);
+                    check.verify(&Answer::Count(count))?;
+                }
+                Ok(())
+            }
             _ => Ok(()),
         }
     }
@@ -139,17 +225,39 @@ impl Check {
     /// The store's error for a statement PostgreSQL refused, when it has
     /// one: an insert under an id another record holds.
     fn refused(&self, e: &postgres::Error) -> Option<StoreError> {
-        let Check::Inserted { kind, id } = self else {
-            return None;
-        };
         let db = e.as_db_error()?;
         let on_key = *db.code() == postgres::error::SqlState::UNIQUE_VIOLATION
             && db.constraint().is_some_and(|c| c.ends_with("_pkey"));
-        on_key.then(|| StoreError::UniqueTaken {
+        if !on_key {
+            return None;
+        }
+        let taken = |kind, id: &Id| StoreError::UniqueTaken {
             kind,
             field: "id",
             value: id.to_string(),
-        })
+        };
+        match self {
+            Check::Inserted { kind, id } => Some(taken(kind, id)),
+            // the insert into the table named whose id the message names
+            Check::Combined(checks) => {
+                let detail = db.detail().unwrap_or_default();
+                let into_table = |c: &&Check| match c {
+                    Check::Inserted { kind, .. } => db.table() == Some(*kind),
+                    _ => false,
+                };
+                let mut inserts = checks.iter().filter(into_table).peekable();
+                let first = inserts.peek().copied();
+                let named = inserts.find(|c| match c {
+                    Check::Inserted { id, .. } => detail.contains(&id.to_string()),
+                    _ => false,
+                });
+                match named.or(first)? {
+                    Check::Inserted { kind, id } => Some(taken(kind, id)),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 }
 
@@ -213,6 +321,7 @@ impl<'c> PgTx<'c> {
             failure: RefCell::new(None),
             all_ran: std::cell::Cell::new(true),
             seen: RefCell::new(HashMap::new()),
+            queued: RefCell::new(Vec::new()),
             deferred: RefCell::new(Vec::new()),
             earlier: &[],
         }
@@ -313,6 +422,7 @@ impl<'c> PgTx<'c> {
 
     /// Wait for the writes sent ahead, and for `end` sent behind them.
     fn settle(&self, end: Option<&'static str>) -> Result<()> {
+        self.flush()?;
         let sent = std::mem::take(&mut *self.sent.borrow_mut());
         let (mut futures, mut checks): (Vec<_>, Vec<_>) = sent.into_iter().unzip();
         let mut pipe = self.pipe.borrow_mut();
@@ -369,6 +479,7 @@ impl<'c> PgTx<'c> {
     /// Run a statement and wait for its answer, with the writes sent
     /// ahead in the same round trip.
     fn run(&self, sql: &str, params: Params<'_>, rows: bool) -> Result<Answer> {
+        self.flush()?;
         let statement = self.statement(sql)?;
         let sent = std::mem::take(&mut *self.sent.borrow_mut());
         let (futures, checks): (Vec<_>, Vec<_>) = sent.into_iter().unzip();
@@ -398,10 +509,54 @@ impl<'c> PgTx<'c> {
     /// Send a write; its answer comes back with the next statement waited
     /// for, or at the end of the transaction's closure.
     fn later(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
+        self.flush()?;
+        self.send(sql, params, check)
+    }
+
+    fn send(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
         let statement = self.statement(sql)?;
-        let future = self.pipe.borrow().execute(statement, params);
+        let pipe = self.pipe.borrow();
+        let future = if matches!(check, Check::Combined(_)) {
+            pipe.query(statement, params)
+        } else {
+            pipe.execute(statement, params)
+        };
+        drop(pipe);
         self.sent.borrow_mut().push((future, check));
         Ok(())
+    }
+
+    /// Keep a record write to send with the next statement: the writes of
+    /// a closure go out as one statement ([`combine`]), which PostgreSQL
+    /// answers once instead of once each.
+    fn queue(&self, write: Queued) -> Result<()> {
+        self.failed()?;
+        let again = write.key.is_some() && self.queued.borrow().iter().any(|q| q.key == write.key);
+        if again {
+            self.flush()?;
+        }
+        let full = {
+            let mut queued = self.queued.borrow_mut();
+            queued.push(write);
+            queued.len() >= MOST_COMBINED
+        };
+        if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Send the queued writes.
+    fn flush(&self) -> Result<()> {
+        let mut queued = std::mem::take(&mut *self.queued.borrow_mut());
+        match queued.len() {
+            0 => Ok(()),
+            1 => {
+                let Some(w) = queued.pop() else { return Ok(()) };
+                self.send(&w.sql, w.params, w.check)
+            }
+            _ => {
+                let (sql, params, check) = combine(queued);
+                self.send(&sql, params, check)
+            }
+        }
     }
 
     /// The body of the row of `id` this transaction (or a closure before
@@ -448,15 +603,15 @@ impl<'c> PgTx<'c> {
         let column = |f: &dyn Fn(&AuditEntry) -> String| -> Box<dyn ToSql + Sync + Send> {
             Box::new(entries.iter().map(f).collect::<Vec<_>>())
         };
-        self.later(
-            &format!(
+        self.queue(Queued {
+            sql: format!(
                 "INSERT INTO audit (id, at, actor_id, method, object_type, object_id, action, request_id) \
                  SELECT id, at::timestamptz, actor_id, method, object_type, object_id, action, request_id \
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
                  $7::text[], $8::text[]) AS e(id, at, actor_id, method, object_type, object_id, action, request_id)\
                  {on_conflict}"
             ),
-            vec![
+            params: vec![
                 column(&|e| e.id.to_string()),
                 column(&|e| e.at.to_string()),
                 column(&|e| e.actor_id.clone()),
@@ -466,8 +621,9 @@ impl<'c> PgTx<'c> {
                 column(&|e| e.action.clone()),
                 column(&|e| e.request_id.clone()),
             ],
-            Check::Nothing,
-        )
+            check: Check::Nothing,
+            key: None,
+        })
     }
 
     fn records(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<u8>>> {
@@ -988,11 +1144,15 @@ impl StoreWrite for PgTx<'_> {
              VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb)",
             sql::table(table.kind)
         );
-        let check = Check::Inserted {
-            kind: table.kind,
-            id: row.id,
-        };
-        self.later(&sql, record_params(table.kind, row)?, check)?;
+        self.queue(Queued {
+            sql,
+            params: record_params(table.kind, row)?,
+            check: Check::Inserted {
+                kind: table.kind,
+                id: row.id,
+            },
+            key: Some((table.kind, row.id)),
+        })?;
         self.saw(table, row.id, Some(row.data));
         Ok(())
     }
@@ -1010,18 +1170,26 @@ impl StoreWrite for PgTx<'_> {
              updated_at = $4::text::timestamptz, data = $5::text::jsonb WHERE id = $1",
             sql::table(table.kind)
         );
-        let check = Check::Updated {
-            kind: table.kind,
-            id: row.id,
-        };
-        self.later(&sql, record_params(table.kind, row)?, check)?;
+        self.queue(Queued {
+            sql,
+            params: record_params(table.kind, row)?,
+            check: Check::Updated {
+                kind: table.kind,
+                id: row.id,
+            },
+            key: Some((table.kind, row.id)),
+        })?;
         self.saw(table, row.id, Some(row.data));
         Ok(())
     }
 
     fn delete(&mut self, table: &TableSpec, id: Id, _old: &IndexValues) -> Result<()> {
-        let sql = format!("DELETE FROM {} WHERE id = $1", sql::table(table.kind));
-        self.later(&sql, vec![Box::new(id.to_string())], Check::Nothing)?;
+        self.queue(Queued {
+            sql: format!("DELETE FROM {} WHERE id = $1", sql::table(table.kind)),
+            params: vec![Box::new(id.to_string())],
+            check: Check::Nothing,
+            key: Some((table.kind, id)),
+        })?;
         self.saw(table, id, None);
         Ok(())
     }
@@ -1151,7 +1319,51 @@ impl StoreWrite for PgTx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::has_nul_escape;
+    use super::{Check, Queued, combine, has_nul_escape, shift_params};
+    use crate::types::Id;
+
+    #[test]
+    fn parameters_are_renumbered_past_those_before() {
+        assert_eq!(
+            shift_params("UPDATE t SET a = $2::text WHERE id = $1 AND b = $10", 5),
+            "UPDATE t SET a = $7::text WHERE id = $6 AND b = $15"
+        );
+        assert_eq!(shift_params("SELECT '$' || $1", 0), "SELECT '$' || $1");
+    }
+
+    #[test]
+    fn writes_combine_into_one_statement_counting_the_updates() {
+        let id = Id(ulid::Ulid(7));
+        let write = |sql: &str, check| Queued {
+            sql: sql.into(),
+            params: vec![Box::new(id.to_string()), Box::new(1_i64)],
+            check,
+            key: Some(("t", id)),
+        };
+        let (sql, params, check) = combine(vec![
+            write(
+                "UPDATE t SET v = $2 WHERE id = $1",
+                Check::Updated { kind: "t", id },
+            ),
+            write(
+                "INSERT INTO u (id, v) VALUES ($1, $2)",
+                Check::Inserted { kind: "u", id },
+            ),
+            write(
+                "UPDATE w SET v = $2 WHERE id = $1",
+                Check::Updated { kind: "w", id },
+            ),
+        ]);
+        assert_eq!(
+            sql,
+            "WITH w0 AS (UPDATE t SET v = $2 WHERE id = $1 RETURNING 1), \
+             w1 AS (INSERT INTO u (id, v) VALUES ($3, $4)), \
+             w2 AS (UPDATE w SET v = $6 WHERE id = $5 RETURNING 1) \
+             SELECT (SELECT count(*) FROM w0), (SELECT count(*) FROM w2)"
+        );
+        assert_eq!(params.len(), 6);
+        assert!(matches!(check, Check::Combined(ref c) if c.len() == 3));
+    }
 
     #[test]
     fn only_a_real_nul_escape_is_found() {
