@@ -1124,8 +1124,22 @@ fn postgres_an_update_that_finds_no_row_fails_alone() {
                     updated_at: at,
                     data: br#"{"name": "ghost"}"#,
                 };
+                // a record inserted beside it goes out in the same
+                // statement, and goes with it
+                let partner = Id::from_key(&(u128::MAX / 2 - i).to_be_bytes()).unwrap();
+                let data = format!(
+                    r#"{{"id":"{partner}","created_at":"{at}","updated_at":"{at}","version":1,"name":"partner-{i}","email":"partner-{i}@x.io","color":"green"}}"#
+                );
+                let inserted = market_store::Row {
+                    id: partner,
+                    version: 1,
+                    created_at: at,
+                    updated_at: at,
+                    data: data.as_bytes(),
+                };
                 let err = backend
                     .write(&mut |raw| {
+                        raw.insert(table, &inserted, &[])?;
                         raw.update(table, &row, &[], &[])?;
                         Ok(true)
                     })
@@ -1145,6 +1159,47 @@ fn postgres_an_update_that_finds_no_row_fails_alone() {
         .read(|tx| tx.audit(AuditFilter::All, &page(100, None)))
         .unwrap();
     assert_eq!(audit.items.len(), 60, "one audit entry per kept write");
+}
+
+/// Writes sent as one statement: a taken id among several inserts into
+/// one table is told as that insert's, and none of them is kept.
+#[test]
+fn postgres_a_taken_id_among_writes_sent_together_is_named() {
+    let store = Store::new(On::Postgres);
+    let backend = store.open();
+    let db = Db::new(backend.clone(), Arc::new(market_store::SystemClock));
+    let stored = insert(&db, gadget("a", "a@x.io", Some("red"))).unwrap();
+    let table = TableSpec::of::<Gadget>();
+    let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let fresh = Id::from_key(&7u128.to_be_bytes()).unwrap();
+    let data = |id: Id, name: &str| {
+        format!(
+            r#"{{"id":"{id}","created_at":"{at}","updated_at":"{at}","version":1,"name":"{name}","email":"{name}@x.io","color":"red"}}"#
+        )
+    };
+    let (first, second) = (data(fresh, "b"), data(stored.id, "c"));
+    let rows = [(fresh, &first), (stored.id, &second)].map(|(id, data)| market_store::Row {
+        id,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        data: data.as_bytes(),
+    });
+    let err = backend
+        .write(&mut |raw| {
+            for row in &rows {
+                raw.insert(&table, row, &[])?;
+            }
+            Ok(true)
+        })
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::UniqueTaken { kind: "gadget", field: "id", ref value } if *value == stored.id.to_string()),
+        "{err:?}"
+    );
+    let all = db.read(|tx| tx.list::<Gadget>(&page(10, None))).unwrap();
+    assert_eq!(all.items.len(), 1);
+    assert_eq!(all.items[0].name, "a");
 }
 
 #[test]

@@ -23,6 +23,14 @@ use tokio_postgres::{Client, Config, Error, NoTls, Row, Socket, Statement};
 
 use super::describe_error;
 
+/// How a statement of several writes starts (`store::combine`): their
+/// shapes vary with the closures, so a connection keeps only so many.
+pub(crate) const COMBINED: &str = "WITH w0 AS (";
+
+/// The most prepared statements a connection keeps before it lets go of
+/// those of several writes.
+const MOST_STATEMENTS: usize = 256;
+
 /// A statement on its way: sent already, its answer still to come.
 pub(crate) type Sent<'c> = Pin<Box<dyn Future<Output = Result<Answer, Error>> + 'c>>;
 
@@ -226,6 +234,9 @@ impl<'c> Pipeline<'c> {
             return Ok(s.clone());
         }
         let s = self.link.drive(self.client, self.client.prepare(sql))?;
+        if self.statements.len() >= MOST_STATEMENTS {
+            self.statements.retain(|k, _| !k.starts_with(COMBINED));
+        }
         self.statements.insert(sql.to_string(), s.clone());
         Ok(s)
     }

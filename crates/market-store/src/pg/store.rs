@@ -422,7 +422,11 @@ impl<'c> PgTx<'c> {
 
     /// Wait for the writes sent ahead, and for `end` sent behind them.
     fn settle(&self, end: Option<&'static str>) -> Result<()> {
-        self.flush()?;
+        if let Err(e) = self.flush() {
+            // nothing of `end` was sent
+            self.all_ran.set(false);
+            return Err(e);
+        }
         let sent = std::mem::take(&mut *self.sent.borrow_mut());
         let (mut futures, mut checks): (Vec<_>, Vec<_>) = sent.into_iter().unzip();
         let mut pipe = self.pipe.borrow_mut();
@@ -624,6 +628,25 @@ impl<'c> PgTx<'c> {
             check: Check::Nothing,
             key: None,
         })
+    }
+
+    /// Queue the insert or update `sql` of `row`, which this transaction
+    /// now sees as written.
+    fn write_record(
+        &self,
+        table: &TableSpec,
+        row: &Row<'_>,
+        sql: String,
+        check: Check,
+    ) -> Result<()> {
+        self.queue(Queued {
+            sql,
+            params: record_params(table.kind, row)?,
+            check,
+            key: Some((table.kind, row.id)),
+        })?;
+        self.saw(table, row.id, Some(row.data));
+        Ok(())
     }
 
     fn records(&self, sql: &str, params: Params<'_>) -> Result<Vec<Vec<u8>>> {
@@ -1144,17 +1167,11 @@ impl StoreWrite for PgTx<'_> {
              VALUES ($1, $2, $3::text::timestamptz, $4::text::timestamptz, $5::text::jsonb)",
             sql::table(table.kind)
         );
-        self.queue(Queued {
-            sql,
-            params: record_params(table.kind, row)?,
-            check: Check::Inserted {
-                kind: table.kind,
-                id: row.id,
-            },
-            key: Some((table.kind, row.id)),
-        })?;
-        self.saw(table, row.id, Some(row.data));
-        Ok(())
+        let check = Check::Inserted {
+            kind: table.kind,
+            id: row.id,
+        };
+        self.write_record(table, row, sql, check)
     }
 
     fn update(
@@ -1170,17 +1187,11 @@ impl StoreWrite for PgTx<'_> {
              updated_at = $4::text::timestamptz, data = $5::text::jsonb WHERE id = $1",
             sql::table(table.kind)
         );
-        self.queue(Queued {
-            sql,
-            params: record_params(table.kind, row)?,
-            check: Check::Updated {
-                kind: table.kind,
-                id: row.id,
-            },
-            key: Some((table.kind, row.id)),
-        })?;
-        self.saw(table, row.id, Some(row.data));
-        Ok(())
+        let check = Check::Updated {
+            kind: table.kind,
+            id: row.id,
+        };
+        self.write_record(table, row, sql, check)
     }
 
     fn delete(&mut self, table: &TableSpec, id: Id, _old: &IndexValues) -> Result<()> {
@@ -1361,6 +1372,7 @@ mod tests {
              w2 AS (UPDATE w SET v = $6 WHERE id = $5 RETURNING 1) \
              SELECT (SELECT count(*) FROM w0), (SELECT count(*) FROM w2)"
         );
+        assert!(sql.starts_with(crate::pg::client::COMBINED));
         assert_eq!(params.len(), 6);
         assert!(matches!(check, Check::Combined(ref c) if c.len() == 3));
     }
