@@ -5,7 +5,7 @@ use market_store::{Page, Reads};
 
 use crate::ledger::{self, Leg};
 use crate::{
-    AccountKind, App, LedgerEntry, LedgerEntryKind, LedgerService, LedgerVerification,
+    Account, AccountKind, App, LedgerEntry, LedgerEntryKind, LedgerService, LedgerVerification,
     LedgerVerifyParams, Transfer, TransferKind, User, UserStatus, WalletGetParams,
     WalletGrantParams, WalletHistoryParams, WalletInfo, WalletService, WalletTopupParams,
     WalletTransferParams, me, money,
@@ -42,6 +42,8 @@ impl WalletService for App {
         let email = crate::normalize_email(&p.to_email);
         let mut missed = false;
         let result = ctx.write(&self.db, |tx| {
+            // the sender's wallet comes back with the recipient
+            Account::prefetch_by_owner_id(tx, user_id)?;
             // (the email lookup ignores case, as the sender's own does)
             let recipient = User::by_email(tx, &email)?.filter(|u| u.status != UserStatus::Deleted);
             if recipient.as_ref().is_some_and(|r| r.id == user_id) {

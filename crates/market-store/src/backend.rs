@@ -65,6 +65,14 @@ pub trait StoreRead {
         index: &IndexSpec,
         value: &str,
     ) -> Result<Option<Vec<u8>>>;
+    /// Start looking up the record holding `value` in a unique index, for
+    /// a [`StoreRead::find_unique`] of it later in the transaction: a
+    /// backend that sends statements ahead answers the two lookups in one
+    /// round trip. A write to the table in between makes the later lookup
+    /// ask again.
+    fn prefetch_unique(&self, _table: &TableSpec, _index: &IndexSpec, _value: &str) -> Result<()> {
+        Ok(())
+    }
     fn count(&self, table: &TableSpec) -> Result<u64>;
     /// Up to `limit` audit entries, newest first, older than `before` when given.
     fn audit(

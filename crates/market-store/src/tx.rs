@@ -217,6 +217,15 @@ pub trait Reads {
         }
     }
 
+    /// Start looking up the object holding a unique `value` of `field`, for
+    /// a [`Reads::find_unique`] of it later in the transaction (see
+    /// [`StoreRead::prefetch_unique`]).
+    fn prefetch_unique<T: Record>(&self, field: &str, value: &str) -> Result<()> {
+        let spec = index_spec::<T>(field)?;
+        self.store()
+            .prefetch_unique(&TableSpec::of::<T>(), spec, value)
+    }
+
     /// How many records of a type there are.
     fn count<T: Record>(&self) -> Result<u64> {
         self.store().count(&TableSpec::of::<T>())

@@ -181,6 +181,7 @@ on_both!(
     events_are_appended_unless_the_database_drops_them,
     failing_writes_amid_concurrent_ones_roll_back_alone,
     an_insert_under_a_stored_id_fails_and_writes_nothing,
+    a_lookup_sent_ahead_answers_as_the_lookup_and_sees_later_writes,
     conflicting_writes_leave_no_gap_in_the_event_log,
     the_event_log_finds_what_the_transaction_appended,
 );
@@ -381,6 +382,36 @@ fn an_insert_under_a_stored_id_fails_and_writes_nothing(on: On) {
     assert_eq!(audit.items.len(), 1);
     // the store takes writes again
     insert(&f.db, gadget("b", "b@x.io", None)).unwrap();
+}
+
+fn a_lookup_sent_ahead_answers_as_the_lookup_and_sees_later_writes(on: On) {
+    let f = fixture(on);
+    let a = insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
+    let email = |g: Option<Gadget>| g.map(|g| (g.id, g.email));
+    f.db.write(&actor(), |tx| {
+        tx.prefetch_unique::<Gadget>("email", "a@x.io")?;
+        tx.prefetch_unique::<Gadget>("email", "b@x.io")?;
+        assert_eq!(
+            email(tx.find_unique("email", "a@x.io")?),
+            Some((a.id, "a@x.io".to_string()))
+        );
+        assert_eq!(email(tx.find_unique("email", "b@x.io")?), None);
+        // written after the lookups were sent: they ask again
+        tx.prefetch_unique::<Gadget>("email", "a@x.io")?;
+        tx.prefetch_unique::<Gadget>("email", "c@x.io")?;
+        let mut moved = tx.load::<Gadget>(a.id)?;
+        moved.email = "z@x.io".into();
+        tx.update(&mut moved, None)?;
+        let mut c = gadget("c", "c@x.io", None);
+        tx.insert(&mut c)?;
+        assert_eq!(email(tx.find_unique("email", "a@x.io")?), None);
+        assert_eq!(
+            email(tx.find_unique("email", "c@x.io")?),
+            Some((c.id, "c@x.io".to_string()))
+        );
+        Ok::<_, StoreError>(())
+    })
+    .unwrap();
 }
 
 fn every_mutation_is_audited_in_the_same_transaction(on: On) {

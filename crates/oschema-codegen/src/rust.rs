@@ -250,7 +250,8 @@ impl Gen<'_> {
             if f.attrs.unique {
                 let _ = writeln!(
                     out,
-                    "    /// The object whose `{fname}` is `value`.\n    pub fn by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<Option<Self>> {{\n        tx.find_unique::<Self>({field}, {key})\n    }}\n",
+                    "    /// The object whose `{fname}` is `value`.\n    pub fn by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<Option<Self>> {{\n        tx.find_unique::<Self>({field}, {key})\n    }}\n\n\
+                     \x20   /// Start looking up the object whose `{fname}` is `value`, for a `by_{fname}` of it later in the transaction: on PostgreSQL the two go in one round trip with the next statement.\n    pub fn prefetch_by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<()> {{\n        tx.prefetch_unique::<Self>({field}, {key})\n    }}\n",
                     fname = f.name
                 );
             } else {

@@ -51,6 +51,12 @@ pub(crate) struct PgTx<'c> {
     /// Writes not sent yet: they go out together, as one statement, with
     /// the next statement sent or at the closure's end.
     queued: RefCell<Vec<Queued>>,
+    /// Unique lookups sent ahead ([`StoreRead::prefetch_unique`]), each
+    /// with its number: `None` until answered, then the row found (its id
+    /// and record), if any.
+    prefetched: RefCell<HashMap<Lookup, (u64, Option<Found>)>>,
+    /// The number of the last lookup sent ahead.
+    prefetches: std::cell::Cell<u64>,
     /// Log rows to number and insert when the transaction commits.
     deferred: RefCell<Vec<Deferred>>,
     /// Those of the closures before this one in the same transaction.
@@ -113,7 +119,16 @@ enum Check {
     /// Writes sent as one statement ([`combine`]): its row holds the
     /// row count of each update, in order.
     Combined(Vec<Check>),
+    /// A unique lookup sent ahead, with its number: its rows are kept for
+    /// the lookup.
+    Prefetched(Lookup, u64),
 }
+
+/// A unique lookup: table, index field and value.
+type Lookup = (&'static str, &'static str, String);
+
+/// What a unique lookup found: the record's id and bytes, or nothing.
+type Found = Option<(Id, Vec<u8>)>;
 
 /// A record write waiting to be sent: a statement whose parameters are
 /// numbered from `$1`.
@@ -322,6 +337,8 @@ impl<'c> PgTx<'c> {
             all_ran: std::cell::Cell::new(true),
             seen: RefCell::new(HashMap::new()),
             queued: RefCell::new(Vec::new()),
+            prefetched: RefCell::new(HashMap::new()),
+            prefetches: std::cell::Cell::new(0),
             deferred: RefCell::new(Vec::new()),
             earlier: &[],
         }
@@ -457,6 +474,12 @@ impl<'c> PgTx<'c> {
                 break;
             }
             let wrong = match answer {
+                Ok(Answer::Rows(rows)) if matches!(check, Check::Prefetched(..)) => {
+                    if let Check::Prefetched(lookup, number) = check {
+                        self.keep_prefetched(lookup, *number, &rows);
+                    }
+                    None
+                }
                 Ok(answer) => check.verify(&answer).err(),
                 Err(e) => match check.refused(&e) {
                     Some(typed) => Some(typed),
@@ -520,7 +543,7 @@ impl<'c> PgTx<'c> {
     fn send(&self, sql: &str, params: Owned, check: Check) -> Result<()> {
         let statement = self.statement(sql)?;
         let pipe = self.pipe.borrow();
-        let future = if matches!(check, Check::Combined(_)) {
+        let future = if matches!(check, Check::Combined(_) | Check::Prefetched(..)) {
             pipe.query(statement, params)
         } else {
             pipe.execute(statement, params)
@@ -535,6 +558,12 @@ impl<'c> PgTx<'c> {
     /// answers once instead of once each.
     fn queue(&self, write: Queued) -> Result<()> {
         self.failed()?;
+        if let Some((kind, _)) = write.key {
+            // a lookup sent before this write may no longer hold
+            self.prefetched
+                .borrow_mut()
+                .retain(|(k, _, _), _| *k != kind);
+        }
         let again = write.key.is_some() && self.queued.borrow().iter().any(|q| q.key == write.key);
         if again {
             self.flush()?;
@@ -545,6 +574,28 @@ impl<'c> PgTx<'c> {
             queued.len() >= MOST_COMBINED
         };
         if full { self.flush() } else { Ok(()) }
+    }
+
+    /// Keep the answer of a unique lookup sent ahead, unless a write to
+    /// its table came after it (which forgot the lookup, or sent it again
+    /// under a new number).
+    fn keep_prefetched(&self, lookup: &Lookup, number: u64, rows: &[PgRow]) {
+        let mut prefetched = self.prefetched.borrow_mut();
+        let Some((_, slot)) = prefetched.get_mut(lookup).filter(|(n, _)| *n == number) else {
+            return;
+        };
+        let found = rows.first().map(|row| {
+            let id: &str = row.get(0);
+            (id_of(lookup.0, id), row.get::<_, String>(1).into_bytes())
+        });
+        match found {
+            Some((Err(_), _)) => {
+                // told by the lookup itself, which asks again
+                prefetched.remove(lookup);
+            }
+            Some((Ok(id), data)) => *slot = Some(Some((id, data))),
+            None => *slot = Some(None),
+        }
     }
 
     /// Send the queued writes.
@@ -794,19 +845,57 @@ impl StoreRead for PgTx<'_> {
         index: &IndexSpec,
         value: &str,
     ) -> Result<Option<Vec<u8>>> {
-        let sql = format!(
-            "SELECT id, data::text FROM {} WHERE {} LIMIT 1",
-            sql::table(table.kind),
-            sql::matches(index, 1)
-        );
-        let rows = self.query(&sql, &[&value])?;
-        let Some(row) = rows.first() else {
+        let lookup = (table.kind, index.field, value.to_string());
+        let sent = self.prefetched.borrow().contains_key(&lookup);
+        if sent && matches!(self.prefetched.borrow().get(&lookup), Some((_, None))) {
+            // sent ahead, its answer still to come
+            self.settle(None)?;
+        }
+        let answered = if sent {
+            let kept = self.prefetched.borrow_mut().remove(&lookup);
+            kept.and_then(|(_, found)| found)
+        } else {
+            None
+        };
+        let found = match answered {
+            Some(found) => found,
+            None => {
+                let rows = self.query(&unique_sql(table, index), &[&value])?;
+                match rows.first() {
+                    Some(row) => Some((
+                        id_of(table.kind, row.get(0))?,
+                        row.get::<_, String>(1).into_bytes(),
+                    )),
+                    None => None,
+                }
+            }
+        };
+        let Some((id, data)) = found else {
             return Ok(None);
         };
-        let data = row.get::<_, String>(1).into_bytes();
         // a load of it by id later in the transaction costs no round trip
-        self.saw(table, id_of(table.kind, row.get(0))?, Some(&data));
+        self.saw(table, id, Some(&data));
         Ok(Some(data))
+    }
+
+    fn prefetch_unique(&self, table: &TableSpec, index: &IndexSpec, value: &str) -> Result<()> {
+        self.failed()?;
+        let lookup = (table.kind, index.field, value.to_string());
+        if self.prefetched.borrow().contains_key(&lookup) {
+            return Ok(());
+        }
+        // (after the writes queued before it, which it must see)
+        self.flush()?;
+        let number = self.prefetches.get() + 1;
+        self.prefetches.set(number);
+        self.prefetched
+            .borrow_mut()
+            .insert(lookup.clone(), (number, None));
+        self.send(
+            &unique_sql(table, index),
+            vec![Box::new(value.to_string())],
+            Check::Prefetched(lookup, number),
+        )
     }
 
     fn count(&self, table: &TableSpec) -> Result<u64> {
@@ -954,6 +1043,15 @@ impl StoreRead for PgTx<'_> {
             .map(|r| r.get(0))
             .collect())
     }
+}
+
+/// The statement of a unique lookup: the record's id and JSON.
+fn unique_sql(table: &TableSpec, index: &IndexSpec) -> String {
+    format!(
+        "SELECT id, data::text FROM {} WHERE {} LIMIT 1",
+        sql::table(table.kind),
+        sql::matches(index, 1)
+    )
 }
 
 /// How a log's body parameter is written: JSON logs store `jsonb`.
