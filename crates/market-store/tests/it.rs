@@ -75,6 +75,24 @@ fn gadget(name: &str, email: &str, color: Option<&str>) -> Gadget {
     }
 }
 
+/// A gadget as stored, for writes through the raw contract.
+fn gadget_json(id: Id, at: Timestamp, name: &str, color: &str) -> String {
+    format!(
+        r#"{{"id":"{id}","created_at":"{at}","updated_at":"{at}","version":1,"name":"{name}","email":"{name}@x.io","color":"{color}"}}"#
+    )
+}
+
+/// A first version of `data` written at `at`.
+fn raw_row(id: Id, at: Timestamp, data: &str) -> market_store::Row<'_> {
+    market_store::Row {
+        id,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        data: data.as_bytes(),
+    }
+}
+
 /// Which backend a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum On {
@@ -1158,16 +1176,8 @@ fn postgres_an_update_that_finds_no_row_fails_alone() {
                 // a record inserted beside it goes out in the same
                 // statement, and goes with it
                 let partner = Id::from_key(&(u128::MAX / 2 - i).to_be_bytes()).unwrap();
-                let data = format!(
-                    r#"{{"id":"{partner}","created_at":"{at}","updated_at":"{at}","version":1,"name":"partner-{i}","email":"partner-{i}@x.io","color":"green"}}"#
-                );
-                let inserted = market_store::Row {
-                    id: partner,
-                    version: 1,
-                    created_at: at,
-                    updated_at: at,
-                    data: data.as_bytes(),
-                };
+                let data = gadget_json(partner, at, &format!("partner-{i}"), "green");
+                let inserted = raw_row(partner, at, &data);
                 let err = backend
                     .write(&mut |raw| {
                         raw.insert(table, &inserted, &[])?;
@@ -1203,19 +1213,11 @@ fn postgres_a_taken_id_among_writes_sent_together_is_named() {
     let table = TableSpec::of::<Gadget>();
     let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
     let fresh = Id::from_key(&7u128.to_be_bytes()).unwrap();
-    let data = |id: Id, name: &str| {
-        format!(
-            r#"{{"id":"{id}","created_at":"{at}","updated_at":"{at}","version":1,"name":"{name}","email":"{name}@x.io","color":"red"}}"#
-        )
-    };
-    let (first, second) = (data(fresh, "b"), data(stored.id, "c"));
-    let rows = [(fresh, &first), (stored.id, &second)].map(|(id, data)| market_store::Row {
-        id,
-        version: 1,
-        created_at: at,
-        updated_at: at,
-        data: data.as_bytes(),
-    });
+    let (first, second) = (
+        gadget_json(fresh, at, "b", "red"),
+        gadget_json(stored.id, at, "c", "red"),
+    );
+    let rows = [(fresh, &first), (stored.id, &second)].map(|(id, data)| raw_row(id, at, data));
     let err = backend
         .write(&mut |raw| {
             for row in &rows {
