@@ -135,7 +135,7 @@ impl Default for Config {
             cache_mb: market_store::DEFAULT_CACHE_BYTES >> 20,
             pg_pool_size: 16,
             pg_statement_timeout_secs: 30,
-            pg_write_lanes: 1,
+            pg_write_lanes: 4,
             batch_limit: 100,
             body_limit: 1024 * 1024,
             cors_origins: vec!["*".into()],

@@ -55,7 +55,7 @@ impl Default for PgSettings {
             pool_size: 16,
             statement_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
-            write_lanes: 1,
+            write_lanes: 4,
         }
     }
 }
