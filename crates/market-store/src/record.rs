@@ -83,6 +83,8 @@ pub struct TableSpec {
     /// The object type's name ([`Record::KIND`]), also the table's name.
     pub kind: &'static str,
     pub indexes: &'static [IndexSpec],
+    /// Its records are rewritten often ([`Record::HOT`]).
+    pub hot: bool,
 }
 
 impl TableSpec {
@@ -90,6 +92,7 @@ impl TableSpec {
         TableSpec {
             kind: T::KIND,
             indexes: T::INDEXES,
+            hot: T::HOT,
         }
     }
 
@@ -132,6 +135,10 @@ pub trait Record: Serialize + DeserializeOwned + Send + Sync + 'static {
     const SECRET_FIELDS: &'static [&'static str] = &[];
     /// Writes are recorded in the change log (types with `@search` fields).
     const LOGGED: bool = false;
+    /// Its records are rewritten often (`@hot`: balances, counters): a
+    /// backend that can leaves room beside each record for its next
+    /// version (PostgreSQL: a table with half of each page free).
+    const HOT: bool = false;
 
     fn meta(&self) -> Meta;
     fn set_meta(&mut self, meta: Meta);

@@ -1041,6 +1041,7 @@ mod grown {
         TableSpec {
             kind: "gadget",
             indexes: GROWN,
+            hot: true,
         },
         TableSpec::of::<Vault>(),
     ];
@@ -1052,7 +1053,8 @@ fn postgres_migrations_add_by_themselves_and_drop_only_when_allowed() {
     let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
     insert(&db, gadget("first", "a@x.io", Some("red"))).unwrap();
     drop(db);
-    // a new indexed field: planned as additive, applied at opening, filled from the records
+    // a new indexed field: planned as additive, applied at opening, filled from the records;
+    // so is the room a table marked hot leaves on its pages
     let plan = PgBackend::plan(&store.url, grown::TABLES, LOGS).unwrap();
     let text = plan.sql();
     assert!(
@@ -1061,6 +1063,10 @@ fn postgres_migrations_add_by_themselves_and_drop_only_when_allowed() {
     );
     assert!(
         text.contains("-- destructive\nDROP INDEX \"gadget__color__idx\";"),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("ALTER TABLE \"gadget\" SET (fillfactor = 50);\n"),
         "{text}"
     );
     // the dropped index makes opening refuse, with what it would drop
@@ -1083,6 +1089,14 @@ fn postgres_migrations_add_by_themselves_and_drop_only_when_allowed() {
     assert_eq!(applied, plan);
     let name: String = c.query_one("SELECT name FROM gadget", &[]).unwrap().get(0);
     assert_eq!(name, "first");
+    let options: Vec<String> = c
+        .query_one(
+            "SELECT reloptions::text[] FROM pg_class WHERE relname = 'gadget'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(options, ["fillfactor=50"]);
     let versions: Vec<i32> = c
         .query("SELECT version FROM schema_migrations ORDER BY 1", &[])
         .unwrap()

@@ -512,6 +512,11 @@ impl Gen<'_> {
         } else {
             ""
         };
+        let hot = if s.hot {
+            "    const HOT: bool = true;\n"
+        } else {
+            ""
+        };
         let secrets: Vec<String> = s
             .fields
             .iter()
@@ -553,7 +558,7 @@ impl Gen<'_> {
         };
         let _ = writeln!(
             out,
-            "impl Record for {name} {{\n    const KIND: &'static str = {kind};\n    const INDEXES: &'static [IndexSpec] = &[\n{specs}    ];\n{secrets}{logged}\n\
+            "impl Record for {name} {{\n    const KIND: &'static str = {kind};\n    const INDEXES: &'static [IndexSpec] = &[\n{specs}    ];\n{secrets}{logged}{hot}\n\
              \x20   fn meta(&self) -> Meta {{\n        Meta {{ id: self.id, created_at: self.created_at, updated_at: self.updated_at, version: self.version }}\n    }}\n\n\
              \x20   fn set_meta(&mut self, meta: Meta) {{\n        self.id = meta.id;\n        self.created_at = meta.created_at;\n        self.updated_at = meta.updated_at;\n        self.version = meta.version;\n    }}\n\n\
              \x20   fn index_values(&self, {field_param}: &str) -> Vec<String> {{\n{body}    }}\n}}\n",

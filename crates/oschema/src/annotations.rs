@@ -31,7 +31,7 @@ const FIELD: &[&str] = &[
 /// Annotations of methods.
 const METHOD: &[&str] = &["access", "mutates"];
 /// Annotations of struct definitions.
-const STRUCT: &[&str] = &["error", "crud"];
+const STRUCT: &[&str] = &["error", "crud", "hot"];
 
 const LEVELS: &[&str] = &["public", "user", "owner", "admin"];
 /// The enum whose variants are the roles `@access` may name.
@@ -341,6 +341,19 @@ fn is_scalar(ty: &Type) -> bool {
         ty,
         Type::Str | Type::Bool | Type::Int(_) | Type::Ulid | Type::Time | Type::Decimal
     )
+}
+
+/// `@hot` on a struct: its records are rewritten often; needs a root object.
+pub(crate) fn hot(annotation: &Annot, name: &str, root: bool, rep: &mut Reporter) -> bool {
+    no_args(annotation, rep);
+    if !root {
+        rep.error(
+            annotation.name.span,
+            format!("'@hot' needs a root object, and '{name}' is not one"),
+        )
+        .with_hint(format!("put '[rootobject]' in the doc comment of '{name}'"));
+    }
+    root
 }
 
 fn no_args(annotation: &Annot, rep: &mut Reporter) {

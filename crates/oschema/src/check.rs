@@ -479,6 +479,7 @@ impl Checker<'_> {
             root,
             error_kind: None,
             crud: None,
+            hot: false,
             fields,
             annotations: def.annotations.iter().map(annotations::raw).collect(),
             span: def.name.span,
@@ -494,6 +495,8 @@ impl Checker<'_> {
                         )
                         .with_hint("remove '[rootobject]' from its doc comment");
                 }
+            } else if annotation.name.text == "hot" {
+                strukt.hot = annotations::hot(annotation, name, root, self.rep);
             } else {
                 let target = CrudTarget {
                     name,

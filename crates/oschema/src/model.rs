@@ -45,6 +45,9 @@ pub struct Struct {
     pub error_kind: Option<ErrorKind>,
     /// `@crud(...)`: generated CRUD methods and who may call them (root objects only).
     pub crud: Option<Crud>,
+    /// `@hot`: its records are rewritten often (balances, counters), so
+    /// storage leaves room for new versions beside the old.
+    pub hot: bool,
     /// Declared fields, without the implicit `id`/`sid` of a root object
     /// (root objects always get `id`, `created_at`, `updated_at`, `version`).
     pub fields: Vec<Field>,

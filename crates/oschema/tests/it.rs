@@ -99,6 +99,9 @@ fn render_schema(schema: &Schema) -> String {
         if s.root {
             head.push_str(" root");
         }
+        if s.hot {
+            head.push_str(" hot");
+        }
         if let Some(kind) = s.error_kind {
             let _ = write!(head, " error={}", kind.name());
         }
@@ -773,6 +776,33 @@ Stored = {} @error(conflict)
             c.oschema:9:17: unknown error kind 'nothing_like_it' (error kinds: invalid_input, unauthenticated, insufficient_funds, forbidden, not_found, conflict, idempotency_mismatch, invalid_state, rate_limited)
             c.oschema:10:11: '@error' takes one value, e.g. '@error(conflict)'
             c.oschema:12:13: error type 'Stored' cannot be a root object (remove '[rootobject]' from its doc comment)
+        "#]],
+    );
+}
+
+#[test]
+fn hot_marks_root_objects_rewritten_often() {
+    check_model(
+        &[(
+            "h.oschema",
+            "# A balance [rootobject]\n@hot\nPurse = { amount: decimal }\n# [rootobject]\nLedger = { note: str }\n",
+        )],
+        expect![[r#"
+            struct Purse root hot  # "A balance"
+                amount: decimal
+            struct Ledger root
+                note: str
+        "#]],
+    );
+    check_diags(
+        &[(
+            "h.oschema",
+            "Plain = { a: str } @hot\n# [rootobject]\nLoud = { a: str } @hot(50)\n# [rootobject]\nTwice = { a: str } @hot @hot\n",
+        )],
+        expect![[r#"
+            h.oschema:1:20: '@hot' needs a root object, and 'Plain' is not one (put '[rootobject]' in the doc comment of 'Plain')
+            h.oschema:3:24: '@hot' takes no arguments
+            h.oschema:5:25: duplicate annotation '@hot'
         "#]],
     );
 }

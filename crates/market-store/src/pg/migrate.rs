@@ -68,6 +68,8 @@ struct Current {
     tables: BTreeMap<String, BTreeSet<String>>,
     indexes: BTreeSet<String>,
     sequences: BTreeSet<String>,
+    /// Tables with a fillfactor set, to its value.
+    fillfactors: BTreeMap<String, u32>,
     format: Option<u32>,
 }
 
@@ -109,6 +111,22 @@ fn inspect(client: &mut impl GenericClient) -> Result<Current> {
         .map_err(pg)?
     {
         current.sequences.insert(row.get(0));
+    }
+    for row in client
+        .query(
+            "SELECT c.relname::text, substr(o, 12) FROM pg_class c, unnest(c.reloptions) o \
+             WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind = 'r' \
+             AND o LIKE 'fillfactor=%'",
+            &[],
+        )
+        .map_err(pg)?
+    {
+        let (table, value): (String, String) = (row.get(0), row.get(1));
+        let fillfactor = value.parse().map_err(|_| StoreError::Corrupt {
+            table,
+            reason: format!("fillfactor '{value}' is not a number"),
+        })?;
+        current.fillfactors.insert(row.get(0), fillfactor);
     }
     if current.tables.contains_key("marketplace_meta") {
         let row = client
@@ -186,6 +204,9 @@ fn plan_from(current: &Current, tables: &[TableSpec], logs: &[LogSpec]) -> Resul
             steps.extend(sql::create_table(t).into_iter().map(step));
             continue;
         };
+        if current.fillfactors.get(t.kind).copied() != sql::fillfactor(t) {
+            steps.push(step(sql::set_fillfactor(t)));
+        }
         for spec in t.indexes {
             if !columns.contains(spec.field) {
                 steps.push(step(sql::add_column(t.kind, spec)));
@@ -303,6 +324,7 @@ mod tests {
         let tables = [TableSpec {
             kind: "user",
             indexes: &[EMAIL, TAGS],
+            hot: false,
         }];
         let plan = plan_from(&Current::default(), &tables, &[]).unwrap();
         let sql = plan.sql();
@@ -335,6 +357,7 @@ mod tests {
         let tables = [TableSpec {
             kind: "user",
             indexes: &[EMAIL],
+            hot: false,
         }];
         let plan = plan_from(&current, &tables, &[]).unwrap();
         let destructive: Vec<&str> = plan.destructive().map(|s| s.sql.as_str()).collect();
@@ -358,6 +381,46 @@ mod tests {
                 "ALTER TABLE \"user\" ADD COLUMN \"email\" text GENERATED ALWAYS AS (data->>'email') STORED",
                 "CREATE UNIQUE INDEX \"user__email__ci_key\" ON \"user\" (lower(\"email\" COLLATE \"und-x-icu\"))"
             ]
+        );
+    }
+
+    #[test]
+    fn a_hot_table_leaves_room_on_its_pages_and_changing_that_is_additive() {
+        let purse = |hot| TableSpec {
+            kind: "purse",
+            indexes: &[],
+            hot,
+        };
+        let plan = plan_from(&Current::default(), &[purse(true)], &[]).unwrap();
+        assert!(
+            plan.sql().contains("\n) WITH (fillfactor = 50);"),
+            "{}",
+            plan.sql()
+        );
+        let mut current = Current {
+            format: Some(FORMAT_VERSION),
+            ..Default::default()
+        };
+        current
+            .tables
+            .insert("marketplace_meta".into(), BTreeSet::new());
+        let cols: BTreeSet<String> = BASE_COLUMNS.iter().map(|c| c.to_string()).collect();
+        current.tables.insert("purse".into(), cols);
+        let steps = |current: &Current, hot| {
+            let plan = plan_from(current, &[purse(hot)], &[]).unwrap();
+            assert!(plan.destructive().next().is_none());
+            plan.steps.into_iter().map(|s| s.sql).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            steps(&current, true),
+            ["ALTER TABLE \"purse\" SET (fillfactor = 50)"]
+        );
+        assert!(steps(&current, false).is_empty());
+        current.fillfactors.insert("purse".into(), 50);
+        assert!(steps(&current, true).is_empty());
+        assert_eq!(
+            steps(&current, false),
+            ["ALTER TABLE \"purse\" RESET (fillfactor)"]
         );
     }
 

@@ -85,6 +85,24 @@ pub fn create_index(kind: &str, spec: &IndexSpec) -> String {
     }
 }
 
+/// How full PostgreSQL fills the pages of a `@hot` table, in percent: the
+/// room left lets an update put the new version beside the old (a "HOT"
+/// update, which writes no index entry).
+pub const HOT_FILLFACTOR: u32 = 50;
+
+/// The table's fillfactor as the schema asks for it (`None`: the default).
+pub fn fillfactor(t: &TableSpec) -> Option<u32> {
+    t.hot.then_some(HOT_FILLFACTOR)
+}
+
+/// Set (or reset to the default) the table's fillfactor.
+pub fn set_fillfactor(t: &TableSpec) -> String {
+    match fillfactor(t) {
+        Some(f) => format!("ALTER TABLE {} SET (fillfactor = {f})", table(t.kind)),
+        None => format!("ALTER TABLE {} RESET (fillfactor)", table(t.kind)),
+    }
+}
+
 pub fn create_table(t: &TableSpec) -> Vec<String> {
     let mut cols = vec![
         "id text COLLATE \"C\" PRIMARY KEY".to_string(),
@@ -94,8 +112,11 @@ pub fn create_table(t: &TableSpec) -> Vec<String> {
         "data jsonb NOT NULL".into(),
     ];
     cols.extend(t.indexes.iter().map(column_def));
+    let with = fillfactor(t)
+        .map(|f| format!(" WITH (fillfactor = {f})"))
+        .unwrap_or_default();
     let mut out = vec![format!(
-        "CREATE TABLE {} (\n    {}\n)",
+        "CREATE TABLE {} (\n    {}\n){with}",
         table(t.kind),
         cols.join(",\n    ")
     )];

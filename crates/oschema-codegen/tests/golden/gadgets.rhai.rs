@@ -48,7 +48,7 @@ pub fn register_rhai_types(types: &mut Types<'_>) {
             Field::new("label", |o: &mut Widget| &mut o.label),
         ],
     );
-    // A loan of a gadget, added later with a service of its own
+    // A loan of a gadget, added later with a service of its own; rewritten as it moves
     types.object::<Loan>(
         "Loan",
         vec![

@@ -291,7 +291,7 @@ impl Widget {
     }
 }
 
-/// A loan of a gadget, added later with a service of its own
+/// A loan of a gadget, added later with a service of its own; rewritten as it moves
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Loan {
     /// Unique id (ULID), set by the server.
@@ -323,6 +323,7 @@ impl Record for Loan {
         IndexSpec { field: "gadget_id", unique: false, nocase: false, list: false },
         IndexSpec { field: "borrower_id", unique: false, nocase: false, list: false },
     ];
+    const HOT: bool = true;
 
     fn meta(&self) -> Meta {
         Meta { id: self.id, created_at: self.created_at, updated_at: self.updated_at, version: self.version }

@@ -487,7 +487,7 @@ export interface GadgetCount {
   count: number;
 }
 
-/** A loan of a gadget, added later with a service of its own */
+/** A loan of a gadget, added later with a service of its own; rewritten as it moves */
 export interface Loan {
   /** who has it */
   borrower_id: string;
