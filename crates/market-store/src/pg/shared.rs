@@ -8,7 +8,8 @@
 //! every write one after another. Several lanes pay the commit once per
 //! group and use the machine, but writes of different lanes on the same
 //! rows wait for each other and run again (the writes of one actor share a
-//! lane; a write that runs again does so in the first lane). Log rows get
+//! lane; a write that runs again does so in its lane, then in the first
+//! one). Log rows get
 //! their numbers only as a group commits ([`super::store::commit`]), under
 //! a lock held until the commit returns, so lanes and processes do not
 //! conflict over the logs and numbers follow commit order.
@@ -126,11 +127,13 @@ impl Groups {
         loop {
             attempt += 1;
             // A write that must run again met another lane's (or process's)
-            // writes; it runs again in the first lane, where the writes
-            // that keep meeting run one after another instead of waiting
-            // for each other's rows.
+            // writes. Once, it runs again in its own lane: in another, its
+            // actor's next write would find that lane's transaction begun
+            // before this one committed, and meet it in turn. After that,
+            // in the first lane, where the writes that keep meeting run one
+            // after another instead of waiting for each other's rows.
             let pick = match affinity {
-                _ if attempt > 1 => 0,
+                _ if attempt > 2 => 0,
                 Some(affinity) => affinity,
                 None => self.next.fetch_add(1, Ordering::Relaxed) as u64,
             };
