@@ -169,7 +169,7 @@ bench-rpc:
 ## PostgreSQL: durable wallet.transfer beside pgbench TPC-B at 8 clients on
 ## the same (throwaway, durable) cluster, and product.get / product.list
 ## beside redb; summary in target/bench/pg_summary.json. BENCH_PG_LANES
-## sets the write lanes (default the server's, 1).
+## sets the write lanes (default the server's, 4).
 bench-pg:
 	CARGO=$(CARGO) scripts/bench-pg.sh
 
