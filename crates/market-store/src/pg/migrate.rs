@@ -204,7 +204,11 @@ fn plan_from(current: &Current, tables: &[TableSpec], logs: &[LogSpec]) -> Resul
             steps.extend(sql::create_table(t).into_iter().map(step));
             continue;
         };
-        if current.fillfactors.get(t.kind).copied() != sql::fillfactor(t) {
+        // `@hot` sets the fillfactor of a table that has none and takes back
+        // its own; a value an operator chose is left alone.
+        let fillfactor = current.fillfactors.get(t.kind).copied();
+        let ours = fillfactor == Some(sql::HOT_FILLFACTOR);
+        if (t.hot && fillfactor.is_none()) || (!t.hot && ours) {
             steps.push(step(sql::set_fillfactor(t)));
         }
         for spec in t.indexes {
@@ -385,7 +389,8 @@ mod tests {
     }
 
     #[test]
-    fn a_hot_table_leaves_room_on_its_pages_and_changing_that_is_additive() {
+    fn a_hot_table_leaves_room_on_its_pages_and_changing_that_is_additive_and_leaves_other_values()
+    {
         let purse = |hot| TableSpec {
             kind: "purse",
             indexes: &[],
@@ -422,6 +427,10 @@ mod tests {
             steps(&current, false),
             ["ALTER TABLE \"purse\" RESET (fillfactor)"]
         );
+        // a value an operator chose stays, hot or not
+        current.fillfactors.insert("purse".into(), 70);
+        assert!(steps(&current, true).is_empty());
+        assert!(steps(&current, false).is_empty());
     }
 
     #[test]

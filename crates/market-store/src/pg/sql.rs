@@ -90,16 +90,15 @@ pub fn create_index(kind: &str, spec: &IndexSpec) -> String {
 /// update, which writes no index entry).
 pub const HOT_FILLFACTOR: u32 = 50;
 
-/// The table's fillfactor as the schema asks for it (`None`: the default).
-pub fn fillfactor(t: &TableSpec) -> Option<u32> {
-    t.hot.then_some(HOT_FILLFACTOR)
-}
-
-/// Set (or reset to the default) the table's fillfactor.
+/// Set the fillfactor of a `@hot` table, or reset another's to the default.
 pub fn set_fillfactor(t: &TableSpec) -> String {
-    match fillfactor(t) {
-        Some(f) => format!("ALTER TABLE {} SET (fillfactor = {f})", table(t.kind)),
-        None => format!("ALTER TABLE {} RESET (fillfactor)", table(t.kind)),
+    if t.hot {
+        format!(
+            "ALTER TABLE {} SET (fillfactor = {HOT_FILLFACTOR})",
+            table(t.kind)
+        )
+    } else {
+        format!("ALTER TABLE {} RESET (fillfactor)", table(t.kind))
     }
 }
 
@@ -112,9 +111,11 @@ pub fn create_table(t: &TableSpec) -> Vec<String> {
         "data jsonb NOT NULL".into(),
     ];
     cols.extend(t.indexes.iter().map(column_def));
-    let with = fillfactor(t)
-        .map(|f| format!(" WITH (fillfactor = {f})"))
-        .unwrap_or_default();
+    let with = if t.hot {
+        format!(" WITH (fillfactor = {HOT_FILLFACTOR})")
+    } else {
+        String::new()
+    };
     let mut out = vec![format!(
         "CREATE TABLE {} (\n    {}\n){with}",
         table(t.kind),
