@@ -248,11 +248,18 @@ fn decode_page<T: Record>(
     rows: Vec<Vec<u8>>,
     limit: usize,
 ) -> Result<Page<T>> {
+    // (the row past the page only tells that there is more)
     let items = rows
         .iter()
+        .take(limit)
         .map(|bytes| decode_record::<T>(cipher, T::KIND, bytes))
         .collect::<Result<Vec<_>>>()?;
-    Ok(paginate(items, limit, |t| t.meta().id))
+    let next_cursor = if rows.len() > limit {
+        items.last().map(|t| t.meta().id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
 }
 
 /// Which audit entries to read.

@@ -173,9 +173,56 @@ impl Default for Timestamp {
 #[error("not a valid timestamp (expected RFC 3339, e.g. 2026-01-31T12:00:00Z)")]
 pub struct BadTimestamp;
 
+/// The digits of `bytes` as a number; `None` unless every byte is a digit.
+fn digits(bytes: &[u8]) -> Option<u32> {
+    bytes.iter().try_fold(0u32, |n, b| {
+        b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+    })
+}
+
+/// The form [`Timestamp`]'s `Display` writes (`2026-01-31T10:00:00.250Z`:
+/// UTC, no fraction or 3, 6 or 9 digits of one), read without chrono's
+/// general parser, which costs more: every stored record's timestamps are
+/// read on each read. `None` for any other form, and for a time that is
+/// not one (a leap second), which chrono reads instead.
+fn parse_written(s: &str) -> Option<Timestamp> {
+    let b = s.as_bytes();
+    let fraction = match b.len() {
+        20 => 0,
+        24 | 27 | 30 => b.len() - 21,
+        _ => return None,
+    };
+    let separators = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if separators.iter().any(|&(at, c)| b[at] != c) || b[b.len() - 1] != b'Z' {
+        return None;
+    }
+    let nanos = if fraction == 0 {
+        0
+    } else if b[19] == b'.' {
+        digits(&b[20..20 + fraction])? * 10u32.pow((9 - fraction) as u32)
+    } else {
+        return None;
+    };
+    let date = chrono::NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[0..4])?).ok()?,
+        digits(&b[5..7])?,
+        digits(&b[8..10])?,
+    )?;
+    let time = date.and_hms_nano_opt(
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+        nanos,
+    )?;
+    Some(Timestamp(time.and_utc()))
+}
+
 impl FromStr for Timestamp {
     type Err = BadTimestamp;
     fn from_str(s: &str) -> Result<Self, BadTimestamp> {
+        if let Some(t) = parse_written(s) {
+            return Ok(t);
+        }
         DateTime::parse_from_rfc3339(s)
             .map(|t| Timestamp(t.with_timezone(&Utc)))
             .map_err(|_| BadTimestamp)
@@ -287,6 +334,57 @@ mod tests {
                 t.to_string(),
                 t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
             );
+        }
+
+        /// What is written reads back as itself without chrono's parser,
+        /// and any text reads as chrono reads it.
+        #[test]
+        fn timestamps_read_as_chrono_reads_them(
+            secs in 0i64..253_402_300_800,
+            nanos in prop_oneof![
+                Just(0u32),
+                (0u32..1000).prop_map(|ms| ms * 1_000_000),
+                (0u32..1_000_000).prop_map(|us| us * 1_000),
+                0u32..1_000_000_000,
+            ],
+            at in 0usize..30,
+            byte in any::<u8>(),
+        ) {
+            let t = Timestamp(DateTime::from_timestamp(secs, nanos).unwrap());
+            let written = t.to_string();
+            prop_assert_eq!(parse_written(&written), Some(t));
+            let mut bent = written.into_bytes();
+            if let Some(b) = bent.get_mut(at) {
+                *b = byte;
+            }
+            if let Ok(bent) = String::from_utf8(bent) {
+                let chrono = DateTime::parse_from_rfc3339(&bent)
+                    .map(|t| Timestamp(t.with_timezone(&Utc)))
+                    .map_err(|_| BadTimestamp);
+                prop_assert_eq!(bent.parse::<Timestamp>(), chrono);
+            }
+        }
+    }
+
+    #[test]
+    fn other_forms_of_timestamps_are_read_by_chrono() {
+        for (text, expected) in [
+            ("2026-01-31T10:00:00+00:00", "2026-01-31T10:00:00Z"),
+            ("2026-01-31t10:00:00.5z", "2026-01-31T10:00:00.500Z"),
+            ("2026-01-31T10:00:00.12Z", "2026-01-31T10:00:00.120Z"),
+            ("2026-01-31T10:00:00.1234Z", "2026-01-31T10:00:00.123400Z"),
+            ("2016-12-31T23:59:60Z", "2016-12-31T23:59:60Z"),
+        ] {
+            let t: Timestamp = text.parse().unwrap();
+            assert!(parse_written(text).is_none(), "{text}");
+            assert!(t.to_string().starts_with(expected), "{text}: {t}");
+        }
+        for bad in [
+            "2026-02-30T10:00:00Z",
+            "2026-01-31T24:00:00Z",
+            "2026-01-31T10:00:00.Z",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
         }
     }
 
