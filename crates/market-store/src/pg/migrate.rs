@@ -341,8 +341,8 @@ mod tests {
         assert!(plan.destructive().next().is_none());
     }
 
-    #[test]
-    fn removals_are_destructive_and_additions_are_not() {
+    /// A database migrated by this build, with no table of the schema yet.
+    fn migrated() -> Current {
         let mut current = Current {
             format: Some(FORMAT_VERSION),
             ..Default::default()
@@ -350,6 +350,12 @@ mod tests {
         current
             .tables
             .insert("marketplace_meta".into(), BTreeSet::new());
+        current
+    }
+
+    #[test]
+    fn removals_are_destructive_and_additions_are_not() {
+        let mut current = migrated();
         let cols: BTreeSet<String> = BASE_COLUMNS
             .iter()
             .map(|c| c.to_string())
@@ -402,13 +408,7 @@ mod tests {
             "{}",
             plan.sql()
         );
-        let mut current = Current {
-            format: Some(FORMAT_VERSION),
-            ..Default::default()
-        };
-        current
-            .tables
-            .insert("marketplace_meta".into(), BTreeSet::new());
+        let mut current = migrated();
         let cols: BTreeSet<String> = BASE_COLUMNS.iter().map(|c| c.to_string()).collect();
         current.tables.insert("purse".into(), cols);
         let steps = |current: &Current, hot| {

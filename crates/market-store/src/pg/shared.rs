@@ -9,10 +9,10 @@
 //! group and use the machine, but writes of different lanes on the same
 //! rows wait for each other and run again (the writes of one actor share a
 //! lane; a write that runs again does so in its lane, then in the first
-//! one). Log rows get
-//! their numbers only as a group commits ([`super::store::commit`]), under
-//! a lock held until the commit returns, so lanes and processes do not
-//! conflict over the logs and numbers follow commit order.
+//! one). Log rows get their numbers only as a group commits
+//! ([`super::store::commit`]), under a lock held until the commit returns,
+//! so lanes and processes do not conflict over the logs and numbers follow
+//! commit order.
 //!
 //! The rules: a closure that fails (or returns without committing) is
 //! rolled back to its savepoint and leaves its neighbours alone; a group
