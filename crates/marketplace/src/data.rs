@@ -102,11 +102,9 @@ pub fn migrate(db: Option<String>, dry_run: bool, allow_destructive: bool) -> Ex
         Ok(if plan.is_empty() {
             "the database matches the schema; nothing to do".into()
         } else {
-            format!(
-                "applied {} statements:\n{}",
-                plan.steps.len(),
-                plan.sql().trim_end()
-            )
+            let n = plan.steps.len();
+            let noun = if n == 1 { "statement" } else { "statements" };
+            format!("applied {n} {noun}:\n{}", plan.sql().trim_end())
         })
     })())
 }
