@@ -65,7 +65,8 @@ impl FromStr for Id {
 
 impl Serialize for Id {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&self.0)
+        let mut buf = [0; ulid::ULID_LEN];
+        s.serialize_str(self.0.array_to_str(&mut buf))
     }
 }
 
@@ -114,21 +115,23 @@ fn put_digits(out: &mut [u8], mut n: u32) {
     }
 }
 
-/// RFC 3339 in UTC with `Z`, and as many fraction digits as the time needs
-/// (none, 3, 6 or 9), as chrono's `to_rfc3339_opts(AutoSi, true)` writes it,
-/// without allocating: every record's timestamps are written on each read.
-impl fmt::Display for Timestamp {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// The longest text [`Timestamp::write`] makes.
+const WRITTEN_LEN: usize = 30;
+
+impl Timestamp {
+    /// RFC 3339 in UTC with `Z`, and as many fraction digits as the time
+    /// needs (none, 3, 6 or 9), as chrono's `to_rfc3339_opts(AutoSi, true)`
+    /// writes it, into `buf`, without allocating: every record's timestamps
+    /// are written on each read. `None` for years outside 0 to 9999 and leap
+    /// seconds, which chrono writes instead.
+    fn write<'b>(&self, buf: &'b mut [u8; WRITTEN_LEN]) -> Option<&'b str> {
         let t = &self.0;
-        let (year, nanos) = (t.year(), t.nanosecond());
-        let Ok(year) = u32::try_from(year) else {
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-        };
-        if year > 9999 || nanos >= 1_000_000_000 {
-            // years of five digits and leap seconds: chrono's own way
-            return f.write_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+        let nanos = t.nanosecond();
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        if nanos >= 1_000_000_000 {
+            return None;
         }
-        let mut buf = *b"0000-00-00T00:00:00.000000000Z";
+        *buf = *b"0000-00-00T00:00:00.000000000Z";
         put_digits(&mut buf[0..4], year);
         put_digits(&mut buf[5..7], t.month());
         put_digits(&mut buf[8..10], t.day());
@@ -151,8 +154,21 @@ impl fmt::Display for Timestamp {
             }
         };
         buf[end] = b'Z';
-        let text = std::str::from_utf8(&buf[..=end]).map_err(|_| fmt::Error)?;
-        f.write_str(text)
+        std::str::from_utf8(&buf[..=end]).ok()
+    }
+
+    fn chrono_text(&self) -> String {
+        self.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buf = [0; WRITTEN_LEN];
+        match self.write(&mut buf) {
+            Some(text) => f.write_str(text),
+            None => f.write_str(&self.chrono_text()),
+        }
     }
 }
 
@@ -231,7 +247,11 @@ impl FromStr for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let mut buf = [0; WRITTEN_LEN];
+        match self.write(&mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&self.chrono_text()),
+        }
     }
 }
 
@@ -330,10 +350,9 @@ mod tests {
             ],
         ) {
             let t = Timestamp(DateTime::from_timestamp(secs, nanos).unwrap());
-            prop_assert_eq!(
-                t.to_string(),
-                t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true)
-            );
+            let chrono = t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+            prop_assert_eq!(t.to_string(), chrono.clone());
+            prop_assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{chrono}\""));
         }
 
         /// What is written reads back as itself without chrono's parser,
@@ -395,6 +414,7 @@ mod tests {
             let t = Timestamp(DateTime::from_timestamp(secs, nanos).unwrap());
             let written = t.to_string();
             assert_eq!(written, t.0.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            assert_eq!(serde_json::to_string(&t).unwrap(), format!("\"{written}\""));
             assert!(
                 written.starts_with('+') || written.starts_with('-'),
                 "{written}"
@@ -410,6 +430,7 @@ mod tests {
         assert!(ids.windows(2).all(|w| w[0] < w[1]));
         let s = ids[0].to_string();
         assert_eq!(s.len(), 26);
+        assert_eq!(serde_json::to_string(&ids[0]).unwrap(), format!("\"{s}\""));
         assert_eq!(s.parse::<Id>().unwrap(), ids[0]);
         assert_eq!(Id::from_key(&ids[0].to_key()), Some(ids[0]));
         assert!("not-an-id".parse::<Id>().is_err());
