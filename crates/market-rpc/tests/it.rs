@@ -1865,7 +1865,7 @@ mod crud {
         type Create = PadCreate;
         type Update = PadUpdate;
         const OWNER_INDEX: Option<market_store::Index<Pad>> =
-            Some(market_store::Index::new("owner_id"));
+            Some(market_store::Index::new(&Pad::INDEXES[0]));
 
         fn from_create(input: PadCreate, owner: Option<Id>) -> Pad {
             Pad {

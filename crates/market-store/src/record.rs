@@ -35,22 +35,28 @@ pub struct IndexSpec {
 /// naming a field without an index, or an index of another type, does not
 /// compile.
 pub struct Index<T> {
-    field: &'static str,
+    spec: &'static IndexSpec,
     of: PhantomData<fn() -> T>,
 }
 
 impl<T> Index<T> {
-    /// The handle of `T`'s index on `field`; made by the generated code.
-    pub const fn new(field: &'static str) -> Self {
+    /// The handle of the index `spec` of `T` (one of `T::INDEXES`); made by
+    /// the generated code.
+    pub const fn new(spec: &'static IndexSpec) -> Self {
         Index {
-            field,
+            spec,
             of: PhantomData,
         }
     }
 
     /// The indexed field's name.
     pub const fn field(self) -> &'static str {
-        self.field
+        self.spec.field
+    }
+
+    /// How the field is indexed.
+    pub const fn spec(self) -> &'static IndexSpec {
+        self.spec
     }
 }
 
@@ -64,7 +70,7 @@ impl<T> Copy for Index<T> {}
 
 impl<T> PartialEq for Index<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.field == other.field
+        self.spec.field == other.spec.field
     }
 }
 
@@ -72,7 +78,7 @@ impl<T> Eq for Index<T> {}
 
 impl<T> std::fmt::Debug for Index<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Index").field(&self.field).finish()
+        f.debug_tuple("Index").field(&self.spec.field).finish()
     }
 }
 

@@ -7,7 +7,7 @@ use crate::Db;
 use crate::backend::{Row, StoreRead, StoreWrite};
 use crate::crypto::{self, SecretCipher};
 use crate::error::{Result, StoreError};
-use crate::record::{Index, IndexSpec, Meta, Record, TableSpec};
+use crate::record::{Index, Meta, Record, TableSpec};
 use crate::types::{Id, Timestamp};
 
 /// Who is acting and why: recorded with every mutation.
@@ -189,15 +189,9 @@ pub trait Reads {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<T>> {
-        self.find(index.field(), value, page)
-    }
-
-    /// Objects whose indexed `field` equals `value`, newest first.
-    fn find<T: Record>(&self, field: &str, value: &str, page: &PageRequest) -> Result<Page<T>> {
-        let spec = index_spec::<T>(field)?;
         let rows = self.store().find(
             &TableSpec::of::<T>(),
-            spec,
+            index.spec(),
             value,
             cursor_id(&page.cursor)?,
             page.limit.saturating_add(1),
@@ -205,25 +199,39 @@ pub trait Reads {
         decode_page(self.cipher(), rows, page.limit)
     }
 
-    /// The object holding a unique `value` of `field`.
-    fn find_unique<T: Record>(&self, field: &str, value: &str) -> Result<Option<T>> {
-        let spec = index_spec::<T>(field)?;
+    /// Objects whose indexed `field` (a name, as a client gives it) equals
+    /// `value`, newest first; code that knows the field uses [`Reads::find_in`].
+    fn find<T: Record>(&self, field: &str, value: &str, page: &PageRequest) -> Result<Page<T>> {
+        self.find_in(index_of::<T>(field)?, value, page)
+    }
+
+    /// The object holding a unique `value` in `index`.
+    fn find_unique_in<T: Record>(&self, index: Index<T>, value: &str) -> Result<Option<T>> {
         match self
             .store()
-            .find_unique(&TableSpec::of::<T>(), spec, value)?
+            .find_unique(&TableSpec::of::<T>(), index.spec(), value)?
         {
             Some(bytes) => decode_record(self.cipher(), T::KIND, &bytes).map(Some),
             None => Ok(None),
         }
     }
 
-    /// Start looking up the object holding a unique `value` of `field`, for
-    /// a [`Reads::find_unique`] of it later in the transaction (see
+    /// The object holding a unique `value` of `field` (a name).
+    fn find_unique<T: Record>(&self, field: &str, value: &str) -> Result<Option<T>> {
+        self.find_unique_in(index_of::<T>(field)?, value)
+    }
+
+    /// Start looking up the object holding a unique `value` in `index`, for
+    /// a [`Reads::find_unique_in`] of it later in the transaction (see
     /// [`StoreRead::prefetch_unique`]).
-    fn prefetch_unique<T: Record>(&self, field: &str, value: &str) -> Result<()> {
-        let spec = index_spec::<T>(field)?;
+    fn prefetch_unique_in<T: Record>(&self, index: Index<T>, value: &str) -> Result<()> {
         self.store()
-            .prefetch_unique(&TableSpec::of::<T>(), spec, value)
+            .prefetch_unique(&TableSpec::of::<T>(), index.spec(), value)
+    }
+
+    /// [`Reads::prefetch_unique_in`] by a field's name.
+    fn prefetch_unique<T: Record>(&self, field: &str, value: &str) -> Result<()> {
+        self.prefetch_unique_in(index_of::<T>(field)?, value)
     }
 
     /// How many records of a type there are.
@@ -270,10 +278,12 @@ pub enum AuditFilter<'a> {
     Object(&'a str),
 }
 
-fn index_spec<T: Record>(field: &str) -> Result<&'static IndexSpec> {
+/// The index on `field` (a name) of `T`.
+fn index_of<T: Record>(field: &str) -> Result<Index<T>> {
     T::INDEXES
         .iter()
         .find(|s| s.field == field)
+        .map(Index::new)
         .ok_or_else(|| StoreError::NoIndex {
             kind: T::KIND,
             field: field.to_string(),

@@ -213,12 +213,12 @@ impl Gen<'_> {
             .fields
             .iter()
             .filter(|f| is_indexed(f))
-            .map(|f| {
+            .enumerate()
+            .map(|(i, f)| {
                 format!(
-                    "    /// The index on `{}`.\n    pub const BY_{}: market_store::Index<Self> = market_store::Index::new({});\n",
+                    "    /// The index on `{}`.\n    pub const BY_{}: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[{i}]);\n",
                     f.name,
                     f.name.to_uppercase(),
-                    lit(&f.name)
                 )
             })
             .collect();
@@ -246,18 +246,18 @@ impl Gen<'_> {
         }
         for f in s.fields.iter().filter(|f| is_indexed(f)) {
             let (arg, key) = self.finder_arg(&f.ty);
-            let field = lit(&f.name);
+            let by = format!("BY_{}", f.name.to_uppercase());
             if f.attrs.unique {
                 let _ = writeln!(
                     out,
-                    "    /// The object whose `{fname}` is `value`.\n    pub fn by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<Option<Self>> {{\n        tx.find_unique::<Self>({field}, {key})\n    }}\n\n\
-                     \x20   /// Start looking up the object whose `{fname}` is `value`, for a `by_{fname}` of it later in the transaction: on PostgreSQL the two go in one round trip with the next statement.\n    pub fn prefetch_by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<()> {{\n        tx.prefetch_unique::<Self>({field}, {key})\n    }}\n",
+                    "    /// The object whose `{fname}` is `value`.\n    pub fn by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<Option<Self>> {{\n        tx.find_unique_in(Self::{by}, {key})\n    }}\n\n\
+                     \x20   /// Start looking up the object whose `{fname}` is `value`, for a `by_{fname}` of it later in the transaction: on PostgreSQL the two go in one round trip with the next statement.\n    pub fn prefetch_by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}) -> market_store::Result<()> {{\n        tx.prefetch_unique_in(Self::{by}, {key})\n    }}\n",
                     fname = f.name
                 );
             } else {
                 let _ = writeln!(
                     out,
-                    "    /// Objects whose `{fname}` is (or, for a list, holds) `value`, newest first.\n    pub fn find_by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {{\n        tx.find::<Self>({field}, {key}, page)\n    }}\n",
+                    "    /// Objects whose `{fname}` is (or, for a list, holds) `value`, newest first.\n    pub fn find_by_{fname}<R: market_store::Reads>(tx: &R, value: {arg}, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {{\n        tx.find_in(Self::{by}, {key}, page)\n    }}\n",
                     fname = f.name
                 );
             }

@@ -167,11 +167,11 @@ impl Record for Gadget {
 
 impl Gadget {
     /// The index on `serial`.
-    pub const BY_SERIAL: market_store::Index<Self> = market_store::Index::new("serial");
+    pub const BY_SERIAL: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
     /// The index on `color`.
-    pub const BY_COLOR: market_store::Index<Self> = market_store::Index::new("color");
+    pub const BY_COLOR: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[1]);
     /// The index on `owner_id`.
-    pub const BY_OWNER_ID: market_store::Index<Self> = market_store::Index::new("owner_id");
+    pub const BY_OWNER_ID: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[2]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -190,22 +190,22 @@ impl Gadget {
 
     /// The object whose `serial` is `value`.
     pub fn by_serial<R: market_store::Reads>(tx: &R, value: &str) -> market_store::Result<Option<Self>> {
-        tx.find_unique::<Self>("serial", value)
+        tx.find_unique_in(Self::BY_SERIAL, value)
     }
 
     /// Start looking up the object whose `serial` is `value`, for a `by_serial` of it later in the transaction: on PostgreSQL the two go in one round trip with the next statement.
     pub fn prefetch_by_serial<R: market_store::Reads>(tx: &R, value: &str) -> market_store::Result<()> {
-        tx.prefetch_unique::<Self>("serial", value)
+        tx.prefetch_unique_in(Self::BY_SERIAL, value)
     }
 
     /// Objects whose `color` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_color<R: market_store::Reads>(tx: &R, value: Color, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("color", &IndexValue::index_values(&value).concat(), page)
+        tx.find_in(Self::BY_COLOR, &IndexValue::index_values(&value).concat(), page)
     }
 
     /// Objects whose `owner_id` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_owner_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("owner_id", &IndexValue::index_values(&value).concat(), page)
+        tx.find_in(Self::BY_OWNER_ID, &IndexValue::index_values(&value).concat(), page)
     }
 }
 
@@ -266,9 +266,9 @@ impl Record for Widget {
 
 impl Widget {
     /// The index on `sku`.
-    pub const BY_SKU: market_store::Index<Self> = market_store::Index::new("sku");
+    pub const BY_SKU: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
     /// The index on `size`.
-    pub const BY_SIZE: market_store::Index<Self> = market_store::Index::new("size");
+    pub const BY_SIZE: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[1]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -282,12 +282,12 @@ impl Widget {
 
     /// Objects whose `sku` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_sku<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("sku", value, page)
+        tx.find_in(Self::BY_SKU, value, page)
     }
 
     /// Objects whose `size` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_size<R: market_store::Reads>(tx: &R, value: u32, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("size", &IndexValue::index_values(&value).concat(), page)
+        tx.find_in(Self::BY_SIZE, &IndexValue::index_values(&value).concat(), page)
     }
 }
 
@@ -347,9 +347,9 @@ impl Record for Loan {
 
 impl Loan {
     /// The index on `gadget_id`.
-    pub const BY_GADGET_ID: market_store::Index<Self> = market_store::Index::new("gadget_id");
+    pub const BY_GADGET_ID: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
     /// The index on `borrower_id`.
-    pub const BY_BORROWER_ID: market_store::Index<Self> = market_store::Index::new("borrower_id");
+    pub const BY_BORROWER_ID: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[1]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -368,12 +368,12 @@ impl Loan {
 
     /// Objects whose `gadget_id` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_gadget_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("gadget_id", &IndexValue::index_values(&value).concat(), page)
+        tx.find_in(Self::BY_GADGET_ID, &IndexValue::index_values(&value).concat(), page)
     }
 
     /// Objects whose `borrower_id` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_borrower_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("borrower_id", &IndexValue::index_values(&value).concat(), page)
+        tx.find_in(Self::BY_BORROWER_ID, &IndexValue::index_values(&value).concat(), page)
     }
 }
 

@@ -232,7 +232,7 @@ impl Record for User {
 
 impl User {
     /// The index on `email`.
-    pub const BY_EMAIL: market_store::Index<Self> = market_store::Index::new("email");
+    pub const BY_EMAIL: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -246,7 +246,7 @@ impl User {
 
     /// Objects whose `email` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_email<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("email", value, page)
+        tx.find_in(Self::BY_EMAIL, value, page)
     }
 }
 
@@ -334,7 +334,7 @@ impl Record for Product {
 
 impl Product {
     /// The index on `name`.
-    pub const BY_NAME: market_store::Index<Self> = market_store::Index::new("name");
+    pub const BY_NAME: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -348,7 +348,7 @@ impl Product {
 
     /// Objects whose `name` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_name<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("name", value, page)
+        tx.find_in(Self::BY_NAME, value, page)
     }
 }
 
@@ -427,7 +427,7 @@ impl Record for Order {
 
 impl Order {
     /// The index on `buyer`.
-    pub const BY_BUYER: market_store::Index<Self> = market_store::Index::new("buyer");
+    pub const BY_BUYER: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -441,7 +441,7 @@ impl Order {
 
     /// Objects whose `buyer` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_buyer<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("buyer", value, page)
+        tx.find_in(Self::BY_BUYER, value, page)
     }
 }
 
@@ -616,11 +616,11 @@ impl Record for Task {
 
 impl Task {
     /// The index on `name`.
-    pub const BY_NAME: market_store::Index<Self> = market_store::Index::new("name");
+    pub const BY_NAME: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[0]);
     /// The index on `title`.
-    pub const BY_TITLE: market_store::Index<Self> = market_store::Index::new("title");
+    pub const BY_TITLE: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[1]);
     /// The index on `description`.
-    pub const BY_DESCRIPTION: market_store::Index<Self> = market_store::Index::new("description");
+    pub const BY_DESCRIPTION: market_store::Index<Self> = market_store::Index::new(&<Self as Record>::INDEXES[2]);
 
     /// The `not_found` error of this kind of object.
     pub fn not_found() -> RpcError {
@@ -634,17 +634,17 @@ impl Task {
 
     /// Objects whose `name` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_name<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("name", value, page)
+        tx.find_in(Self::BY_NAME, value, page)
     }
 
     /// Objects whose `title` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_title<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("title", value, page)
+        tx.find_in(Self::BY_TITLE, value, page)
     }
 
     /// Objects whose `description` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_description<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
-        tx.find::<Self>("description", value, page)
+        tx.find_in(Self::BY_DESCRIPTION, value, page)
     }
 }
 
