@@ -197,15 +197,16 @@ impl App {
 
     /// Bring the search index up to date on a background thread: a rebuild
     /// when it was missing or stale, else the changes written since it last
-    /// synced (a local seed's, say). Start-up does not wait for it; a
-    /// search meanwhile waits until it is done, so it never misses a product.
+    /// synced (a local seed's, say); then prune the change log it applied.
+    /// Start-up does not wait for it; a search meanwhile waits until the
+    /// index is up to date, so it never misses a product.
     pub fn catch_up_search(self: &Arc<Self>) {
         let app = self.clone();
         let spawned = std::thread::Builder::new()
             .name("search-catch-up".into())
             .spawn(move || {
                 let started = std::time::Instant::now();
-                match app.search.sync(&app.db) {
+                match app.search.sync_and_prune(&app.db) {
                     Ok(()) => tracing::info!(
                         ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "search index up to date"

@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use market_rpc::RpcError;
-use market_store::{Actor, ChangeReads, Db, Id, PageRequest, Reads};
+use market_store::{Actor, ChangeReads, Db, Id, PRUNE_STEP, PageRequest, Reads};
 use tantivy::collector::TopDocs;
 use tantivy::query::QueryParser;
 use tantivy::schema::{Field, STORED, STRING, Schema, TEXT, Value};
@@ -65,6 +65,28 @@ pub struct SearchIndex {
     /// Missing, unreadable or out of step when opened: the next sync builds
     /// it again from the store.
     stale: AtomicBool,
+}
+
+/// Forget the logged changes up to `applied`, which the index holds now,
+/// in at most `steps` transactions of [`PRUNE_STEP`] changes. Several
+/// processes follow a shared database's log, each at its own pace: there
+/// the log keeps a long tail, and an index that falls further behind
+/// rebuilds.
+fn prune_applied(db: &Db, applied: u64, steps: usize) -> Result<(), RpcError> {
+    let upto = if db.is_shared() {
+        applied.saturating_sub(SHARED_LOG_TAIL)
+    } else {
+        applied
+    };
+    if upto == 0 {
+        return Ok(());
+    }
+    for _ in 0..steps {
+        if db.write(&Actor::system("search.index"), |tx| tx.prune_changes(upto))? < PRUNE_STEP {
+            break;
+        }
+    }
+    Ok(())
 }
 
 impl SearchIndex {
@@ -188,8 +210,22 @@ impl SearchIndex {
     }
 
     /// Apply the changes logged since the last sync (or rebuild a stale
-    /// index).
+    /// index), then forget up to [`PRUNE_STEP`] of the logged changes the
+    /// index holds: a search does this before it answers.
     pub fn sync(&self, db: &Db) -> Result<(), RpcError> {
+        let applied = self.catch_up(db)?;
+        prune_applied(db, applied, 1)
+    }
+
+    /// [`SearchIndex::sync`], then forget every logged change the index
+    /// holds (a seed's million, say), searches going on meanwhile.
+    pub fn sync_and_prune(&self, db: &Db) -> Result<(), RpcError> {
+        let applied = self.catch_up(db)?;
+        prune_applied(db, applied, usize::MAX)
+    }
+
+    /// Bring the index up to the change log's end; the last change it holds.
+    fn catch_up(&self, db: &Db) -> Result<u64, RpcError> {
         let mut applied = self.lock();
         if self.stale.load(Ordering::Acquire) {
             self.rebuild(&mut applied, db)?;
@@ -213,10 +249,11 @@ impl SearchIndex {
                 Ok::<_, RpcError>((changes, Some(products)))
             })?;
             let Some(products) = products else {
-                return self.rebuild(&mut applied, db);
+                self.rebuild(&mut applied, db)?;
+                return Ok(*applied);
             };
             let Some(last) = changes.last().map(|c| c.seq) else {
-                return Ok(());
+                return Ok(*applied);
             };
             let writer = self.writer()?;
             for (id, product) in &products {
@@ -227,21 +264,8 @@ impl SearchIndex {
             }
             self.commit(writer, last)?;
             *applied = last;
-            // Several processes follow a shared database's log, each at its
-            // own pace: there the log keeps a long tail, and an index that
-            // falls further behind rebuilds.
-            let prune_to = if db.is_shared() {
-                last.saturating_sub(SHARED_LOG_TAIL)
-            } else {
-                last
-            };
-            if prune_to > 0 {
-                db.write(&Actor::system("search.index"), |tx| {
-                    tx.prune_changes(prune_to)
-                })?;
-            }
             if changes.len() < BATCH {
-                return Ok(());
+                return Ok(last);
             }
         }
     }

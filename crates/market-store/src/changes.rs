@@ -67,6 +67,9 @@ pub trait ChangeReads: Reads {
 
 impl<T: Reads + ?Sized> ChangeReads for T {}
 
+/// The most changes [`WriteTx::prune_changes`] forgets in one transaction.
+pub const PRUNE_STEP: usize = 10_000;
+
 impl WriteTx<'_> {
     /// Log a write; its number is the row's, given when it is appended
     /// (on PostgreSQL, as the transaction commits).
@@ -75,8 +78,9 @@ impl WriteTx<'_> {
         self.raw.log_push(&CHANGES, &row)
     }
 
-    /// Forget changes up to and including `seq` (every follower has them).
+    /// Forget changes up to and including `seq` (every follower has them),
+    /// at most [`PRUNE_STEP`] of them; how many it forgot.
     pub fn prune_changes(&mut self, seq: u64) -> Result<usize> {
-        self.raw.log_prune(&CHANGES, seq, 10_000)
+        self.raw.log_prune(&CHANGES, seq, PRUNE_STEP)
     }
 }

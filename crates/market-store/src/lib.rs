@@ -36,7 +36,7 @@ use std::sync::Arc;
 pub use backend::{
     Appended, Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite, WriteStats,
 };
-pub use changes::{CHANGES, Change, ChangeReads};
+pub use changes::{CHANGES, Change, ChangeReads, PRUNE_STEP};
 pub use crypto::{KeyError, SecretCipher};
 pub use domain_events::{DOMAIN_EVENTS, DomainEvent, DomainEventReads, EventBell, NewEvent};
 pub use durability::{Pending, deferred};
@@ -45,7 +45,7 @@ pub use eventlog::{EVENTLOG, EventLogReads};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};
 pub use pg::{FORMAT_VERSION, PgBackend, PgSettings, Plan, Step};
 pub use record::{Index, IndexSpec, IndexValue, Meta, Record, TableSpec, json_index_values};
-pub use redb_backend::{DEFAULT_CACHE_BYTES, RedbBackend};
+pub use redb_backend::{DEFAULT_CACHE_BYTES, RedbBackend, compact};
 pub use transfer::{Item, Totals, copy};
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};
 pub use types::{BadId, BadTimestamp, Clock, Id, IdGenerator, ManualClock, SystemClock, Timestamp};

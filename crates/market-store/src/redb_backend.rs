@@ -347,6 +347,33 @@ fn open_error(path: &Path, e: &std::io::Error) -> StoreError {
     StoreError::Backend(format!("cannot open {}: {e}", path.display()))
 }
 
+/// Rewrite the embedded database at `path` so that it keeps no free
+/// pages, as an operator does offline (the file must not be open
+/// elsewhere): its sizes in bytes before and after. Copy-on-write leaves
+/// the pages a large load replaced free inside the file; new writes reuse
+/// them, but the file does not shrink by itself.
+pub fn compact(path: &Path) -> Result<(u64, u64)> {
+    let size = || {
+        std::fs::metadata(path)
+            .map(|m| m.len())
+            .map_err(|e| open_error(path, &e))
+    };
+    let before = size()?;
+    let mut db = redb::Database::open(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
+            "{} is in use by another process: stop the server first",
+            path.display()
+        )),
+        e => StoreError::Backend(format!("cannot open {}: {e}", path.display())),
+    })?;
+    while db
+        .compact()
+        .map_err(|e| StoreError::Backend(format!("cannot compact {}: {e}", path.display())))?
+    {}
+    drop(db);
+    Ok((before, size()?))
+}
+
 impl RedbBackend {
     /// Open the file, creating it (and its folder) when absent, with the
     /// default cache.

@@ -1,5 +1,5 @@
-//! `marketplace migrate`, `copy`, `backup` and `restore`: the database as a
-//! whole. These move records as stored (secret fields stay sealed, so no
+//! `marketplace migrate`, `compact`, `copy`, `backup` and `restore`: the
+//! database as a whole. These move records as stored (secret fields stay sealed, so no
 //! key is needed) and keep ids, versions, timestamps, the ledger and the
 //! audit trail as they are.
 
@@ -106,6 +106,33 @@ pub fn migrate(db: Option<String>, dry_run: bool, allow_destructive: bool) -> Ex
             let noun = if n == 1 { "statement" } else { "statements" };
             format!("applied {n} {noun}:\n{}", plan.sql().trim_end())
         })
+    })())
+}
+
+/// `marketplace compact`: shrink an embedded database's file to what it holds.
+pub fn compact(db: Option<String>) -> ExitCode {
+    finish((|| {
+        let config = crate::admin::config_for(db)?;
+        let path = match config.db.parse::<DbUrl>().map_err(|e| e.to_string())? {
+            DbUrl::Redb(path) => path,
+            DbUrl::Postgres(_) => {
+                return Ok(format!(
+                    "{}: PostgreSQL gives space back with VACUUM (autovacuum runs it); nothing to compact",
+                    config.db
+                ));
+            }
+        };
+        if !path.exists() {
+            return Err(format!("{}: no such database", path.display()));
+        }
+        let (before, after) = market_store::compact(&path).map_err(|e| e.to_string())?;
+        let mb = |bytes: u64| bytes as f64 / 1e6;
+        Ok(format!(
+            "compacted {}: {:.1} MB -> {:.1} MB",
+            path.display(),
+            mb(before),
+            mb(after)
+        ))
     })())
 }
 

@@ -113,6 +113,12 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Give an embedded database's free pages back to the file system (stop the server first)
+    Compact {
+        /// Database URL [default: MARKETPLACE_DB, else redb://./data/marketplace.redb]
+        #[arg(long)]
+        db: Option<String>,
+    },
     /// Write a consistent backup of the database to a file
     Backup {
         /// Database URL [default: MARKETPLACE_DB, else redb://./data/marketplace.redb]
@@ -283,6 +289,7 @@ fn main() -> ExitCode {
             allow_destructive,
         } => data::migrate(db, dry_run, allow_destructive),
         Command::Copy { from, to, force } => data::copy(&from, &to, force),
+        Command::Compact { db } => data::compact(db),
         Command::Backup { db, out } => data::backup(db, &out),
         Command::Restore { db, file, force } => data::restore(db, &file, force),
     }

@@ -321,6 +321,74 @@ fn admin_commands_manage_users_on_the_database() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("not found"));
 }
 
+#[test]
+fn compact_gives_free_pages_back_and_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.redb");
+    let db = format!("redb://{}", path.display());
+    let add = [
+        "add-user",
+        "--email",
+        "kept@example.com",
+        "--password",
+        "a-long-password",
+    ];
+    assert!(admin(&db, &add).status.success());
+    // a large load that is gone again leaves its pages free in the file
+    {
+        let store = market_store::Db::open(&db).unwrap();
+        let actor = market_store::Actor::system("test");
+        let ids = store
+            .write(&actor, |tx| {
+                (0..2000)
+                    .map(|i| {
+                        let mut s = market_core::Setting {
+                            key: format!("filler-{i}"),
+                            value: "x".repeat(2000),
+                            ..Default::default()
+                        };
+                        tx.insert(&mut s).map(|()| s.id)
+                    })
+                    .collect::<Result<Vec<_>, market_store::StoreError>>()
+            })
+            .unwrap();
+        store
+            .write(&actor, |tx| {
+                ids.iter()
+                    .try_for_each(|id| tx.delete::<market_core::Setting>(*id).map(|_| ()))
+            })
+            .unwrap();
+    }
+    let before = std::fs::metadata(&path).unwrap().len();
+    let out = bin().args(["compact", "--db", &db]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with(&format!("compacted {}: ", path.display())),
+        "{stdout}"
+    );
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(after < before / 2, "{before} -> {after} bytes");
+    // what the file holds is all there
+    let listing = String::from_utf8_lossy(&admin(&db, &["list-users"]).stdout).to_string();
+    assert!(listing.contains("kept@example.com"), "{listing}");
+    // a database in use is refused, and a missing one is an error
+    let held = market_store::Db::open(&db).unwrap();
+    let out = bin().args(["compact", "--db", &db]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in use by another process"));
+    drop(held);
+    let missing = format!("redb://{}/none.redb", dir.path().display());
+    let out = bin().args(["compact", "--db", &missing]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such database"));
+    assert!(!dir.path().join("none.redb").exists());
+}
+
 /// A server on `db` with these extra environment variables, its output
 /// dropped, once it listens; with its port.
 fn serve_quietly(db: &str, env: &[(&str, &str)]) -> (std::process::Child, u16) {

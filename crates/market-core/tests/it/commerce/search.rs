@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use market_core::AppConfig;
+use market_store::ChangeReads;
 use serde_json::{Value, json};
 
 use super::helpers::*;
@@ -12,6 +13,13 @@ use crate::support::*;
 
 fn search(e: &Env, query: &str) -> Vec<String> {
     ids(&e.anon().ok("product.search", json!({"query": query})))
+}
+
+/// The changes the log still holds (those the index applied are pruned).
+fn logged_changes(e: &Env) -> usize {
+    e.db.read(|tx| tx.changes_after(0, 1000))
+        .expect("read the change log")
+        .len()
 }
 
 fn make(c: &market_testkit::Client, name: &str, description: &str, tags: Value) -> Value {
@@ -219,6 +227,8 @@ fn an_index_older_than_the_store_catches_up_at_start() {
     let (c, _, _) = provider(&e, "p@example.com", "app");
     let p = make(&c, "Quantum annealer", "new", json!([]));
     assert_eq!(search(&e, "annealer"), vec![id_of(&p)]);
+    // the search waited for the index, which then forgot the change it holds
+    assert_eq!(logged_changes(&e), 0);
     // keep a copy of the index as it is now, then change the product
     let snapshot = root.path().join("snapshot");
     copy_dir(&search_dir, &snapshot);
@@ -254,6 +264,8 @@ fn an_index_older_than_pruned_changes_is_rebuilt() {
     let e = restart_with_index(e, &search_dir, &snapshot, config);
     assert_eq!(search(&e, "ising"), vec![id_of(&p)]);
     assert!(search(&e, "annealer").is_empty());
+    // the rebuilt index holds every change: the log keeps none of them
+    assert_eq!(logged_changes(&e), 0);
 }
 
 fn copy_dir(from: &Path, to: &Path) {
