@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use market_rpc::RpcError;
 use market_store::{Actor, ChangeReads, Db, Id, PRUNE_STEP, PageRequest, Reads};
@@ -65,28 +65,8 @@ pub struct SearchIndex {
     /// Missing, unreadable or out of step when opened: the next sync builds
     /// it again from the store.
     stale: AtomicBool,
-}
-
-/// Forget the logged changes up to `applied`, which the index holds now,
-/// in at most `steps` transactions of [`PRUNE_STEP`] changes. Several
-/// processes follow a shared database's log, each at its own pace: there
-/// the log keeps a long tail, and an index that falls further behind
-/// rebuilds.
-fn prune_applied(db: &Db, applied: u64, steps: usize) -> Result<(), RpcError> {
-    let upto = if db.is_shared() {
-        applied.saturating_sub(SHARED_LOG_TAIL)
-    } else {
-        applied
-    };
-    if upto == 0 {
-        return Ok(());
-    }
-    for _ in 0..steps {
-        if db.write(&Actor::system("search.index"), |tx| tx.prune_changes(upto))? < PRUNE_STEP {
-            break;
-        }
-    }
-    Ok(())
+    /// The change log holds no change up to this one (pruned).
+    pruned: AtomicU64,
 }
 
 impl SearchIndex {
@@ -114,6 +94,7 @@ impl SearchIndex {
             fields,
             applied: Mutex::new(0),
             stale: AtomicBool::new(false),
+            pruned: AtomicU64::new(0),
         };
         // Usable only if every change after its position is still in the log.
         let (last, next) = db.read(|tx| {
@@ -132,6 +113,30 @@ impl SearchIndex {
             }
         }
         Ok(search)
+    }
+
+    /// Forget the logged changes up to `applied`, which the index holds
+    /// now, in at most `steps` transactions of [`PRUNE_STEP`] changes (none
+    /// when they are gone already). Several processes follow a shared
+    /// database's log, each at its own pace: there the log keeps a long
+    /// tail, and an index that falls further behind rebuilds.
+    fn prune_applied(&self, db: &Db, applied: u64, steps: usize) -> Result<(), RpcError> {
+        let upto = if db.is_shared() {
+            applied.saturating_sub(SHARED_LOG_TAIL)
+        } else {
+            applied
+        };
+        if upto <= self.pruned.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        for _ in 0..steps {
+            let forgot = db.write(&Actor::system("search.index"), |tx| tx.prune_changes(upto))?;
+            if forgot < PRUNE_STEP {
+                self.pruned.fetch_max(upto, Ordering::AcqRel);
+                break;
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, u64> {
@@ -214,14 +219,14 @@ impl SearchIndex {
     /// index holds: a search does this before it answers.
     pub fn sync(&self, db: &Db) -> Result<(), RpcError> {
         let applied = self.catch_up(db)?;
-        prune_applied(db, applied, 1)
+        self.prune_applied(db, applied, 1)
     }
 
     /// [`SearchIndex::sync`], then forget every logged change the index
     /// holds (a seed's million, say), searches going on meanwhile.
     pub fn sync_and_prune(&self, db: &Db) -> Result<(), RpcError> {
         let applied = self.catch_up(db)?;
-        prune_applied(db, applied, usize::MAX)
+        self.prune_applied(db, applied, usize::MAX)
     }
 
     /// Bring the index up to the change log's end; the last change it holds.
