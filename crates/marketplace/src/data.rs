@@ -1,7 +1,7 @@
 //! `marketplace migrate`, `compact`, `copy`, `backup` and `restore`: the
-//! database as a whole. These move records as stored (secret fields stay sealed, so no
-//! key is needed) and keep ids, versions, timestamps, the ledger and the
-//! audit trail as they are.
+//! database as a whole. Copies, backups and restores move records as
+//! stored (secret fields stay sealed, so no key is needed) and keep ids,
+//! versions, timestamps, the ledger and the audit trail as they are.
 
 use std::io::{BufRead, BufWriter, Write};
 use std::path::Path;
