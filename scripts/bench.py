@@ -209,16 +209,17 @@ def main():
         t = time.monotonic()
         rpc(url, "product.search", {"query": word, "limit": 1})
         first_search_s = time.monotonic() - t
-        catch_up_rss = rss_kib(server.pid, "VmHWM")
-        time.sleep(1)
-        idle_rss = rss_kib(server.pid, "VmRSS")
-        print(f"  first product.search {first_search_s:.1f} s (search index catch-up, peak RSS "
-              f"{catch_up_rss / 1024:.0f} MiB); then idle RSS {idle_rss / 1024:.1f} MiB", flush=True)
         deadline = time.monotonic() + 600
         while "search index up to date" not in catch_up_log.read_text():
             if time.monotonic() > deadline:
                 raise SystemExit("the search index did not report its catch-up within 600 s")
             time.sleep(0.1)
+        catch_up_rss = rss_kib(server.pid, "VmHWM")
+        time.sleep(1)
+        idle_rss = rss_kib(server.pid, "VmRSS")
+        print(f"  first product.search {first_search_s:.1f} s (search index catch-up); after the "
+              f"catch-up and its pruning, peak RSS {catch_up_rss / 1024:.0f} MiB, idle RSS "
+              f"{idle_rss / 1024:.1f} MiB", flush=True)
     finally:
         server.terminate()
         server.wait()

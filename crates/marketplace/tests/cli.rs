@@ -133,12 +133,22 @@ fn wait_for(port: u16) {
     }
 }
 
+/// A free loopback port for a server, never one this test run handed out
+/// before: the kernel may give a port just let go of to the next test
+/// that asks, while the server it was meant for is still starting.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 fn post(port: u16, body: &str) -> String {
