@@ -399,17 +399,43 @@ fn compact_gives_free_pages_back_and_keeps_the_data() {
     assert!(!dir.path().join("none.redb").exists());
 }
 
+/// A server process a test started: killed when the test ends without
+/// stopping it (a failed assertion), so that it never outlives the test.
+struct Served(std::process::Child);
+
+impl std::ops::Deref for Served {
+    type Target = std::process::Child;
+    fn deref(&self) -> &std::process::Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Served {
+    fn deref_mut(&mut self) -> &mut std::process::Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // A process already reaped is left alone.
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A server on `db` with these extra environment variables, its output
 /// dropped, once it listens; with its port.
-fn serve_quietly(db: &str, env: &[(&str, &str)]) -> (std::process::Child, u16) {
+fn serve_quietly(db: &str, env: &[(&str, &str)]) -> (Served, u16) {
     let port = free_port();
     let child = serve_command(bin(), db, port)
         .envs(env.iter().copied())
         .env_remove("MARKETPLACE_SECRET_KEY")
         .spawn()
         .unwrap();
+    let served = Served(child);
     wait_for(port);
-    (child, port)
+    (served, port)
 }
 
 /// `c` told to serve `db` on loopback `port`, its output dropped.
@@ -428,7 +454,7 @@ fn serve_command(mut c: Command, db: &str, port: u16) -> Command {
 }
 
 /// Stop a server with SIGTERM; it must exit cleanly.
-fn stop(mut child: std::process::Child) {
+fn stop(mut child: Served) {
     assert!(
         Command::new("kill")
             .args(["-TERM", &child.id().to_string()])
