@@ -216,22 +216,12 @@ pub trait Reads {
         }
     }
 
-    /// The object holding a unique `value` of `field` (a name).
-    fn find_unique<T: Record>(&self, field: &str, value: &str) -> Result<Option<T>> {
-        self.find_unique_in(index_of::<T>(field)?, value)
-    }
-
     /// Start looking up the object holding a unique `value` in `index`, for
     /// a [`Reads::find_unique_in`] of it later in the transaction (see
     /// [`StoreRead::prefetch_unique`]).
     fn prefetch_unique_in<T: Record>(&self, index: Index<T>, value: &str) -> Result<()> {
         self.store()
             .prefetch_unique(&TableSpec::of::<T>(), index.spec(), value)
-    }
-
-    /// [`Reads::prefetch_unique_in`] by a field's name.
-    fn prefetch_unique<T: Record>(&self, field: &str, value: &str) -> Result<()> {
-        self.prefetch_unique_in(index_of::<T>(field)?, value)
     }
 
     /// How many records of a type there are.

@@ -7,9 +7,9 @@
 use std::sync::Arc;
 
 use market_store::{
-    Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, EventLogReads, Id, IndexSpec,
-    IndexValue, LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads, Record,
-    RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
+    Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, EventLogReads, Id, Index,
+    IndexSpec, IndexValue, LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads,
+    Record, RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
 };
 use serde::{Deserialize, Serialize};
 
@@ -61,6 +61,9 @@ impl Record for Gadget {
         }
     }
 }
+
+/// The gadget's unique email index, as the generator names it.
+const BY_EMAIL: Index<Gadget> = Index::new(&Gadget::INDEXES[0]);
 
 fn gadget(name: &str, email: &str, color: Option<&str>) -> Gadget {
     let t = Timestamp::from_unix_millis(0).unwrap();
@@ -290,7 +293,9 @@ fn unique_index_is_case_insensitive_and_follows_updates(on: On) {
         err,
         StoreError::UniqueTaken { field: "email", .. }
     ));
-    let found: Option<Gadget> = f.db.read(|tx| tx.find_unique("email", "ANN@x.io")).unwrap();
+    let found: Option<Gadget> =
+        f.db.read(|tx| tx.find_unique_in(BY_EMAIL, "ANN@x.io"))
+            .unwrap();
     assert_eq!(found.map(|x| x.id), Some(g.id));
     // change the email: the old value is free again, the new one taken
     f.db.write(&actor(), |tx| {
@@ -407,24 +412,24 @@ fn a_lookup_sent_ahead_answers_as_the_lookup_and_sees_later_writes(on: On) {
     let a = insert(&f.db, gadget("a", "a@x.io", None)).unwrap();
     let email = |g: Option<Gadget>| g.map(|g| (g.id, g.email));
     f.db.write(&actor(), |tx| {
-        tx.prefetch_unique::<Gadget>("email", "a@x.io")?;
-        tx.prefetch_unique::<Gadget>("email", "b@x.io")?;
+        tx.prefetch_unique_in(BY_EMAIL, "a@x.io")?;
+        tx.prefetch_unique_in(BY_EMAIL, "b@x.io")?;
         assert_eq!(
-            email(tx.find_unique("email", "a@x.io")?),
+            email(tx.find_unique_in(BY_EMAIL, "a@x.io")?),
             Some((a.id, "a@x.io".to_string()))
         );
-        assert_eq!(email(tx.find_unique("email", "b@x.io")?), None);
+        assert_eq!(email(tx.find_unique_in(BY_EMAIL, "b@x.io")?), None);
         // written after the lookups were sent: they ask again
-        tx.prefetch_unique::<Gadget>("email", "a@x.io")?;
-        tx.prefetch_unique::<Gadget>("email", "c@x.io")?;
+        tx.prefetch_unique_in(BY_EMAIL, "a@x.io")?;
+        tx.prefetch_unique_in(BY_EMAIL, "c@x.io")?;
         let mut moved = tx.load::<Gadget>(a.id)?;
         moved.email = "z@x.io".into();
         tx.update(&mut moved, None)?;
         let mut c = gadget("c", "c@x.io", None);
         tx.insert(&mut c)?;
-        assert_eq!(email(tx.find_unique("email", "a@x.io")?), None);
+        assert_eq!(email(tx.find_unique_in(BY_EMAIL, "a@x.io")?), None);
         assert_eq!(
-            email(tx.find_unique("email", "c@x.io")?),
+            email(tx.find_unique_in(BY_EMAIL, "c@x.io")?),
             Some((c.id, "c@x.io".to_string()))
         );
         Ok::<_, StoreError>(())
@@ -828,7 +833,7 @@ fn a_batch_commits_its_writes_together_or_not_at_all(on: On) {
     assert!(matches!(err, StoreError::BatchFailed), "{err}");
     assert_eq!(f.db.read(|tx| tx.count::<Gadget>()).unwrap(), 2);
     assert!(
-        f.db.read(|tx| tx.find_unique::<Gadget>("email", "c@x.io"))
+        f.db.read(|tx| tx.find_unique_in(BY_EMAIL, "c@x.io"))
             .unwrap()
             .is_none()
     );

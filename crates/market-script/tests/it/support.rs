@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use market_core::{Added, App, AppConfig, Role, User};
 use market_script::{Limits, Options, Output, ScriptError, ScriptHost, Transport};
 use market_server::ServerConfig;
-use market_store::{Db, Reads, SecretCipher};
+use market_store::{Db, SecretCipher};
 use market_testkit::TestServer;
 use rhai::Dynamic;
 use serde_json::{Value, json};
@@ -89,7 +89,7 @@ impl Env {
     pub fn user(&self, email: &str) -> User {
         self.app
             .db()
-            .read(|tx| tx.find_unique::<User>("email", email))
+            .read(|tx| User::by_email(tx, email))
             .unwrap()
             .unwrap_or_else(|| panic!("no user {email}"))
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use market_core::{Added, AppConfig, Role, User, UserStatus};
 use market_server::ServerConfig;
-use market_store::{Db, Reads, SecretCipher};
+use market_store::{Db, SecretCipher};
 use market_testkit::TestServer;
 use serde_json::json;
 
@@ -299,7 +299,7 @@ fn run_against_a_server_with_a_token() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let ada = db
-        .read(|tx| tx.find_unique::<User>("email", "ada@example.com"))
+        .read(|tx| User::by_email(tx, "ada@example.com"))
         .unwrap()
         .unwrap();
     assert_eq!(ada.status, UserStatus::Suspended);
