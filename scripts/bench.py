@@ -155,6 +155,16 @@ def start(cmd, env, ready, log=subprocess.DEVNULL):
     return proc, time.monotonic() - started
 
 
+def serve(db, env, log=subprocess.DEVNULL):
+    """`marketplace serve` on `db` and a free port, once `/readyz` answers 200:
+    the process, its base URL and the seconds it took."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc, took = start([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db", db], env,
+                       lambda: http_status(f"{base}/readyz") == 200, log=log)
+    return proc, base, took
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for tool in (BIN, BASELINE, OHA):
@@ -168,10 +178,7 @@ def main():
     # idle: a server that has just started on an empty database
     empty = OUT / "empty"
     shutil.rmtree(empty, ignore_errors=True)
-    port = free_port()
-    fresh, _ = start([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db",
-                      f"redb://{empty / 'market.redb'}"], {"MARKETPLACE_SECRET_KEY": "5a" * 32},
-                     lambda: http_status(f"http://127.0.0.1:{port}/readyz") == 200)
+    fresh, _, _ = serve(f"redb://{empty / 'market.redb'}", {"MARKETPLACE_SECRET_KEY": "5a" * 32})
     time.sleep(1)
     fresh_rss = rss_kib(fresh.pid, "VmRSS")
     fresh.terminate()
@@ -192,14 +199,10 @@ def main():
 
     # the first start: the search index catches up with the seed (and then
     # prunes the change log it applied, which its log line tells)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    url = f"{base}/rpc"
     catch_up_log = OUT / "catch_up.log"
     with open(catch_up_log, "w") as log:
-        server, startup_s = start([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db", db],
-                                  {**env, "RUST_LOG": "warn,market_core=info"},
-                                  lambda: http_status(f"{base}/readyz") == 200, log=log)
+        server, base, startup_s = serve(db, {**env, "RUST_LOG": "warn,market_core=info"}, log)
+    url = f"{base}/rpc"
     try:
         print(f"== marketplace ready in {startup_s * 1000:.0f} ms", flush=True)
         product = rpc(url, "product.list", {"limit": 1})["items"][0]
@@ -231,11 +234,8 @@ def main():
     compacted = db_path.stat().st_size
     print(f"== marketplace compact: {compacted / 1e6:.0f} MB in {compact_s:.1f} s", flush=True)
 
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    server, base, _ = serve(db, env)
     url = f"{base}/rpc"
-    server, _ = start([str(BIN), "serve", "--listen", f"127.0.0.1:{port}", "--db", db],
-                      env, lambda: http_status(f"{base}/readyz") == 200)
     baseline = None
     try:
         products_file = OUT / "products.json"
