@@ -16,7 +16,10 @@ BENCH_ROUNDS (interleaved product.get rounds, default 2).
 
 Every load run is checked: a run fails the bench when a reply is not 200,
 and the write runs are checked against the state they must have moved
-(the sender's balance, the product's stock).
+(the sender's balance, the product's stock). The write runs also report
+the server's processor time and the machine's idle share, and run again
+on a new database in /dev/shm (memory, where a sync costs nothing): side
+by side, they tell what bounds the durable rates.
 """
 
 import json
@@ -165,6 +168,84 @@ def serve(db, env, log=subprocess.DEVNULL):
     return proc, base, took
 
 
+def cpu_ticks(pid):
+    """Clock ticks: the process's processor time, and the machine's total,
+    idle and waiting-for-the-disk time over all its cores."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    cpu = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return int(fields[11]) + int(fields[12]), sum(cpu), cpu[3], cpu[4]
+
+
+def measured(pid, load):
+    """`load()`'s oha row, with the server's processor time and the
+    machine's idle share over the run."""
+    before = cpu_ticks(pid)
+    row = load()
+    proc, total, idle, iowait = (a - b for a, b in zip(cpu_ticks(pid), before))
+    row["server_cpu_pct"] = 100 * proc * os.cpu_count() / total
+    row["machine_idle_pct"] = 100 * idle / total
+    row["machine_iowait_pct"] = 100 * iowait / total
+    row["cpu_us_per_call"] = proc / os.sysconf("SC_CLK_TCK") * 1e6 / max(row["requests"], 1)
+    return row
+
+
+def write_loads(url, base, pid, prefix=""):
+    """Durable transfers, then orders, on a server: their oha rows, each
+    checked against the state it must have moved (the sender's balance,
+    the product's stock)."""
+    # one funded sender, one buyer of a product with enough stock
+    password = "bench-password-1"
+    sender = rpc(url, "auth.register", {"email": "sender@bench.example", "password": password,
+                                        "display_name": "sender"})["token"]
+    rpc(url, "auth.register", {"email": "recipient@bench.example", "password": password,
+                               "display_name": "recipient"})
+    rpc(url, "wallet.topup", {"amount": "1000000000"}, sender)
+    before = Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
+    stored = store_metrics(base)
+    transfer = measured(pid, lambda: oha(f"{prefix}wallet_transfer", url, "wallet.transfer",
+                                         {"to_email": "recipient@bench.example", "amount": "0.000001"},
+                                         sender))
+    transfer["store"] = batching(stored, store_metrics(base))
+    moved = (before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])) / Decimal("0.000001")
+    check_writes("transfers", transfer, moved)
+
+    seller = rpc(url, "auth.register", {"email": "seller@bench.example", "password": password,
+                                        "display_name": "seller"})["token"]
+    rpc(url, "provider.register", {"kind": "app", "name": "bench", "description": "bench"}, seller)
+    stock = 100_000_000
+    item = rpc(url, "product.create", {"category": "app", "name": "bench app", "description": "",
+                                       "price": "0.000001", "pricing_unit": "one_time",
+                                       "stock": stock}, seller)["id"]
+    buyer = rpc(url, "auth.register", {"email": "buyer@bench.example", "password": password,
+                                       "display_name": "buyer"})["token"]
+    rpc(url, "wallet.topup", {"amount": "1000000"}, buyer)
+    stored = store_metrics(base)
+    buy = measured(pid, lambda: oha(f"{prefix}order_buy_now", url, "order.buy_now",
+                                    {"product_id": item, "quantity": 1}, buyer))
+    buy["store"] = batching(stored, store_metrics(base))
+    left = rpc(url, "product.get", {"id": item})["stock"]
+    check_writes("orders", buy, stock - left)
+    return transfer, buy
+
+
+def in_memory_writes(env):
+    """The same write loads on a new database in /dev/shm (memory: a sync
+    there costs nothing), to tell the disk's share of the durable rates."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        return None
+    folder = shm / f"marketplace-bench-{os.getpid()}"
+    shutil.rmtree(folder, ignore_errors=True)
+    server, base, _ = serve(f"redb://{folder / 'market.redb'}", env)
+    try:
+        transfer, buy = write_loads(f"{base}/rpc", base, server.pid, prefix="in_memory_")
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    return {"wallet_transfer": transfer, "order_buy_now": buy}
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for tool in (BIN, BASELINE, OHA):
@@ -256,43 +337,14 @@ def main():
                       {"category": product["category"], "limit": 20})
         search = oha("product_search", url, "product.search", {"query": word, "limit": 20})
 
-        # durable writes: one funded sender, one buyer of a product with
-        # enough stock; afterwards the state must show every acknowledged call
-        password = "bench-password-1"
-        sender = rpc(url, "auth.register", {"email": "sender@bench.example", "password": password,
-                                            "display_name": "sender"})["token"]
-        rpc(url, "auth.register", {"email": "recipient@bench.example", "password": password,
-                                   "display_name": "recipient"})
-        rpc(url, "wallet.topup", {"amount": "1000000000"}, sender)
-        before = Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
-        stored = store_metrics(base)
-        transfer = oha("wallet_transfer", url, "wallet.transfer",
-                       {"to_email": "recipient@bench.example", "amount": "0.000001"}, sender)
-        transfer["store"] = batching(stored, store_metrics(base))
-        moved = (before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])) / Decimal("0.000001")
-        check_writes("transfers", transfer, moved)
-
-        seller = rpc(url, "auth.register", {"email": "seller@bench.example", "password": password,
-                                            "display_name": "seller"})["token"]
-        rpc(url, "provider.register", {"kind": "app", "name": "bench", "description": "bench"}, seller)
-        stock = 100_000_000
-        item = rpc(url, "product.create", {"category": "app", "name": "bench app", "description": "",
-                                           "price": "0.000001", "pricing_unit": "one_time",
-                                           "stock": stock}, seller)["id"]
-        buyer = rpc(url, "auth.register", {"email": "buyer@bench.example", "password": password,
-                                           "display_name": "buyer"})["token"]
-        rpc(url, "wallet.topup", {"amount": "1000000"}, buyer)
-        stored = store_metrics(base)
-        buy = oha("order_buy_now", url, "order.buy_now", {"product_id": item, "quantity": 1}, buyer)
-        buy["store"] = batching(stored, store_metrics(base))
-        left = rpc(url, "product.get", {"id": item})["stock"]
-        check_writes("orders", buy, stock - left)
+        transfer, buy = write_loads(url, base, server.pid)
         loaded_rss = rss_kib(server.pid, "VmHWM")
     finally:
         for p in (server, baseline):
             if p is not None:
                 p.terminate()
                 p.wait()
+    in_memory = in_memory_writes(env)
 
     summary = {
         "products": 1000 * SCALE,
@@ -305,6 +357,7 @@ def main():
         "product_search": search,
         "wallet_transfer": transfer,
         "order_buy_now": buy,
+        "in_memory": in_memory,
         "seed_s": seed_s,
         "database_bytes": size,
         "compacted_bytes": compacted,
@@ -331,6 +384,21 @@ def batch_figures(run):
     return f"{b['writes_per_batch']:.1f}, {b['rows_per_write']:.1f}"
 
 
+def cpu_figures(run):
+    if "server_cpu_pct" not in run:
+        return "n/a"
+    return (f"{run['server_cpu_pct']:.0f} % of {100 * os.cpu_count()} %, {run['machine_idle_pct']:.0f} % "
+            f"({run['machine_iowait_pct']:.0f} %), {run['cpu_us_per_call']:.0f} us")
+
+
+def in_memory_figure(s, name):
+    m = s.get("in_memory")
+    if not m:
+        return "no /dev/shm"
+    run = m[name]
+    return f"{run['req_per_s']:.0f} /s, p99 {run['p99_ms']:.1f} ms"
+
+
 def table(s):
     def met(ok):
         return "met" if ok else "NOT met"
@@ -353,9 +421,17 @@ def table(s):
         ("wallet.transfer (durable)", f"{s['wallet_transfer']['req_per_s']:.0f} /s", ">= 10,000 /s",
          met(s["wallet_transfer"]["req_per_s"] >= 10_000)),
         ("  writes per batch, rows per transfer", batch_figures(s["wallet_transfer"]), "reported", ""),
+        ("  server CPU, machine idle (disk wait), CPU per call", cpu_figures(s["wallet_transfer"]),
+         "reported", ""),
+        ("  the same on a database in memory (tmpfs)", in_memory_figure(s, "wallet_transfer"), "reported",
+         ""),
         ("order.buy_now (durable)", f"{s['order_buy_now']['req_per_s']:.0f} /s", ">= 5,000 /s",
          met(s["order_buy_now"]["req_per_s"] >= 5_000)),
         ("  writes per batch, rows per order", batch_figures(s["order_buy_now"]), "reported", ""),
+        ("  server CPU, machine idle (disk wait), CPU per call", cpu_figures(s["order_buy_now"]),
+         "reported", ""),
+        ("  the same on a database in memory (tmpfs)", in_memory_figure(s, "order_buy_now"), "reported",
+         ""),
         (f"seed {s['products']} products", f"{s['seed_s']:.1f} s", "< 10 s at 1,000,000",
          at_million(s["seed_s"] < 10)),
         ("database size per product after the seed", f"{s['database_bytes'] / s['products']:.0f} B",
@@ -386,7 +462,7 @@ def table(s):
     print(f"summary (outside load, {s['connections']} connections, {s['seconds_per_run']} s per run)")
     width = max(len(r[0]) for r in rows)
     for name, value, target, verdict in rows:
-        print(f"{name:<{width}}  {value:>28}  {target:>22}  {verdict}")
+        print(f"{name:<{width}}  {value:>34}  {target:>22}  {verdict}")
     print("\nwrote target/bench/summary.json and target/bench/outside/*.json")
 
 

@@ -33,7 +33,7 @@
 //! commit is kept.
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -69,12 +69,12 @@ pub struct RedbBackend {
     storage: Box<OpenStorage>,
     /// The open database; `None` after a storage failure until it opens again.
     current: RwLock<Option<Arc<Handle>>>,
+    /// The commit numbers and who waits for them (see [`GroupState::wake`]).
     group: Mutex<GroupState>,
-    flushed: Condvar,
     /// The batch open for writes to join, and the one being committed.
     open: Mutex<Open>,
-    /// Told each time a write is done with the open batch, and when a bulk
-    /// transaction ends.
+    /// Told when no write is on its way into the open batch any more (or
+    /// the batch is full), and when a bulk transaction ends.
     joined: Condvar,
     /// Writes on their way into the open batch.
     joining: AtomicUsize,
@@ -292,6 +292,10 @@ struct GroupState {
     /// commit between them share one range, and at most [`LOST_RANGES`] are
     /// kept (see [`GroupState::lose_pending`]).
     lost: Vec<(u64, u64)>,
+    /// The callers waiting for a commit, by its number: they are woken
+    /// when it is durable or lost, and one of the oldest when the leader is
+    /// done and a commit is left to lead, never all at every change.
+    waiting: BTreeMap<u64, Arc<Condvar>>,
 }
 
 /// How many ranges of lost commits are remembered.
@@ -303,6 +307,7 @@ impl GroupState {
     fn lose_pending(&mut self) {
         self.generation += 1;
         self.lose_open();
+        self.wake();
     }
 
     /// A commit failed while the database stays open: every commit not
@@ -333,6 +338,32 @@ impl GroupState {
         self.lost
             .iter()
             .any(|&(after, upto)| after < commit && commit <= upto)
+    }
+
+    /// Whether a caller waiting for `commit` has its answer.
+    fn settled(&self, commit: u64) -> bool {
+        self.durable >= commit || self.is_lost(commit)
+    }
+
+    /// Wake the callers whose commits are settled and, with no leader
+    /// committing, one caller of the oldest commit still pending, to lead.
+    fn wake(&mut self) {
+        let settled: Vec<u64> = self
+            .waiting
+            .keys()
+            .copied()
+            .filter(|&c| self.settled(c))
+            .collect();
+        for commit in settled {
+            if let Some(waiters) = self.waiting.remove(&commit) {
+                waiters.notify_all();
+            }
+        }
+        if !self.flushing
+            && let Some(waiters) = self.waiting.values().next()
+        {
+            waiters.notify_one();
+        }
     }
 }
 
@@ -425,7 +456,6 @@ impl RedbBackend {
             }),
             current: RwLock::new(None),
             group: Mutex::new(GroupState::default()),
-            flushed: Condvar::new(),
             open: Mutex::new(Open::default()),
             joined: Condvar::new(),
             joining: AtomicUsize::new(0),
@@ -483,7 +513,6 @@ impl RedbBackend {
                 return Ok(handle.clone());
             }
             self.state().lose_pending();
-            self.flushed.notify_all();
             // The file closes once the last call still using it lets go;
             // until then opening it again fails (`Locked`), and the next
             // call tries again.
@@ -510,7 +539,6 @@ impl RedbBackend {
                 if current.as_ref().is_some_and(|h| Arc::ptr_eq(h, handle)) {
                     tracing::error!(path = %self.path.display(), error = %cause, "storage failure: the database is opened again on the next call");
                     self.state().lose_pending();
-                    self.flushed.notify_all();
                     *current = None;
                 }
                 Err(StoreError::Backend(format!("storage failure: {cause}")))
@@ -529,7 +557,7 @@ impl RedbBackend {
     fn wait_until(&self, mine: u64) -> Result<()> {
         let mut state = self.state();
         loop {
-            if state.is_lost(mine) || state.durable >= mine {
+            if state.settled(mine) {
                 if self.unsettled().is_some_and(|n| n <= mine) {
                     UNSETTLED.set(None);
                 }
@@ -540,7 +568,8 @@ impl RedbBackend {
                 };
             }
             if state.flushing {
-                state = self.flushed.wait(state).unwrap_or_else(|p| p.into_inner());
+                let waiters = state.waiting.entry(mine).or_default().clone();
+                state = waiters.wait(state).unwrap_or_else(|p| p.into_inner());
                 continue;
             }
             state.flushing = true;
@@ -548,7 +577,7 @@ impl RedbBackend {
             let committed = self.commit_open(true);
             state = self.state();
             state.flushing = false;
-            self.flushed.notify_all();
+            state.wake();
             // The failure of the commit that took this write along says
             // more than "lost".
             if let Err(e) = committed
@@ -682,7 +711,7 @@ impl RedbBackend {
             }
         }
         drop(open);
-        self.flushed.notify_all();
+        self.state().wake();
         result
     }
 
@@ -1161,8 +1190,17 @@ impl Drop for Joining<'_> {
         if self.open.batch.as_ref().is_some_and(|b| b.members == 0) {
             self.open.batch = None;
         }
-        self.backend.joining.fetch_sub(1, Ordering::AcqRel);
-        self.backend.joined.notify_all();
+        let on_their_way = self.backend.joining.fetch_sub(1, Ordering::AcqRel) - 1;
+        // A leader waits until no write is on its way or the batch is full.
+        if on_their_way == 0
+            || self
+                .open
+                .batch
+                .as_ref()
+                .is_none_or(|b| b.members >= MAX_BATCH)
+        {
+            self.backend.joined.notify_all();
+        }
     }
 }
 
