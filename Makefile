@@ -12,7 +12,7 @@ CHROMIUM ?= /usr/bin/chromium
 ## Kubernetes version the manifests in deploy/k8s are validated against (K3s stable).
 K8S_VERSION ?= 1.33.0
 
-.PHONY: run build test crash-test fuzz-check test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench bench-rpc bench-events bench-seed bench-pg generate clean
+.PHONY: run build test crash-test fuzz-check test-deps test-rust test-pg test-openrpc test-hero test-deploy test-ts-client test-console console console-sources lint fmt bench profile-writes bench-rpc bench-events bench-seed bench-pg generate clean
 
 BIN := target/release/marketplace
 HERO_CRATE := herolib-osis-0.3.13
@@ -157,6 +157,12 @@ bench: bench-events bench-rpc $(OHA)
 	$(CARGO) build --release -p marketplace
 	$(CARGO) build --release -p market-server --example bench_baseline
 	SEED_SCALE=$(BENCH_SCALE) python3 scripts/bench.py
+
+## Where a durable write's processor time goes: perf samples every core
+## under the transfer and order loads (scripts/profile_writes.py).
+profile-writes: $(OHA)
+	$(CARGO) build --release -p marketplace
+	python3 scripts/profile_writes.py
 
 $(OHA):
 	cargo install --locked oha --version 1.16.0 --root target/tools/oha --target-dir target/tools/build

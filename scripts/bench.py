@@ -189,39 +189,55 @@ def measured(pid, load):
     return row
 
 
+PASSWORD = "bench-password-1"
+TRANSFER = {"to_email": "recipient@bench.example", "amount": "0.000001"}
+
+
+def register(url, who):
+    return rpc(url, "auth.register", {"email": f"{who}@bench.example", "password": PASSWORD,
+                                      "display_name": who})["token"]
+
+
+def sender(url):
+    """A sender with 1,000,000,000 TFC and the recipient of `TRANSFER`:
+    the sender's token."""
+    token = register(url, "sender")
+    register(url, "recipient")
+    rpc(url, "wallet.topup", {"amount": "1000000000"}, token)
+    return token
+
+
+def buyer(url, stock):
+    """A seller's product with `stock` units and a funded buyer: the
+    buyer's token and the product's id."""
+    seller = register(url, "seller")
+    rpc(url, "provider.register", {"kind": "app", "name": "bench", "description": "bench"}, seller)
+    item = rpc(url, "product.create", {"category": "app", "name": "bench app", "description": "",
+                                       "price": "0.000001", "pricing_unit": "one_time",
+                                       "stock": stock}, seller)["id"]
+    token = register(url, "buyer")
+    rpc(url, "wallet.topup", {"amount": "1000000"}, token)
+    return token, item
+
+
 def write_loads(url, base, pid, prefix=""):
     """Durable transfers, then orders, on a server: their oha rows, each
     checked against the state it must have moved (the sender's balance,
     the product's stock)."""
-    # one funded sender, one buyer of a product with enough stock
-    password = "bench-password-1"
-    sender = rpc(url, "auth.register", {"email": "sender@bench.example", "password": password,
-                                        "display_name": "sender"})["token"]
-    rpc(url, "auth.register", {"email": "recipient@bench.example", "password": password,
-                               "display_name": "recipient"})
-    rpc(url, "wallet.topup", {"amount": "1000000000"}, sender)
-    before = Decimal(rpc(url, "wallet.get", {}, sender)["balance"])
+    token = sender(url)
+    before = Decimal(rpc(url, "wallet.get", {}, token)["balance"])
     stored = store_metrics(base)
     transfer = measured(pid, lambda: oha(f"{prefix}wallet_transfer", url, "wallet.transfer",
-                                         {"to_email": "recipient@bench.example", "amount": "0.000001"},
-                                         sender))
+                                         TRANSFER, token))
     transfer["store"] = batching(stored, store_metrics(base))
-    moved = (before - Decimal(rpc(url, "wallet.get", {}, sender)["balance"])) / Decimal("0.000001")
+    moved = (before - Decimal(rpc(url, "wallet.get", {}, token)["balance"])) / Decimal("0.000001")
     check_writes("transfers", transfer, moved)
 
-    seller = rpc(url, "auth.register", {"email": "seller@bench.example", "password": password,
-                                        "display_name": "seller"})["token"]
-    rpc(url, "provider.register", {"kind": "app", "name": "bench", "description": "bench"}, seller)
     stock = 100_000_000
-    item = rpc(url, "product.create", {"category": "app", "name": "bench app", "description": "",
-                                       "price": "0.000001", "pricing_unit": "one_time",
-                                       "stock": stock}, seller)["id"]
-    buyer = rpc(url, "auth.register", {"email": "buyer@bench.example", "password": password,
-                                       "display_name": "buyer"})["token"]
-    rpc(url, "wallet.topup", {"amount": "1000000"}, buyer)
+    token, item = buyer(url, stock)
     stored = store_metrics(base)
     buy = measured(pid, lambda: oha(f"{prefix}order_buy_now", url, "order.buy_now",
-                                    {"product_id": item, "quantity": 1}, buyer))
+                                    {"product_id": item, "quantity": 1}, token))
     buy["store"] = batching(stored, store_metrics(base))
     left = rpc(url, "product.get", {"id": item})["stock"]
     check_writes("orders", buy, stock - left)
