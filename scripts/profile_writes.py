@@ -4,8 +4,8 @@
 Starts the release server on a new embedded database, loads it with oha
 (durable `wallet.transfer`, then `order.buy_now`, as `make bench` does)
 while `perf record -a` samples every core with call stacks, and sorts the
-server's samples into the stages of a write, from the outermost frame a
-stage is known by: the call's own closure (which runs one at a time),
+server's samples into the stages of a write, each sample to the first
+stage one of whose frames it holds: the call's own closure (which runs one at a time),
 the leader applying a batch's rows and committing it, authentication, the
 wait for the batch (condition variables, wake-ups), the rest of the call
 (params, dispatch, the answer's JSON) and HTTP with the async runtime. It
@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import bench
 
