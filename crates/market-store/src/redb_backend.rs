@@ -335,9 +335,7 @@ impl GroupState {
     }
 
     fn is_lost(&self, commit: u64) -> bool {
-        self.lost
-            .iter()
-            .any(|&(after, upto)| after < commit && commit <= upto)
+        in_ranges(&self.lost, commit)
     }
 
     /// Whether a caller waiting for `commit` has its answer.
@@ -348,23 +346,27 @@ impl GroupState {
     /// Wake the callers whose commits are settled and, with no leader
     /// committing, one caller of the oldest commit still pending, to lead.
     fn wake(&mut self) {
-        let settled: Vec<u64> = self
-            .waiting
-            .keys()
-            .copied()
-            .filter(|&c| self.settled(c))
-            .collect();
-        for commit in settled {
-            if let Some(waiters) = self.waiting.remove(&commit) {
+        let (durable, lost) = (self.durable, &self.lost);
+        self.waiting.retain(|&commit, waiters| {
+            let settled = durable >= commit || in_ranges(lost, commit);
+            if settled {
                 waiters.notify_all();
             }
-        }
+            !settled
+        });
         if !self.flushing
             && let Some(waiters) = self.waiting.values().next()
         {
             waiters.notify_one();
         }
     }
+}
+
+/// Whether `commit` is in one of the ranges `(after, upto]`.
+fn in_ranges(ranges: &[(u64, u64)], commit: u64) -> bool {
+    ranges
+        .iter()
+        .any(|&(after, upto)| after < commit && commit <= upto)
 }
 
 fn lost_commit() -> StoreError {
