@@ -136,15 +136,16 @@ impl Methods {
 /// Serialize a result for the wire: straight to text, or through a JSON
 /// value to strip secret fields when the type holds any.
 pub fn to_raw<R: Serialize + Redact>(r: &R) -> Result<Box<RawValue>, RpcError> {
-    let text = if R::HAS_SECRETS {
+    // `to_raw_value` keeps the text it wrote without parsing it again.
+    let raw = if R::HAS_SECRETS {
         serde_json::to_value(r).and_then(|mut v| {
             R::redact(&mut v);
-            serde_json::to_string(&v)
+            serde_json::value::to_raw_value(&v)
         })
     } else {
-        serde_json::to_string(r)
+        serde_json::value::to_raw_value(r)
     };
-    text.and_then(RawValue::from_string).map_err(|e| {
+    raw.map_err(|e| {
         tracing::error!(error = %e, "cannot serialize a result");
         RpcError::internal()
     })
