@@ -270,7 +270,7 @@ impl App {
     pub fn act_as(&self, user_id: Id) -> Result<Caller, RpcError> {
         let user = self
             .db
-            .read(|tx| tx.get::<User>(user_id))?
+            .read(|tx| tx.get_part::<User, auth::Standing>(user_id))?
             .ok_or_else(|| RpcError::unauthenticated("the user acted as no longer exists"))?;
         auth::principal(&user, None, false).map(Caller::User)
     }

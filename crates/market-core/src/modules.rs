@@ -350,10 +350,7 @@ pub fn canonical_manifest(entries: &BTreeMap<String, ManifestEntry>) -> String {
 
 /// SHA-256 of a manifest text, as lower-case hex.
 pub fn manifest_hash(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 fn module_not_found(slug: &str) -> RpcError {

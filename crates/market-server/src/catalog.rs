@@ -120,8 +120,7 @@ async fn call(
 
 fn etag_of(body: &[u8]) -> String {
     let digest = Sha256::digest(body);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
-    format!("\"{hex}\"")
+    format!("\"{}\"", hex::encode(&digest[..16]))
 }
 
 /// Does `If-None-Match` name this tag (or `*`)?

@@ -164,6 +164,16 @@ pub trait Reads {
         }
     }
 
+    /// Only the fields `P` names of the `T` with this id, if it exists:
+    /// less to decode than the whole object. `P` must not name a secret
+    /// field of `T`: those stay sealed.
+    fn get_part<T: Record, P: serde::de::DeserializeOwned>(&self, id: Id) -> Result<Option<P>> {
+        match self.store().get(&TableSpec::of::<T>(), id)? {
+            Some(bytes) => decode(T::KIND, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// The object with this id, or [`StoreError::NotFound`].
     fn load<T: Record>(&self, id: Id) -> Result<T> {
         self.get(id)?.ok_or_else(|| StoreError::NotFound {

@@ -198,6 +198,7 @@ on_both!(
     concurrent_writers_share_durable_commits_and_nothing_is_lost,
     a_batch_commits_its_writes_together_or_not_at_all,
     secret_fields_need_the_key,
+    a_part_of_an_object_reads_without_opening_its_secrets,
     concurrent_read_modify_writes_lose_no_update,
     events_are_appended_unless_the_database_drops_them,
     failing_writes_amid_concurrent_ones_roll_back_alone,
@@ -593,6 +594,34 @@ fn secret_fields_need_the_key(on: On) {
         other.read(|tx| tx.load::<Vault>(id)),
         Err(StoreError::Corrupt { .. })
     ));
+}
+
+fn a_part_of_an_object_reads_without_opening_its_secrets(on: On) {
+    #[derive(serde::Deserialize)]
+    struct Label {
+        label: String,
+        version: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: String,
+    }
+    let store = Store::new(on);
+    let id = store_vault(store.open(), &"3c".repeat(32));
+    // no key: the whole object cannot be read, a part without secrets can
+    let db = Db::new(store.open(), Arc::new(market_store::SystemClock));
+    let part = db.read(|tx| tx.get_part::<Vault, Label>(id)).unwrap();
+    let part = part.expect("the vault is there");
+    assert_eq!((part.label.as_str(), part.version), ("visible-label", 1));
+    let missing = db.read(|tx| tx.get_part::<Vault, Label>(Id::NIL)).unwrap();
+    assert!(missing.is_none());
+    // a part naming a secret field gets it sealed, never in clear
+    let code = db.read(|tx| tx.get_part::<Vault, Code>(id)).unwrap();
+    let code = code.expect("the vault is there").code;
+    assert!(
+        !code.is_empty() && !code.contains("very-secret-code"),
+        "{code}"
+    );
 }
 
 #[test]
