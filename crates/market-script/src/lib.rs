@@ -94,6 +94,10 @@ impl ScriptHost {
     pub fn new(transport: Transport, options: Options) -> ScriptHost {
         let catalog = Catalog::from_openrpc(&transport.openrpc());
         let mut engine = Engine::new();
+        // Interning pays for strings made again and again; the scripts here
+        // mostly make new ones (names, ids), and past its capacity the
+        // interner scans itself on every new string.
+        engine.set_max_strings_interned(0);
         let watchdog = harden(&mut engine, &options.limits);
         let mut types = types::Types::new(&mut engine);
         generated::register_rhai_types(&mut types);
