@@ -167,10 +167,10 @@ fn budget_key(email: &str) -> String {
 /// authenticating a request decrypts nothing.
 #[derive(serde::Deserialize)]
 pub(crate) struct Standing {
-    id: Id,
+    pub(crate) id: Id,
     #[serde(default)]
-    roles: Vec<Role>,
-    status: UserStatus,
+    pub(crate) roles: Vec<Role>,
+    pub(crate) status: UserStatus,
 }
 
 /// The caller a user is, refusing deleted and suspended accounts.

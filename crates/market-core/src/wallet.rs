@@ -3,6 +3,7 @@
 use market_rpc::{Ctx, RpcError};
 use market_store::{Page, Reads};
 
+use crate::auth::Standing;
 use crate::ledger::{self, Leg};
 use crate::{
     Account, AccountKind, App, LedgerEntry, LedgerEntryKind, LedgerService, LedgerVerification,
@@ -45,7 +46,9 @@ impl WalletService for App {
             // the sender's wallet comes back with the recipient
             Account::prefetch_by_owner_id(tx, user_id)?;
             // (the email lookup ignores case, as the sender's own does)
-            let recipient = User::by_email(tx, &email)?.filter(|u| u.status != UserStatus::Deleted);
+            let recipient = tx
+                .find_unique_part_in::<User, Standing>(User::BY_EMAIL, &email)?
+                .filter(|u| u.status != UserStatus::Deleted);
             if recipient.as_ref().is_some_and(|r| r.id == user_id) {
                 return Err(RpcError::invalid_input("you cannot send TFC to yourself"));
             }

@@ -226,6 +226,22 @@ pub trait Reads {
         }
     }
 
+    /// Only the fields `P` names of the object holding a unique `value` in
+    /// `index` (as [`Reads::get_part`]: `P` names no secret field).
+    fn find_unique_part_in<T: Record, P: serde::de::DeserializeOwned>(
+        &self,
+        index: Index<T>,
+        value: &str,
+    ) -> Result<Option<P>> {
+        match self
+            .store()
+            .find_unique(&TableSpec::of::<T>(), index.spec(), value)?
+        {
+            Some(bytes) => decode(T::KIND, &bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Start looking up the object holding a unique `value` in `index`, for
     /// a [`Reads::find_unique_in`] of it later in the transaction (see
     /// [`StoreRead::prefetch_unique`]).

@@ -298,6 +298,16 @@ fn unique_index_is_case_insensitive_and_follows_updates(on: On) {
         f.db.read(|tx| tx.find_unique_in(BY_EMAIL, "ANN@x.io"))
             .unwrap();
     assert_eq!(found.map(|x| x.id), Some(g.id));
+    #[derive(serde::Deserialize)]
+    struct Named {
+        id: Id,
+        name: String,
+    }
+    let part =
+        f.db.read(|tx| tx.find_unique_part_in::<Gadget, Named>(BY_EMAIL, "ANN@x.io"))
+            .unwrap()
+            .map(|n| (n.id, n.name));
+    assert_eq!(part, Some((g.id, "a".to_string())));
     // change the email: the old value is free again, the new one taken
     f.db.write(&actor(), |tx| {
         let mut g = g.clone();
