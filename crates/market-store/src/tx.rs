@@ -168,10 +168,8 @@ pub trait Reads {
     /// less to decode than the whole object. `P` must not name a secret
     /// field of `T`: those stay sealed.
     fn get_part<T: Record, P: serde::de::DeserializeOwned>(&self, id: Id) -> Result<Option<P>> {
-        match self.store().get(&TableSpec::of::<T>(), id)? {
-            Some(bytes) => decode(T::KIND, &bytes).map(Some),
-            None => Ok(None),
-        }
+        let bytes = self.store().get(&TableSpec::of::<T>(), id)?;
+        bytes.map(|b| decode(T::KIND, &b)).transpose()
     }
 
     /// The object with this id, or [`StoreError::NotFound`].
@@ -233,13 +231,10 @@ pub trait Reads {
         index: Index<T>,
         value: &str,
     ) -> Result<Option<P>> {
-        match self
+        let bytes = self
             .store()
-            .find_unique(&TableSpec::of::<T>(), index.spec(), value)?
-        {
-            Some(bytes) => decode(T::KIND, &bytes).map(Some),
-            None => Ok(None),
-        }
+            .find_unique(&TableSpec::of::<T>(), index.spec(), value)?;
+        bytes.map(|b| decode(T::KIND, &b)).transpose()
     }
 
     /// Start looking up the object holding a unique `value` in `index`, for
