@@ -24,7 +24,7 @@ use gadgets::{
     LoanGiveBackParams, LoanHistoryParams, LoanLendParams, LoanService,
 };
 use market_rpc::{Ctx, Methods, RpcError};
-use market_store::{Db, Page, PageRequest};
+use market_store::{Db, Page, PageRequest, Reads, Stored};
 
 /// The fixture's one hand-written service.
 pub struct Inventory {
@@ -99,11 +99,13 @@ impl LoanService for Inventory {
         })
     }
 
-    fn history(&self, _ctx: &Ctx, p: LoanHistoryParams) -> Result<Page<Loan>, RpcError> {
+    fn history(&self, _ctx: &Ctx, p: LoanHistoryParams) -> Result<Page<Stored<Loan>>, RpcError> {
         let page = p.page()?;
+        let gadget = p.gadget_id.to_string();
         Ok(self
             .db
-            .read(|tx| Loan::find_by_gadget_id(tx, p.gadget_id, &page))?)
+            .read(|tx| tx.find_shaped_in(Loan::BY_GADGET_ID, &gadget, &page))?
+            .map(|loan| loan.stored))
     }
 }
 

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Actor, Id, Page, PageRequest, Reads, WriteTx};
+use market_store::{Actor, Id, Page, PageRequest, Reads, Stored, WriteTx};
 
 use crate::listing::{self, Source};
 use crate::modules::current_manifest;
@@ -461,16 +461,16 @@ impl BuildService for App {
             .ok_or_else(Build::not_found)
     }
 
-    fn list(&self, _ctx: &Ctx, p: BuildListParams) -> Result<Page<Build>, RpcError> {
+    fn list(&self, _ctx: &Ctx, p: BuildListParams) -> Result<Page<Stored<Build>>, RpcError> {
         let page = p.page()?;
         self.db.read(|tx| match p.status {
-            Some(s) => listing::filtered(
+            Some(s) => listing::filtered_stored(
                 tx,
                 Source::Index(Build::BY_STATUS, s.as_str()),
                 &page,
                 |_| true,
             ),
-            None => Ok(tx.list(&page)?),
+            None => listing::stored(tx, Source::All, &page),
         })
     }
 

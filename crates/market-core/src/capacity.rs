@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Actor, Id, Page, Reads, Timestamp, WriteTx};
+use market_store::{Actor, Id, Page, Reads, Stored, Timestamp, WriteTx};
 use rust_decimal::Decimal;
 
 use crate::escrow;
@@ -17,11 +17,11 @@ use crate::events;
 use crate::listing::{self, Source};
 use crate::{
     App, LedgerEntryKind, Node, NodeGetParams, NodeListParams, NodeRegisterParams, NodeService,
-    NodeSetStatusParams, NodeStatus, Order, OrderItem, OrderStatus, PricingUnit, ProductCategory,
-    ProviderKind, Rental, RentalCancelParams, RentalExtendParams, RentalGetParams, RentalKind,
-    RentalListParams, RentalNodeParams, RentalService, RentalSliceParams, RentalStatus, Sale,
-    SliceAssignParams, SliceAssignment, SliceAvailability, SliceListAvailableParams, SliceService,
-    SliceUnassignParams, SshKey, TransferKind, me, money,
+    NodeSetStatusParams, NodeShape, NodeStatus, Order, OrderItem, OrderStatus, PricingUnit,
+    ProductCategory, ProviderKind, Rental, RentalCancelParams, RentalExtendParams, RentalGetParams,
+    RentalKind, RentalListParams, RentalNodeParams, RentalService, RentalSliceParams, RentalStatus,
+    Sale, SliceAssignParams, SliceAssignment, SliceAvailability, SliceListAvailableParams,
+    SliceService, SliceUnassignParams, SshKey, TransferKind, me, money,
 };
 
 /// One slice unit: 1 vCPU, 4 GB memory, 200 GB storage.
@@ -136,7 +136,7 @@ impl NodeService for App {
             .ok_or_else(Node::not_found)
     }
 
-    fn list(&self, _ctx: &Ctx, p: NodeListParams) -> Result<Page<Node>, RpcError> {
+    fn list(&self, _ctx: &Ctx, p: NodeListParams) -> Result<Page<Stored<Node>>, RpcError> {
         let page = p.page()?;
         let country = p.country.as_ref().map(|c| c.trim().to_uppercase());
         let source = match (p.status, &country) {
@@ -145,7 +145,7 @@ impl NodeService for App {
             (None, None) => Source::All,
         };
         self.db.read(|tx| {
-            listing::filtered(tx, source, &page, |n: &Node| {
+            listing::filtered_stored(tx, source, &page, |n: &NodeShape| {
                 p.status.is_none_or(|s| n.status == s)
             })
         })
@@ -505,7 +505,7 @@ impl RentalService for App {
         )
     }
 
-    fn list(&self, ctx: &Ctx, p: RentalListParams) -> Result<Page<Rental>, RpcError> {
+    fn list(&self, ctx: &Ctx, p: RentalListParams) -> Result<Page<Stored<Rental>>, RpcError> {
         let buyer = me(ctx)?;
         let page = p.page()?;
         let read = || {
@@ -514,9 +514,9 @@ impl RentalService for App {
         };
         let rentals = read()?;
         if self.expire_due_of(&rentals.items)? {
-            return Ok(read()?);
+            return Ok(Stored::page(read()?)?);
         }
-        Ok(rentals)
+        Ok(Stored::page(rentals)?)
     }
 
     fn get(&self, ctx: &Ctx, p: RentalGetParams) -> Result<Rental, RpcError> {

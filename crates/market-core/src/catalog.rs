@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Page, Reads, WriteTx};
+use market_store::{Page, Reads, Stored, WriteTx};
 
 use crate::listing::{self, Source};
 use crate::{
     App, Product, ProductArchiveParams, ProductCategory, ProductCreateParams, ProductGetParams,
-    ProductListParams, ProductSearchParams, ProductService, ProductStatus, ProductUpdateParams,
-    Provider, ProviderGetParams, ProviderKind, ProviderListParams, ProviderRegisterParams,
-    ProviderService, ProviderUpdateParams, Role, User, me,
+    ProductListParams, ProductSearchParams, ProductService, ProductShape, ProductStatus,
+    ProductUpdateParams, Provider, ProviderGetParams, ProviderKind, ProviderListParams,
+    ProviderRegisterParams, ProviderService, ProviderUpdateParams, Role, User, me,
 };
 
 /// The provider kind that may sell a category.
@@ -127,9 +127,9 @@ impl ProviderService for App {
             .ok_or_else(|| RpcError::not_found("provider not found"))
     }
 
-    fn list(&self, _ctx: &Ctx, p: ProviderListParams) -> Result<Page<Provider>, RpcError> {
+    fn list(&self, _ctx: &Ctx, p: ProviderListParams) -> Result<Page<Stored<Provider>>, RpcError> {
         let page = p.page()?;
-        Ok(self.db.read(|tx| match (p.owner_id, p.kind) {
+        let found = self.db.read(|tx| match (p.owner_id, p.kind) {
             (Some(owner), kind) => {
                 let mut mine = Provider::find_by_owner_id(tx, owner, &page)?;
                 mine.items
@@ -138,7 +138,8 @@ impl ProviderService for App {
             }
             (None, Some(kind)) => Provider::find_by_kind(tx, kind, &page),
             (None, None) => tx.list(&page),
-        })?)
+        })?;
+        Ok(Stored::page(found)?)
     }
 
     fn update(&self, ctx: &Ctx, p: ProviderUpdateParams) -> Result<Provider, RpcError> {
@@ -234,18 +235,16 @@ impl ProductService for App {
             .ok_or_else(Product::not_found)
     }
 
-    fn list(&self, ctx: &Ctx, p: ProductListParams) -> Result<Page<Product>, RpcError> {
+    fn list(&self, ctx: &Ctx, p: ProductListParams) -> Result<Page<Stored<Product>>, RpcError> {
         let page = p.page()?;
         let provider = p.provider_id.map(|id| id.to_string());
-        let visible = |x: &Product| x.status == ProductStatus::Active || ctx.owns(x.owner_id);
-        let matches = |x: &Product| {
-            p.category.is_none_or(|c| x.category == c)
-                && p.provider_id.is_none_or(|id| x.provider_id == id)
-                && p.tag
-                    .as_ref()
-                    .is_none_or(|t| x.tags.iter().any(|own| own == &t.trim().to_lowercase()))
-        };
         let tag = p.tag.as_ref().map(|t| t.trim().to_lowercase());
+        let keep = |x: &ProductShape| {
+            (x.status == ProductStatus::Active || ctx.owns(x.owner_id))
+                && p.category.is_none_or(|c| x.category == c)
+                && p.provider_id.is_none_or(|id| x.provider_id == id)
+                && tag.as_ref().is_none_or(|t| x.tags.contains(t))
+        };
         let source = match (&provider, &tag, p.category) {
             (Some(id), _, _) => Source::Index(Product::BY_PROVIDER_ID, id),
             (None, Some(tag), _) => Source::Index(Product::BY_TAGS, tag),
@@ -259,19 +258,24 @@ impl ProductService for App {
         {
             let me = me.to_string();
             return self.db.read(|tx| {
-                listing::union(
+                let mine = listing::union(
                     tx,
                     (Product::BY_STATUS, ProductStatus::Active.as_str()),
                     (Product::BY_OWNER_ID, &me),
                     &page,
-                )
+                )?;
+                Ok(Stored::page(mine)?)
             });
         }
         self.db
-            .read(|tx| listing::filtered(tx, source, &page, |x| visible(x) && matches(x)))
+            .read(|tx| listing::filtered_stored(tx, source, &page, keep))
     }
 
-    fn search(&self, _ctx: &Ctx, p: ProductSearchParams) -> Result<Page<Product>, RpcError> {
+    fn search(
+        &self,
+        _ctx: &Ctx,
+        p: ProductSearchParams,
+    ) -> Result<Page<Stored<Product>>, RpcError> {
         let page = p.page()?;
         let offset: usize = match &p.cursor {
             None => 0,
@@ -299,10 +303,10 @@ impl ProductService for App {
             }
             Ok::<_, RpcError>(items)
         })?;
-        Ok(Page {
+        Ok(Stored::page(Page {
             items,
             next_cursor: more.then(|| (offset + page.limit).to_string()),
-        })
+        })?)
     }
 }
 

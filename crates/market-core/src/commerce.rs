@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Id, Page, Reads, WriteTx};
+use market_store::{Id, Page, Reads, Stored, WriteTx};
 use rust_decimal::Decimal;
 
 use crate::escrow;
 use crate::events;
-use crate::listing;
+use crate::listing::{self, Source};
 use crate::{
     App, Booking, BookingListParams, BookingService, BookingStatus, BookingUpdateStatusParams,
     Cart, CartAddItemParams, CartClearParams, CartGetParams, CartItem, CartRemoveItemParams,
@@ -335,15 +335,18 @@ impl OrderService for App {
             .ok_or_else(Order::not_found)
     }
 
-    fn list(&self, ctx: &Ctx, p: OrderListParams) -> Result<Page<Order>, RpcError> {
-        let buyer = me(ctx)?;
+    fn list(&self, ctx: &Ctx, p: OrderListParams) -> Result<Page<Stored<Order>>, RpcError> {
+        let buyer = me(ctx)?.to_string();
         let page = p.page()?;
-        Ok(self
-            .db
-            .read(|tx| Order::find_by_buyer_id(tx, buyer, &page))?)
+        self.db
+            .read(|tx| listing::stored(tx, Source::Index(Order::BY_BUYER_ID, &buyer), &page))
     }
 
-    fn list_sales(&self, ctx: &Ctx, p: OrderListSalesParams) -> Result<Page<Order>, RpcError> {
+    fn list_sales(
+        &self,
+        ctx: &Ctx,
+        p: OrderListSalesParams,
+    ) -> Result<Page<Stored<Order>>, RpcError> {
         let seller = me(ctx)?;
         let page = p.page()?;
         self.db.read(|tx| {
@@ -352,10 +355,10 @@ impl OrderService for App {
             for sale in &sales.items {
                 items.push(tx.load::<Order>(sale.order_id)?);
             }
-            Ok(Page {
+            Ok(Stored::page(Page {
                 items,
                 next_cursor: sales.next_cursor,
-            })
+            })?)
         })
     }
 
@@ -505,16 +508,17 @@ impl OrderService for App {
 }
 
 impl BookingService for App {
-    fn list(&self, ctx: &Ctx, p: BookingListParams) -> Result<Page<Booking>, RpcError> {
+    fn list(&self, ctx: &Ctx, p: BookingListParams) -> Result<Page<Stored<Booking>>, RpcError> {
         let user = me(ctx)?.to_string();
         let page = p.page()?;
         self.db.read(|tx| {
-            listing::union(
+            let found = listing::union(
                 tx,
                 (Booking::BY_CUSTOMER_ID, &user),
                 (Booking::BY_SELLER_ID, &user),
                 &page,
-            )
+            )?;
+            Ok(Stored::page(found)?)
         })
     }
 
@@ -564,16 +568,21 @@ impl BookingService for App {
 }
 
 impl DeploymentService for App {
-    fn list(&self, ctx: &Ctx, p: DeploymentListParams) -> Result<Page<Deployment>, RpcError> {
+    fn list(
+        &self,
+        ctx: &Ctx,
+        p: DeploymentListParams,
+    ) -> Result<Page<Stored<Deployment>>, RpcError> {
         let user = me(ctx)?.to_string();
         let page = p.page()?;
         self.db.read(|tx| {
-            listing::union(
+            let found = listing::union(
                 tx,
                 (Deployment::BY_CUSTOMER_ID, &user),
                 (Deployment::BY_SELLER_ID, &user),
                 &page,
-            )
+            )?;
+            Ok(Stored::page(found)?)
         })
     }
 }

@@ -4,7 +4,7 @@
 //! either side).
 
 use market_rpc::RpcError;
-use market_store::{Id, Index, Page, PageRequest, Reads, Record};
+use market_store::{Id, Index, Page, PageRequest, Reads, Record, Shaped, Stored, Verbatim};
 
 /// Most rows one filtered page may examine, in multiples of its limit.
 const SCAN_FACTOR: usize = 20;
@@ -54,31 +54,65 @@ pub fn filtered<T: Record, R: Reads>(
     page: &PageRequest,
     keep: impl Fn(&T) -> bool,
 ) -> Result<Page<T>, RpcError> {
+    filter_pages(page, |p| fetch(tx, source, p), |x| x.meta().id, keep)
+}
+
+/// [`filtered`] over the stored JSON of the objects: `keep` sees each one's
+/// indexed fields, and the page carries the records as they are stored.
+pub fn filtered_stored<T: Verbatim, R: Reads>(
+    tx: &R,
+    source: Source<'_, T>,
+    page: &PageRequest,
+    keep: impl Fn(&T::Shape) -> bool,
+) -> Result<Page<Stored<T>>, RpcError> {
+    let fetch = |p: &PageRequest| match source {
+        Source::All => tx.list_shaped(p),
+        Source::Index(index, value) => tx.find_shaped_in(index, value, p),
+    };
+    let found = filter_pages(page, |p| Ok(fetch(p)?), Shaped::id, |x| keep(&x.shape))?;
+    Ok(found.map(|x| x.stored))
+}
+
+/// A page of the objects of `source` as they are stored, newest first.
+pub fn stored<T: Verbatim, R: Reads>(
+    tx: &R,
+    source: Source<'_, T>,
+    page: &PageRequest,
+) -> Result<Page<Stored<T>>, RpcError> {
+    let found = match source {
+        Source::All => tx.list_shaped(page)?,
+        Source::Index(index, value) => tx.find_shaped_in(index, value, page)?,
+    };
+    Ok(found.map(|x| x.stored))
+}
+
+fn filter_pages<X>(
+    page: &PageRequest,
+    fetch: impl Fn(&PageRequest) -> Result<Page<X>, RpcError>,
+    id: impl Fn(&X) -> Id,
+    keep: impl Fn(&X) -> bool,
+) -> Result<Page<X>, RpcError> {
     let budget = page.limit.saturating_mul(SCAN_FACTOR).max(100);
     let mut items = Vec::with_capacity(page.limit);
     let mut cursor = page.cursor.clone();
     let mut examined = 0usize;
     loop {
         let batch_limit = (page.limit - items.len()).max(16);
-        let batch: Page<T> = fetch(
-            tx,
-            source,
-            &PageRequest {
-                limit: batch_limit,
-                cursor: cursor.clone(),
-            },
-        )?;
+        let batch = fetch(&PageRequest {
+            limit: batch_limit,
+            cursor: cursor.clone(),
+        })?;
         let more = batch.next_cursor.is_some();
         for item in batch.items {
             examined += 1;
-            let id = item.meta().id;
+            let at = id(&item);
             if keep(&item) {
                 items.push(item);
             }
             if items.len() == page.limit || examined >= budget {
                 return Ok(Page {
                     items,
-                    next_cursor: Some(id.to_string()),
+                    next_cursor: Some(at.to_string()),
                 });
             }
         }

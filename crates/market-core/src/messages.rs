@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Id, Page, Reads};
+use market_store::{Id, Page, Reads, Stored};
 
-use crate::listing;
+use crate::listing::{self, Source};
 use crate::{
     App, Message, MessageListParams, MessageMarkReadParams, MessageSendParams, MessageService,
     MessageThread, MessageThreadsParams, Order, ThreadSummary, User, UserStatus, me,
@@ -195,11 +195,11 @@ impl MessageService for App {
         })
     }
 
-    fn list(&self, ctx: &Ctx, p: MessageListParams) -> Result<Page<Message>, RpcError> {
+    fn list(&self, ctx: &Ctx, p: MessageListParams) -> Result<Page<Stored<Message>>, RpcError> {
         let page = p.page()?;
         self.db.read(|tx| {
-            let thread = visible_thread(tx, ctx, p.thread_id)?;
-            Ok(Message::find_by_thread_id(tx, thread.id, &page)?)
+            let thread = visible_thread(tx, ctx, p.thread_id)?.id.to_string();
+            listing::stored(tx, Source::Index(Message::BY_THREAD_ID, &thread), &page)
         })
     }
 

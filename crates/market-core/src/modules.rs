@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Page, Reads, Record};
+use market_store::{Page, Reads, Record, Stored};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use toml::Spanned;
@@ -471,7 +471,11 @@ impl ModuleService for App {
         })
     }
 
-    fn list(&self, _ctx: &Ctx, p: ModuleListParams) -> Result<Page<CatalogModule>, RpcError> {
+    fn list(
+        &self,
+        _ctx: &Ctx,
+        p: ModuleListParams,
+    ) -> Result<Page<Stored<CatalogModule>>, RpcError> {
         let page = p.page()?;
         let tag = p.tag.as_ref().map(|t| t.trim().to_lowercase());
         let query = p.query.as_ref().map(|q| q.trim().to_lowercase());
@@ -491,7 +495,7 @@ impl ModuleService for App {
         for m in &mut found.items {
             m.compatible = compatible(&m.compat_server);
         }
-        Ok(found)
+        Ok(Stored::page(found)?)
     }
 
     fn get(&self, _ctx: &Ctx, p: ModuleGetParams) -> Result<CatalogModule, RpcError> {
@@ -513,9 +517,9 @@ impl ManifestService for App {
         &self,
         _ctx: &Ctx,
         p: ManifestHistoryParams,
-    ) -> Result<Page<ManifestRevision>, RpcError> {
+    ) -> Result<Page<Stored<ManifestRevision>>, RpcError> {
         let page = p.page()?;
-        Ok(self.db.read(|tx| tx.list(&page))?)
+        self.db.read(|tx| listing::stored(tx, Source::All, &page))
     }
 
     fn install(&self, ctx: &Ctx, p: ManifestInstallParams) -> Result<ManifestRevision, RpcError> {

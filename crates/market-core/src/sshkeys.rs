@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Id, Page, PageRequest, Reads, WriteTx};
+use market_store::{Id, Page, PageRequest, Reads, Stored, WriteTx};
+
+use crate::listing::{self, Source};
 
 use crate::sshkey::{KeyAlgorithm, parse_public_key};
 use crate::{
@@ -76,12 +78,11 @@ impl SshKeyService for App {
         })
     }
 
-    fn list(&self, ctx: &Ctx, p: SshkeyListParams) -> Result<Page<SshKey>, RpcError> {
-        let user_id = me(ctx)?;
+    fn list(&self, ctx: &Ctx, p: SshkeyListParams) -> Result<Page<Stored<SshKey>>, RpcError> {
+        let user_id = me(ctx)?.to_string();
         let page = p.page()?;
-        Ok(self
-            .db
-            .read(|tx| SshKey::find_by_user_id(tx, user_id, &page))?)
+        self.db
+            .read(|tx| listing::stored(tx, Source::Index(SshKey::BY_USER_ID, &user_id), &page))
     }
 
     fn remove(&self, ctx: &Ctx, p: SshkeyRemoveParams) -> Result<market_rpc::Ok, RpcError> {

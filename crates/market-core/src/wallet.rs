@@ -1,7 +1,9 @@
 //! `wallet.*` and `ledger.verify`: the caller's TFC wallet.
 
 use market_rpc::{Ctx, RpcError};
-use market_store::{Page, Reads};
+use market_store::{Page, Reads, Stored};
+
+use crate::listing::{self, Source};
 
 use crate::auth::Standing;
 use crate::ledger::{self, Leg};
@@ -26,12 +28,20 @@ impl WalletService for App {
         })
     }
 
-    fn history(&self, ctx: &Ctx, p: WalletHistoryParams) -> Result<Page<LedgerEntry>, RpcError> {
+    fn history(
+        &self,
+        ctx: &Ctx,
+        p: WalletHistoryParams,
+    ) -> Result<Page<Stored<LedgerEntry>>, RpcError> {
         let user_id = me(ctx)?;
         let page = p.page()?;
         self.db.read(|tx| {
-            let wallet = ledger::wallet_of(tx, user_id)?;
-            Ok(LedgerEntry::find_by_account_id(tx, wallet.id, &page)?)
+            let wallet = ledger::wallet_of(tx, user_id)?.id.to_string();
+            listing::stored(
+                tx,
+                Source::Index(LedgerEntry::BY_ACCOUNT_ID, &wallet),
+                &page,
+            )
         })
     }
 

@@ -20,12 +20,12 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use hmac::{Hmac, KeyInit, Mac};
 use market_rpc::{Ctx, RpcError};
-use market_store::{Actor, DomainEventReads, Id, Page, Reads, WriteTx};
+use market_store::{Actor, DomainEventReads, Id, Page, Reads, Stored, WriteTx};
 use serde_json::json;
 use sha2::Sha256;
 
 use crate::events::{self, event_json};
-use crate::listing;
+use crate::listing::{self, Source};
 use crate::{
     App, DeliveryStatus, WebhookCreateParams, WebhookCreated, WebhookDeleteParams,
     WebhookDeliveriesParams, WebhookDelivery, WebhookEndpoint, WebhookListParams,
@@ -560,15 +560,15 @@ impl WebhookService for App {
         &self,
         ctx: &Ctx,
         p: WebhookDeliveriesParams,
-    ) -> Result<Page<WebhookDelivery>, RpcError> {
+    ) -> Result<Page<Stored<WebhookDelivery>>, RpcError> {
         let page = p.page()?;
         self.db.read(|tx| {
-            let endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?;
-            Ok(WebhookDelivery::find_by_endpoint_id(
+            let endpoint = WebhookEndpoint::get_visible(tx, ctx, p.id)?.id.to_string();
+            listing::stored(
                 tx,
-                endpoint.id,
+                Source::Index(WebhookDelivery::BY_ENDPOINT_ID, &endpoint),
                 &page,
-            )?)
+            )
         })
     }
 

@@ -86,6 +86,10 @@ impl<T: Redact> Redact for Page<T> {
     }
 }
 
+/// A stored record's JSON holds nothing to strip: only types without
+/// fields that are never returned are passed through as stored.
+impl<T: market_store::Verbatim> Redact for market_store::Stored<T> {}
+
 /// Remove `fields` from an object (used by generated impls).
 pub fn remove_fields(value: &mut Value, fields: &[&str]) {
     if let Value::Object(m) = value {

@@ -74,6 +74,11 @@ pub trait StoreRead {
         Ok(())
     }
     fn count(&self, table: &TableSpec) -> Result<u64>;
+    /// Are records read back byte for byte as they were written? (Not on
+    /// PostgreSQL, whose `jsonb` orders keys its own way.)
+    fn keeps_text(&self) -> bool {
+        false
+    }
     /// Up to `limit` audit entries, newest first, older than `before` when given.
     fn audit(
         &self,

@@ -244,6 +244,10 @@ impl<R: RawRead> Kv<R> {
 }
 
 impl<R: RawRead> StoreRead for Kv<R> {
+    fn keeps_text(&self) -> bool {
+        true
+    }
+
     fn get(&self, table: &TableSpec, id: Id) -> Result<Option<Vec<u8>>> {
         self.0.get(&primary(table.kind), &id.to_key())
     }

@@ -8,6 +8,7 @@ use crate::backend::{Row, StoreRead, StoreWrite};
 use crate::crypto::{self, SecretCipher};
 use crate::error::{Result, StoreError};
 use crate::record::{Index, Meta, Record, TableSpec};
+use crate::stored::{Shaped, Verbatim, decode_shaped};
 use crate::types::{Id, Timestamp};
 
 /// Who is acting and why: recorded with every mutation.
@@ -60,6 +61,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    /// The same page, each item passed through `f`.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
 fn index_values<T: Record>(obj: &T) -> Vec<Vec<String>> {
     T::INDEXES
         .iter()
@@ -68,7 +79,11 @@ fn index_values<T: Record>(obj: &T) -> Vec<Vec<String>> {
 }
 
 /// Decode a stored record, opening its sealed secret fields.
-fn decode_record<T: Record>(cipher: Option<&SecretCipher>, table: &str, bytes: &[u8]) -> Result<T> {
+pub(crate) fn decode_record<T: Record>(
+    cipher: Option<&SecretCipher>,
+    table: &str,
+    bytes: &[u8],
+) -> Result<T> {
     if T::SECRET_FIELDS.is_empty() {
         return decode(table, bytes);
     }
@@ -187,7 +202,29 @@ pub trait Reads {
             cursor_id(&page.cursor)?,
             page.limit.saturating_add(1),
         )?;
-        decode_page(self.cipher(), rows, page.limit)
+        decode_page(
+            rows,
+            page.limit,
+            |b| decode_record(self.cipher(), T::KIND, b),
+            |t: &T| t.meta().id,
+        )
+    }
+
+    /// All objects of a type, newest first, as their shapes and stored JSON
+    /// (see [`Verbatim`]).
+    fn list_shaped<T: Verbatim>(&self, page: &PageRequest) -> Result<Page<Shaped<T>>> {
+        let rows = self.store().list(
+            &TableSpec::of::<T>(),
+            cursor_id(&page.cursor)?,
+            page.limit.saturating_add(1),
+        )?;
+        let keeps_text = self.store().keeps_text();
+        decode_page(
+            rows,
+            page.limit,
+            |b| decode_shaped(self.cipher(), keeps_text, b),
+            Shaped::id,
+        )
     }
 
     /// A page of the objects under `value` in `index`, newest first.
@@ -204,7 +241,36 @@ pub trait Reads {
             cursor_id(&page.cursor)?,
             page.limit.saturating_add(1),
         )?;
-        decode_page(self.cipher(), rows, page.limit)
+        decode_page(
+            rows,
+            page.limit,
+            |b| decode_record(self.cipher(), T::KIND, b),
+            |t: &T| t.meta().id,
+        )
+    }
+
+    /// A page of the objects under `value` in `index`, newest first, as
+    /// their shapes and stored JSON (see [`Verbatim`]).
+    fn find_shaped_in<T: Verbatim>(
+        &self,
+        index: Index<T>,
+        value: &str,
+        page: &PageRequest,
+    ) -> Result<Page<Shaped<T>>> {
+        let rows = self.store().find(
+            &TableSpec::of::<T>(),
+            index.spec(),
+            value,
+            cursor_id(&page.cursor)?,
+            page.limit.saturating_add(1),
+        )?;
+        let keeps_text = self.store().keeps_text();
+        decode_page(
+            rows,
+            page.limit,
+            |b| decode_shaped(self.cipher(), keeps_text, b),
+            Shaped::id,
+        )
     }
 
     /// Objects whose indexed `field` (a name, as a client gives it) equals
@@ -262,19 +328,20 @@ pub trait Reads {
 }
 
 /// Decode a page of stored records fetched with one extra row.
-fn decode_page<T: Record>(
-    cipher: Option<&SecretCipher>,
+fn decode_page<X>(
     rows: Vec<Vec<u8>>,
     limit: usize,
-) -> Result<Page<T>> {
+    decode: impl Fn(&[u8]) -> Result<X>,
+    id: impl Fn(&X) -> Id,
+) -> Result<Page<X>> {
     // (the row past the page only tells that there is more)
     let items = rows
         .iter()
         .take(limit)
-        .map(|bytes| decode_record::<T>(cipher, T::KIND, bytes))
+        .map(|bytes| decode(bytes))
         .collect::<Result<Vec<_>>>()?;
     let next_cursor = if rows.len() > limit {
-        items.last().map(|t| t.meta().id.to_string())
+        items.last().map(|x| id(x).to_string())
     } else {
         None
     };

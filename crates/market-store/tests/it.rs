@@ -199,6 +199,7 @@ on_both!(
     a_batch_commits_its_writes_together_or_not_at_all,
     secret_fields_need_the_key,
     a_part_of_an_object_reads_without_opening_its_secrets,
+    a_listing_passes_records_through_as_the_type_writes_them,
     concurrent_read_modify_writes_lose_no_update,
     events_are_appended_unless_the_database_drops_them,
     failing_writes_amid_concurrent_ones_roll_back_alone,
@@ -632,6 +633,92 @@ fn a_part_of_an_object_reads_without_opening_its_secrets(on: On) {
         !code.is_empty() && !code.contains("very-secret-code"),
         "{code}"
     );
+}
+
+/// A gadget as a listing reads it (what the generator writes for a root
+/// object without secrets).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GadgetShape {
+    id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    #[serde(rename = "name")]
+    _name: serde::de::IgnoredAny,
+    email: String,
+    #[serde(default)]
+    color: Option<String>,
+}
+
+impl market_store::Verbatim for Gadget {
+    type Shape = GadgetShape;
+
+    fn shape_id(shape: &GadgetShape) -> Id {
+        shape.id
+    }
+}
+
+fn a_listing_passes_records_through_as_the_type_writes_them(on: On) {
+    let store = Store::new(on);
+    let backend = store.open();
+    let db = Db::new(backend.clone(), Arc::new(market_store::SystemClock));
+    let red = insert(&db, gadget("a", "a@x.io", Some("red"))).unwrap();
+    let plain = insert(&db, gadget("b", "b@x.io", None)).unwrap();
+    // a record of an older layout: no `color` yet, and a field since renamed
+    let at: Timestamp = "2026-01-01T00:00:00Z".parse().unwrap();
+    let old = Id::from_key(&(u128::MAX / 3).to_be_bytes()).unwrap();
+    let data = format!(
+        r#"{{"id":"{old}","created_at":"{at}","updated_at":"{at}","version":1,"name":"c","email":"c@x.io","hue":"blue"}}"#
+    );
+    backend
+        .write(&mut |raw| {
+            raw.insert(&TableSpec::of::<Gadget>(), &raw_row(old, at, &data), &[])?;
+            Ok(true)
+        })
+        .unwrap();
+
+    let all = db
+        .read(|tx| tx.list_shaped::<Gadget>(&page(10, None)))
+        .unwrap();
+    assert_eq!(all.next_cursor, None);
+    let ids: Vec<Id> = all.items.iter().map(|x| x.id()).collect();
+    assert_eq!(ids, [old, plain.id, red.id], "newest first");
+    for item in &all.items {
+        let typed: Gadget = db.read(|tx| tx.load(item.id())).unwrap();
+        assert_eq!(
+            item.stored.json(),
+            serde_json::to_string(&typed).unwrap(),
+            "each record goes out as its type writes it"
+        );
+        assert_eq!(item.shape.email, typed.email);
+        assert_eq!(item.shape.color, typed.color);
+    }
+    // the old record went through its type: the renamed field is gone
+    assert!(!all.items[0].stored.json().contains("hue"));
+    assert!(all.items[0].stored.json().contains(r#""color":null"#));
+    // and the answer carries the JSON itself, not a string of it
+    let answer = serde_json::to_value(&all.items[2].stored).unwrap();
+    assert_eq!(answer["email"], "a@x.io");
+
+    insert(&db, gadget("d", "d@x.io", Some("red"))).unwrap();
+    let by_color = Index::<Gadget>::new(&Gadget::INDEXES[1]);
+    let first = db
+        .read(|tx| tx.find_shaped_in(by_color, "red", &page(1, None)))
+        .unwrap();
+    assert_eq!(first.items.len(), 1);
+    assert_eq!(first.items[0].shape.email, "d@x.io");
+    let rest = db
+        .read(|tx| tx.find_shaped_in(by_color, "red", &page(1, first.next_cursor.clone())))
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|x| x.id()).collect::<Vec<_>>(),
+        [red.id]
+    );
+    assert_eq!(rest.next_cursor, None);
 }
 
 #[test]

@@ -200,7 +200,75 @@ impl Gen<'_> {
         if s.root {
             self.record_impl(out, s);
             self.record_helpers(out, s);
+            if self.is_verbatim(&s.name) {
+                self.verbatim_impl(out, s);
+            }
         }
+    }
+
+    /// Is `name` a root object whose stored JSON is its answer (no field,
+    /// however deep, that is never returned)?
+    fn is_verbatim(&self, name: &str) -> bool {
+        self.schema
+            .find_struct(name)
+            .is_some_and(|s| s.root && !self.has_secrets(name, &mut BTreeSet::new()))
+    }
+
+    /// The shape a listing reads a stored record as (its id and indexed
+    /// fields, every other field named and skipped), and `Verbatim`.
+    fn verbatim_impl(&self, out: &mut String, s: &Struct) {
+        let name = &s.name;
+        let mut fields = String::from(
+            "    pub id: Id,
+    #[serde(rename = \"created_at\")]
+    _created_at: serde::de::IgnoredAny,
+\
+             \x20   #[serde(rename = \"updated_at\")]
+    _updated_at: serde::de::IgnoredAny,
+\
+             \x20   #[serde(rename = \"version\")]
+    _version: serde::de::IgnoredAny,
+",
+        );
+        for f in &s.fields {
+            if f.optional {
+                fields.push_str(
+                    "    #[serde(default)]
+",
+                );
+            }
+            let (ident, ty) = if is_indexed(f) {
+                (format!("pub {}", f.name), self.field_type(name, f))
+            } else {
+                let _ = writeln!(fields, "    #[serde(rename = {})]", lit(&f.name));
+                let ty = if f.optional {
+                    "Option<serde::de::IgnoredAny>"
+                } else {
+                    "serde::de::IgnoredAny"
+                };
+                (format!("_{}", f.name), ty.to_string())
+            };
+            let _ = writeln!(fields, "    {ident}: {ty},");
+        }
+        let _ = writeln!(
+            out,
+            "/// A stored `{name}` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+\
+             #[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct {name}Shape {{
+{fields}}}
+
+\
+             impl market_store::Verbatim for {name} {{
+    type Shape = {name}Shape;
+
+    fn shape_id(shape: &{name}Shape) -> Id {{
+        shape.id
+    }}
+}}
+"
+        );
     }
 
     /// Typed lookups of a root object: one index handle per indexed field
@@ -782,7 +850,10 @@ impl Gen<'_> {
     fn result_type(&self, m: &Method) -> String {
         match &m.result {
             None => "market_rpc::Ok".into(),
-            Some(Type::List(inner)) if is_paged(m) => format!("Page<{}>", self.rust_type(inner)),
+            Some(Type::List(inner)) if is_paged(m) => match &**inner {
+                Type::Named(n) if self.is_verbatim(n) => format!("Page<market_store::Stored<{n}>>"),
+                other => format!("Page<{}>", self.rust_type(other)),
+            },
             Some(t) => self.rust_type(t),
         }
     }

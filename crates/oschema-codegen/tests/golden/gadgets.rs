@@ -291,6 +291,32 @@ impl Widget {
     }
 }
 
+/// A stored `Widget` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidgetShape {
+    pub id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    pub sku: String,
+    pub size: u32,
+    #[serde(default)]
+    #[serde(rename = "label")]
+    _label: Option<serde::de::IgnoredAny>,
+}
+
+impl market_store::Verbatim for Widget {
+    type Shape = WidgetShape;
+
+    fn shape_id(shape: &WidgetShape) -> Id {
+        shape.id
+    }
+}
+
 /// A loan of a gadget, added later with a service of its own; rewritten as it moves
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Loan {
@@ -374,6 +400,31 @@ impl Loan {
     /// Objects whose `borrower_id` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_borrower_id<R: market_store::Reads>(tx: &R, value: Id, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
         tx.find_in(Self::BY_BORROWER_ID, &IndexValue::index_values(&value).concat(), page)
+    }
+}
+
+/// A stored `Loan` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoanShape {
+    pub id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    pub gadget_id: Id,
+    pub borrower_id: Id,
+    #[serde(rename = "returned")]
+    _returned: serde::de::IgnoredAny,
+}
+
+impl market_store::Verbatim for Loan {
+    type Shape = LoanShape;
+
+    fn shape_id(shape: &LoanShape) -> Id {
+        shape.id
     }
 }
 
@@ -841,7 +892,7 @@ pub trait LoanService: Send + Sync + 'static {
     /// Give a loan back (the borrower or an admin)
     fn give_back(&self, ctx: &Ctx, params: LoanGiveBackParams) -> Result<Loan, RpcError>;
     /// The loans of a gadget, newest first
-    fn history(&self, ctx: &Ctx, params: LoanHistoryParams) -> Result<Page<Loan>, RpcError>;
+    fn history(&self, ctx: &Ctx, params: LoanHistoryParams) -> Result<Page<market_store::Stored<Loan>>, RpcError>;
 }
 
 /// Register every service method, implemented by one `service`, with its declared access.

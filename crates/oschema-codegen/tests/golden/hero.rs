@@ -250,6 +250,43 @@ impl User {
     }
 }
 
+/// A stored `User` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserShape {
+    pub id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    pub email: String,
+    #[serde(rename = "display_name")]
+    _display_name: serde::de::IgnoredAny,
+    #[serde(rename = "role")]
+    _role: serde::de::IgnoredAny,
+    #[serde(default)]
+    #[serde(rename = "bio")]
+    _bio: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "tags")]
+    _tags: serde::de::IgnoredAny,
+    #[serde(rename = "settings")]
+    _settings: serde::de::IgnoredAny,
+    #[serde(rename = "created")]
+    _created: serde::de::IgnoredAny,
+    #[serde(rename = "contacts")]
+    _contacts: serde::de::IgnoredAny,
+}
+
+impl market_store::Verbatim for User {
+    type Shape = UserShape;
+
+    fn shape_id(shape: &UserShape) -> Id {
+        shape.id
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Contact {
     pub name: String,
@@ -352,6 +389,44 @@ impl Product {
     }
 }
 
+/// A stored `Product` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductShape {
+    pub id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    pub name: String,
+    #[serde(rename = "price")]
+    _price: serde::de::IgnoredAny,
+    #[serde(rename = "unit")]
+    _unit: serde::de::IgnoredAny,
+    #[serde(rename = "attributes")]
+    _attributes: serde::de::IgnoredAny,
+    #[serde(rename = "ratings")]
+    _ratings: serde::de::IgnoredAny,
+    #[serde(default)]
+    #[serde(rename = "location")]
+    _location: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    #[serde(rename = "ships_from")]
+    _ships_from: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "extra")]
+    _extra: serde::de::IgnoredAny,
+}
+
+impl market_store::Verbatim for Product {
+    type Shape = ProductShape;
+
+    fn shape_id(shape: &ProductShape) -> Id {
+        shape.id
+    }
+}
+
 /// A placed order
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Order {
@@ -442,6 +517,39 @@ impl Order {
     /// Objects whose `buyer` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_buyer<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
         tx.find_in(Self::BY_BUYER, value, page)
+    }
+}
+
+/// A stored `Order` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderShape {
+    pub id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    pub buyer: String,
+    #[serde(rename = "status")]
+    _status: serde::de::IgnoredAny,
+    #[serde(rename = "lines")]
+    _lines: serde::de::IgnoredAny,
+    #[serde(rename = "total")]
+    _total: serde::de::IgnoredAny,
+    #[serde(default)]
+    #[serde(rename = "notes")]
+    _notes: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "history")]
+    _history: serde::de::IgnoredAny,
+}
+
+impl market_store::Verbatim for Order {
+    type Shape = OrderShape;
+
+    fn shape_id(shape: &OrderShape) -> Id {
+        shape.id
     }
 }
 
@@ -645,6 +753,44 @@ impl Task {
     /// Objects whose `description` is (or, for a list, holds) `value`, newest first.
     pub fn find_by_description<R: market_store::Reads>(tx: &R, value: &str, page: &market_store::PageRequest) -> market_store::Result<Page<Self>> {
         tx.find_in(Self::BY_DESCRIPTION, value, page)
+    }
+}
+
+/// A stored `Task` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskShape {
+    pub id: Id,
+    #[serde(rename = "created_at")]
+    _created_at: serde::de::IgnoredAny,
+    #[serde(rename = "updated_at")]
+    _updated_at: serde::de::IgnoredAny,
+    #[serde(rename = "version")]
+    _version: serde::de::IgnoredAny,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(rename = "status")]
+    _status: serde::de::IgnoredAny,
+    #[serde(default)]
+    #[serde(rename = "assignee")]
+    _assignee: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "created")]
+    _created: serde::de::IgnoredAny,
+    #[serde(default)]
+    #[serde(rename = "due")]
+    _due: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "tags")]
+    _tags: serde::de::IgnoredAny,
+}
+
+impl market_store::Verbatim for Task {
+    type Shape = TaskShape;
+
+    fn shape_id(shape: &TaskShape) -> Id {
+        shape.id
     }
 }
 
