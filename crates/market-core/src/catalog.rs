@@ -295,18 +295,18 @@ impl ProductService for App {
             let mut items = Vec::with_capacity(page.limit);
             for id in ids.iter().skip(offset).take(page.limit) {
                 if let Some(product) = tx
-                    .get::<Product>(*id)?
-                    .filter(|x| x.status == ProductStatus::Active)
+                    .get_shaped::<Product>(*id)?
+                    .filter(|x| x.shape.status == ProductStatus::Active)
                 {
-                    items.push(product);
+                    items.push(product.stored);
                 }
             }
             Ok::<_, RpcError>(items)
         })?;
-        Ok(Stored::page(Page {
+        Ok(Page {
             items,
             next_cursor: more.then(|| (offset + page.limit).to_string()),
-        })?)
+        })
     }
 }
 

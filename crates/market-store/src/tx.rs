@@ -179,6 +179,16 @@ pub trait Reads {
         }
     }
 
+    /// The object with this id as its shape and stored JSON (see
+    /// [`Verbatim`]), if it exists.
+    fn get_shaped<T: Verbatim>(&self, id: Id) -> Result<Option<Shaped<T>>> {
+        let keeps_text = self.store().keeps_text();
+        let bytes = self.store().get(&TableSpec::of::<T>(), id)?;
+        bytes
+            .map(|b| decode_shaped(self.cipher(), keeps_text, &b))
+            .transpose()
+    }
+
     /// Only the fields `P` names of the `T` with this id, if it exists:
     /// less to decode than the whole object. `P` must not name a secret
     /// field of `T`: those stay sealed.

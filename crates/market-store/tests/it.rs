@@ -699,6 +699,13 @@ fn a_listing_passes_records_through_as_the_type_writes_them(on: On) {
     }
     // the old record went through its type: the renamed field is gone
     assert!(!all.items[0].stored.json().contains("hue"));
+    let one = db.read(|tx| tx.get_shaped::<Gadget>(old)).unwrap();
+    assert_eq!(
+        one.expect("the old record is there").stored.json(),
+        all.items[0].stored.json()
+    );
+    let none = db.read(|tx| tx.get_shaped::<Gadget>(Id::NIL)).unwrap();
+    assert!(none.is_none());
     assert!(all.items[0].stored.json().contains(r#""color":null"#));
     // and the answer carries the JSON itself, not a string of it
     let answer = serde_json::to_value(&all.items[2].stored).unwrap();
