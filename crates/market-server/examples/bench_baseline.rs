@@ -14,6 +14,10 @@ use serde_json::Value;
 #[path = "../benches/baseline.rs"]
 mod baseline;
 
+/// The server's allocator, so that the comparison is of the code alone.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [listen, products] = args.as_slice() else {

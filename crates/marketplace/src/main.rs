@@ -248,6 +248,12 @@ enum SchemaCommand {
     },
 }
 
+/// jemalloc: the calls' many short allocations, made on one thread and
+/// freed on another, cost less than with the system allocator (see
+/// docs/benchmarks.md).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
