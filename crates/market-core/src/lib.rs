@@ -115,36 +115,6 @@ pub struct App {
     board: board::Board,
 }
 
-/// Hand the memory a large piece of work freed back to the system: the
-/// allocator keeps freed pages for later otherwise, and a server that just
-/// rebuilt its search index would hold its peak for good.
-fn give_back_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only walks the allocator's own free lists.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-/// Keep the allocator to two arenas per core. glibc gives threads arenas
-/// of their own (up to eight per core), and each keeps what it freed: the
-/// server's many write threads then hold memory for good. On a
-/// 1,000,000-product database (2 cores), peak RSS after searches, lists and
-/// transfers went from 150 to 113 MiB, with lists as fast; one arena per
-/// core saved a little more but slowed lists by a fifth. Call it before
-/// the threads start.
-pub fn limit_allocator_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        let arenas = libc::c_int::try_from(2 * cores).unwrap_or(libc::c_int::MAX);
-        // SAFETY: mallopt only sets one of the allocator's tuning values.
-        unsafe {
-            libc::mallopt(libc::M_ARENA_MAX, arenas);
-        }
-    }
-}
-
 impl App {
     /// The business layer on `db`: creates the ledger's system accounts if
     /// this is a new database, and opens (or rebuilds) the search index.
@@ -216,7 +186,6 @@ impl App {
                         "search index catch-up failed; the next search tries again"
                     ),
                 }
-                give_back_memory();
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "cannot start the search catch-up; the next search does it");

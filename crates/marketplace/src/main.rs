@@ -254,6 +254,15 @@ enum SchemaCommand {
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's settings (its `malloc_conf`): memory freed stays at most
+/// about a second before it goes back to the system, and a background
+/// thread gives it back even while the process is idle, after a large
+/// piece of work such as the search index's catch-up.
+// SAFETY: jemalloc reads this C string once, at its start; it is
+// nul-terminated and lives for the whole process.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: &[u8; 60] = b"background_thread:true,dirty_decay_ms:1000,muzzy_decay_ms:0\0";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -97,7 +97,6 @@ pub fn open_app(config: &Config) -> Result<Arc<App>, String> {
 }
 
 pub fn run(listen: Option<String>, db: Option<String>, config_file: Option<PathBuf>) -> ExitCode {
-    market_core::limit_allocator_arenas();
     crate::init_tracing();
     match start(listen, db, config_file) {
         Ok(()) => ExitCode::SUCCESS,
