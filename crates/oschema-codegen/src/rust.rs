@@ -218,24 +218,16 @@ impl Gen<'_> {
     /// fields, every other field named and skipped), and `Verbatim`.
     fn verbatim_impl(&self, out: &mut String, s: &Struct) {
         let name = &s.name;
-        let mut fields = String::from(
-            "    pub id: Id,
-    #[serde(rename = \"created_at\")]
-    _created_at: serde::de::IgnoredAny,
-\
-             \x20   #[serde(rename = \"updated_at\")]
-    _updated_at: serde::de::IgnoredAny,
-\
-             \x20   #[serde(rename = \"version\")]
-    _version: serde::de::IgnoredAny,
-",
-        );
+        let mut fields = String::from("    pub id: Id,\n");
+        for meta in ["created_at", "updated_at", "version"] {
+            let _ = writeln!(
+                fields,
+                "    #[serde(rename = \"{meta}\")]\n    _{meta}: serde::de::IgnoredAny,"
+            );
+        }
         for f in &s.fields {
             if f.optional {
-                fields.push_str(
-                    "    #[serde(default)]
-",
-                );
+                fields.push_str("    #[serde(default)]\n");
             }
             let (ident, ty) = if is_indexed(f) {
                 (format!("pub {}", f.name), self.field_type(name, f))
@@ -252,22 +244,9 @@ impl Gen<'_> {
         }
         let _ = writeln!(
             out,
-            "/// A stored `{name}` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.
-\
-             #[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct {name}Shape {{
-{fields}}}
-
-\
-             impl market_store::Verbatim for {name} {{
-    type Shape = {name}Shape;
-
-    fn shape_id(shape: &{name}Shape) -> Id {{
-        shape.id
-    }}
-}}
-"
+            "/// A stored `{name}` as a listing reads it: its id and indexed fields; every other field is named so that a record of another layout does not fit.\n\
+             #[derive(Debug, serde::Deserialize)]\n#[serde(deny_unknown_fields)]\npub struct {name}Shape {{\n{fields}}}\n\n\
+             impl market_store::Verbatim for {name} {{\n    type Shape = {name}Shape;\n\n    fn shape_id(shape: &{name}Shape) -> Id {{\n        shape.id\n    }}\n}}\n"
         );
     }
 
