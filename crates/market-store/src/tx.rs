@@ -207,34 +207,18 @@ pub trait Reads {
 
     /// All objects of a type, newest first.
     fn list<T: Record>(&self, page: &PageRequest) -> Result<Page<T>> {
-        let rows = self.store().list(
-            &TableSpec::of::<T>(),
-            cursor_id(&page.cursor)?,
-            page.limit.saturating_add(1),
-        )?;
-        decode_page(
-            rows,
+        typed_page(
+            self.cipher(),
+            list_rows::<T>(self.store(), page)?,
             page.limit,
-            |b| decode_record(self.cipher(), T::KIND, b),
-            |t: &T| t.meta().id,
         )
     }
 
     /// All objects of a type, newest first, as their shapes and stored JSON
     /// (see [`Verbatim`]).
     fn list_shaped<T: Verbatim>(&self, page: &PageRequest) -> Result<Page<Shaped<T>>> {
-        let rows = self.store().list(
-            &TableSpec::of::<T>(),
-            cursor_id(&page.cursor)?,
-            page.limit.saturating_add(1),
-        )?;
-        let keeps_text = self.store().keeps_text();
-        decode_page(
-            rows,
-            page.limit,
-            |b| decode_shaped(self.cipher(), keeps_text, b),
-            Shaped::id,
-        )
+        let rows = list_rows::<T>(self.store(), page)?;
+        shaped_page(self.cipher(), self.store().keeps_text(), rows, page.limit)
     }
 
     /// A page of the objects under `value` in `index`, newest first.
@@ -244,19 +228,8 @@ pub trait Reads {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<T>> {
-        let rows = self.store().find(
-            &TableSpec::of::<T>(),
-            index.spec(),
-            value,
-            cursor_id(&page.cursor)?,
-            page.limit.saturating_add(1),
-        )?;
-        decode_page(
-            rows,
-            page.limit,
-            |b| decode_record(self.cipher(), T::KIND, b),
-            |t: &T| t.meta().id,
-        )
+        let rows = find_rows(self.store(), index, value, page)?;
+        typed_page(self.cipher(), rows, page.limit)
     }
 
     /// A page of the objects under `value` in `index`, newest first, as
@@ -267,20 +240,8 @@ pub trait Reads {
         value: &str,
         page: &PageRequest,
     ) -> Result<Page<Shaped<T>>> {
-        let rows = self.store().find(
-            &TableSpec::of::<T>(),
-            index.spec(),
-            value,
-            cursor_id(&page.cursor)?,
-            page.limit.saturating_add(1),
-        )?;
-        let keeps_text = self.store().keeps_text();
-        decode_page(
-            rows,
-            page.limit,
-            |b| decode_shaped(self.cipher(), keeps_text, b),
-            Shaped::id,
-        )
+        let rows = find_rows(self.store(), index, value, page)?;
+        shaped_page(self.cipher(), self.store().keeps_text(), rows, page.limit)
     }
 
     /// Objects whose indexed `field` (a name, as a client gives it) equals
@@ -335,6 +296,60 @@ pub trait Reads {
         )?;
         Ok(paginate(items, page.limit, |e| e.id))
     }
+}
+
+/// The rows of a page of all `T`s, with one extra row.
+fn list_rows<T: Record>(store: &dyn StoreRead, page: &PageRequest) -> Result<Vec<Vec<u8>>> {
+    store.list(
+        &TableSpec::of::<T>(),
+        cursor_id(&page.cursor)?,
+        page.limit.saturating_add(1),
+    )
+}
+
+/// The rows of a page of the `T`s under `value` in `index`, with one extra row.
+fn find_rows<T: Record>(
+    store: &dyn StoreRead,
+    index: Index<T>,
+    value: &str,
+    page: &PageRequest,
+) -> Result<Vec<Vec<u8>>> {
+    store.find(
+        &TableSpec::of::<T>(),
+        index.spec(),
+        value,
+        cursor_id(&page.cursor)?,
+        page.limit.saturating_add(1),
+    )
+}
+
+/// A page of typed objects from its rows.
+fn typed_page<T: Record>(
+    cipher: Option<&SecretCipher>,
+    rows: Vec<Vec<u8>>,
+    limit: usize,
+) -> Result<Page<T>> {
+    decode_page(
+        rows,
+        limit,
+        |b| decode_record(cipher, T::KIND, b),
+        |t: &T| t.meta().id,
+    )
+}
+
+/// A page of shapes and stored JSON from its rows.
+fn shaped_page<T: Verbatim>(
+    cipher: Option<&SecretCipher>,
+    keeps_text: bool,
+    rows: Vec<Vec<u8>>,
+    limit: usize,
+) -> Result<Page<Shaped<T>>> {
+    decode_page(
+        rows,
+        limit,
+        |b| decode_shaped(cipher, keeps_text, b),
+        Shaped::id,
+    )
 }
 
 /// Decode a page of stored records fetched with one extra row.
