@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use gadgets::{
     Gadget, GadgetCount, InventoryCountParams, InventoryReserveParams, InventoryService, Loan,
-    LoanGiveBackParams, LoanHistoryParams, LoanLendParams, LoanService,
+    LoanGetParams, LoanGiveBackParams, LoanHistoryParams, LoanLendParams, LoanService,
 };
 use market_rpc::{Ctx, Methods, RpcError};
 use market_store::{Db, Page, PageRequest, Reads, Stored};
@@ -62,7 +62,7 @@ impl InventoryService for Inventory {
     }
 }
 
-/// A root object with `@index` fields and a three-method service: the
+/// A root object with `@index` fields and a four-method service: the
 /// schema lines, and these rules.
 impl LoanService for Inventory {
     fn lend(&self, ctx: &Ctx, p: LoanLendParams) -> Result<Loan, RpcError> {
@@ -106,6 +106,10 @@ impl LoanService for Inventory {
             .db
             .read(|tx| tx.find_shaped_in(Loan::BY_GADGET_ID, &gadget, &page))?
             .map(|loan| loan.stored))
+    }
+
+    fn get(&self, ctx: &Ctx, p: LoanGetParams) -> Result<Loan, RpcError> {
+        Ok(self.db.read(|tx| Loan::get_visible(tx, ctx, p.id))?)
     }
 }
 

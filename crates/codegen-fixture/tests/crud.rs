@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use market_rpc::{Caller, Principal, RpcError};
+use market_rpc::{Caller, Kind, Principal, RpcError};
 use market_server::{Api, Authenticator, ServerConfig};
 use market_store::{Db, Id, ManualClock, RedbBackend, SecretCipher};
 use market_testkit::{Client, TestServer};
@@ -69,6 +69,7 @@ fn start() -> Env {
         doc_html: String::new(),
         authenticator: Arc::new(Users),
         ready: Arc::new(|| true),
+        local_reads: true,
         events: None,
         write_stats: None,
     };
@@ -356,7 +357,7 @@ fn idempotency_keys_replay_the_first_response_and_refuse_other_params() {
 }
 
 #[test]
-fn a_new_root_object_with_a_three_method_service_needs_only_its_rules() {
+fn a_new_root_object_with_a_four_method_service_needs_only_its_rules() {
     let e = start();
     let (alice, bob, root) = (e.as_user("alice"), e.as_user("bob"), e.as_user("root"));
     let g = alice.ok(
@@ -389,6 +390,17 @@ fn a_new_root_object_with_a_three_method_service_needs_only_its_rules() {
     let second = alice.ok("loan.lend", json!({"gadget_id": gadget}));
     root.ok("loan.give_back", json!({"id": second["id"]}));
 
+    // one loan by id: its borrower or an admin; nobody without a token
+    assert_eq!(bob.ok("loan.get", json!({"id": first["id"]})), back);
+    assert_eq!(
+        root.ok("loan.get", json!({"id": first["id"]}))["id"],
+        first["id"]
+    );
+    let (code, kind) = alice.err("loan.get", json!({"id": first["id"]}));
+    assert_eq!((code, kind.as_str()), (4040, "not_found"));
+    let (code, kind) = e.anon().err("loan.get", json!({"id": first["id"]}));
+    assert_eq!((code, kind.as_str()), (4010, "unauthenticated"));
+
     // paged history from the generated finder, newest first
     let page = e
         .anon()
@@ -404,4 +416,38 @@ fn a_new_root_object_with_a_three_method_service_needs_only_its_rules() {
         .anon()
         .err("loan.history", json!({"gadget_id": gadget, "limit": 0}));
     assert_eq!((code, kind.as_str()), (4000, "invalid_input"));
+}
+
+#[test]
+fn a_read_of_one_record_by_its_id_is_a_lookup_and_other_reads_are_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let backend = RedbBackend::open(&dir.path().join("k.redb")).unwrap();
+    let clock = Arc::new(ManualClock::new("2026-03-01T08:00:00Z".parse().unwrap()));
+    let methods = codegen_fixture::methods(Arc::new(Db::new(Arc::new(backend), clock)));
+    let kinds: Vec<(&str, Kind)> = [
+        "loan.get",
+        "gadget.get",
+        "loan.history",
+        "gadget.list",
+        "gadget.find",
+        "inventory.count",
+        "loan.lend",
+        "gadget.create",
+    ]
+    .into_iter()
+    .map(|name| (name, methods.get(name).unwrap().kind))
+    .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("loan.get", Kind::Lookup),
+            ("gadget.get", Kind::Lookup),
+            ("loan.history", Kind::Read),
+            ("gadget.list", Kind::Read),
+            ("gadget.find", Kind::Read),
+            ("inventory.count", Kind::Read),
+            ("loan.lend", Kind::Write),
+            ("gadget.create", Kind::Write),
+        ]
+    );
 }

@@ -214,6 +214,7 @@ impl App {
             openrpc: openrpc(),
             doc_html: DOC_HTML.to_string(),
             authenticator: self.clone(),
+            local_reads: db.reads_in_process(),
             ready: Arc::new(move || db.ping().is_ok()),
             events: Some(Arc::new(events::AppEvents(self.clone()))),
             write_stats: Some(Arc::new({

@@ -10,7 +10,7 @@ use market_store::{Db, Id, Index, Page, PageRequest, Reads, Record};
 
 use crate::ctx::{Access, Ctx};
 use crate::error::RpcError;
-use crate::methods::{Methods, Ok};
+use crate::methods::{Kind, Methods, Ok};
 use crate::params::{FieldErrors, FromParams, ParamReader, Shape, Validate};
 use crate::redact::Redact;
 
@@ -140,7 +140,7 @@ pub fn register<T: CrudRecord>(
             CrudOp::Create => methods.add(
                 name("create"),
                 access,
-                true,
+                Kind::Write,
                 move |ctx: &Ctx, p: T::Create| {
                     let mut obj = T::from_create(p, ctx.user_id());
                     obj.validate()?;
@@ -150,8 +150,11 @@ pub fn register<T: CrudRecord>(
                     })
                 },
             ),
-            CrudOp::Get => {
-                methods.add(name("get"), access, false, move |ctx: &Ctx, p: IdParams| {
+            CrudOp::Get => methods.add(
+                name("get"),
+                access,
+                Kind::Lookup,
+                move |ctx: &Ctx, p: IdParams| {
                     let obj: T = db
                         .read_each(|tx| tx.get(p.id))?
                         .ok_or_else(not_found::<T>)?;
@@ -160,18 +163,18 @@ pub fn register<T: CrudRecord>(
                     } else {
                         Err(not_found::<T>())
                     }
-                })
-            }
+                },
+            ),
             CrudOp::List => methods.add(
                 name("list"),
                 access,
-                false,
+                Kind::Read,
                 move |ctx: &Ctx, p: ListParams| list::<T>(&db, ctx, access, &p.page),
             ),
             CrudOp::Find => methods.add(
                 name("find"),
                 access,
-                false,
+                Kind::Read,
                 move |ctx: &Ctx, p: FindParams| {
                     if !T::INDEXES.iter().any(|i| i.field == p.field) {
                         let mut errs = FieldErrors::default();
@@ -190,7 +193,7 @@ pub fn register<T: CrudRecord>(
             CrudOp::Update => methods.add(
                 name("update"),
                 access,
-                true,
+                Kind::Write,
                 move |ctx: &Ctx, p: T::Update| {
                     let (id, expected) = T::update_target(&p);
                     let mut p = Some(p);
@@ -211,7 +214,7 @@ pub fn register<T: CrudRecord>(
             CrudOp::Delete => methods.add(
                 name("delete"),
                 access,
-                true,
+                Kind::Write,
                 move |ctx: &Ctx, p: IdParams| {
                     ctx.write(&db, |tx| {
                         let obj: T = tx.get(p.id)?.ok_or_else(not_found::<T>)?;

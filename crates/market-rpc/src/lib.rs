@@ -23,7 +23,7 @@ pub use api::{Api, Authenticator};
 pub use ctx::{ADMIN_ROLE, Access, Caller, Ctx, Principal};
 pub use error::{ErrorKind, RpcError, error_code};
 pub use events::{EventBatch, EventSource};
-pub use methods::{Handler, MethodDef, Methods, Ok};
+pub use methods::{Handler, Kind, MethodDef, Methods, Ok};
 pub use params::{
     FieldErrors, FromParams, ParamReader, Shape, Validate, parse_params, path, rules,
 };

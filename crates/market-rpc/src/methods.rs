@@ -19,14 +19,32 @@ use crate::redact::Redact;
 pub type Handler =
     Arc<dyn Fn(&Ctx, Option<Value>) -> Result<Box<RawValue>, RpcError> + Send + Sync>;
 
+/// What a method does with the store, which decides where a server runs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Changes state: accepts an idempotency key; its answer waits for the disk.
+    Write,
+    /// Reads: lists, searches, reports, work that grows with the data.
+    Read,
+    /// Reads one record by its key: short enough to answer on the thread
+    /// that received the request.
+    Lookup,
+}
+
 /// One callable method.
 #[derive(Clone)]
 pub struct MethodDef {
     pub name: &'static str,
     pub access: Access,
-    /// Changes state (accepts an idempotency key).
-    pub mutates: bool,
+    pub kind: Kind,
     pub handler: Handler,
+}
+
+impl MethodDef {
+    /// Changes state (accepts an idempotency key).
+    pub fn mutates(&self) -> bool {
+        self.kind == Kind::Write
+    }
 }
 
 /// Every method the server answers. Built once at start-up from the
@@ -56,7 +74,7 @@ impl Methods {
 
     /// Register a typed handler: params are parsed into `P`, the result is
     /// serialized and stripped of secret fields.
-    pub fn add<P, R, F>(&mut self, name: &'static str, access: Access, mutates: bool, f: F)
+    pub fn add<P, R, F>(&mut self, name: &'static str, access: Access, kind: Kind, f: F)
     where
         P: FromParams + 'static,
         R: Serialize + Redact + 'static,
@@ -70,7 +88,7 @@ impl Methods {
         self.add_raw(MethodDef {
             name,
             access,
-            mutates,
+            kind,
             handler,
         });
     }
@@ -99,7 +117,7 @@ impl Methods {
             .ok_or_else(|| RpcError::method_not_found(&ctx.method))?;
         def.access.check(&ctx.caller)?;
         // Public methods take no key: there is no caller to bind it to.
-        if !def.mutates || def.access == Access::Public {
+        if !def.mutates() || def.access == Access::Public {
             return (def.handler)(ctx, params);
         }
         let Some(key) = take_key(&mut params)? else {

@@ -320,10 +320,15 @@ mod dispatch {
         let mut m = Methods::new();
         for (name, access) in METHODS {
             let runs = runs.clone();
-            m.add(name, access, false, move |ctx: &Ctx, _: NoParams| {
-                runs.hit();
-                Ok::<_, RpcError>(ctx.actor().actor_id)
-            });
+            m.add(
+                name,
+                access,
+                market_rpc::Kind::Read,
+                move |ctx: &Ctx, _: NoParams| {
+                    runs.hit();
+                    Ok::<_, RpcError>(ctx.actor().actor_id)
+                },
+            );
         }
         m
     }
@@ -445,12 +450,15 @@ mod dispatch {
             m.names().collect::<Vec<_>>(),
             ["t.admin", "t.owner", "t.public", "t.sellers", "t.user"]
         );
-        m.add("t.public", Access::Admin, true, |_: &Ctx, _: NoParams| {
-            Ok::<_, RpcError>("replaced".to_string())
-        });
+        m.add(
+            "t.public",
+            Access::Admin,
+            market_rpc::Kind::Write,
+            |_: &Ctx, _: NoParams| Ok::<_, RpcError>("replaced".to_string()),
+        );
         assert_eq!(m.len(), 5);
         let def = m.get("t.public").expect("registered");
-        assert_eq!((def.access, def.mutates), (Access::Admin, true));
+        assert_eq!((def.access, def.mutates()), (Access::Admin, true));
         let e = call(&m, "t.public", Caller::Anonymous, json!({})).unwrap_err();
         assert_eq!(e.kind(), Some("unauthenticated"));
         assert_eq!(
@@ -463,9 +471,16 @@ mod dispatch {
     #[test]
     fn handler_errors_pass_through_unchanged() {
         let mut m = Methods::new();
-        m.add("t.fail", Access::Public, false, |_: &Ctx, _: NoParams| {
-            Err::<String, _>(RpcError::invalid_state("closed").with_data("status", json!("closed")))
-        });
+        m.add(
+            "t.fail",
+            Access::Public,
+            market_rpc::Kind::Read,
+            |_: &Ctx, _: NoParams| {
+                Err::<String, _>(
+                    RpcError::invalid_state("closed").with_data("status", json!("closed")),
+                )
+            },
+        );
         let e = call(&m, "t.fail", Caller::Anonymous, json!({})).unwrap_err();
         assert_eq!(
             e.to_json(),
@@ -579,7 +594,7 @@ mod params {
         m.add(
             "listing.check",
             Access::Public,
-            false,
+            market_rpc::Kind::Read,
             move |_: &Ctx, p: Listing| {
                 runs.hit();
                 Ok::<_, RpcError>(Echo(json!({
@@ -1173,9 +1188,12 @@ mod redaction {
     #[test]
     fn secret_and_hidden_fields_are_removed_at_any_depth() {
         let mut m = Methods::new();
-        m.add("ring.get", Access::Public, false, |_: &Ctx, _: NoParams| {
-            Ok::<_, RpcError>(ring())
-        });
+        m.add(
+            "ring.get",
+            Access::Public,
+            market_rpc::Kind::Read,
+            |_: &Ctx, _: NoParams| Ok::<_, RpcError>(ring()),
+        );
         let got = call(&m, "ring.get", Caller::Anonymous, json!({}));
         assert_eq!(
             got,
@@ -1324,34 +1342,39 @@ mod idempotency {
         ] {
             let db = tmp.db.clone();
             let runs = runs.clone();
-            m.add(name, access, true, move |ctx: &Ctx, p: AddNote| {
-                runs.hit();
-                ctx.write(&db, |tx| {
-                    let mut note = Note {
-                        text: p.text.clone(),
-                        pin: p.pin.clone(),
-                        ..Note::default()
-                    };
-                    tx.insert(&mut note)?;
-                    if p.text == "fail" {
-                        return Err(RpcError::invalid_state("refused after writing"));
-                    }
-                    Ok(note)
-                })
-            });
+            m.add(
+                name,
+                access,
+                market_rpc::Kind::Write,
+                move |ctx: &Ctx, p: AddNote| {
+                    runs.hit();
+                    ctx.write(&db, |tx| {
+                        let mut note = Note {
+                            text: p.text.clone(),
+                            pin: p.pin.clone(),
+                            ..Note::default()
+                        };
+                        tx.insert(&mut note)?;
+                        if p.text == "fail" {
+                            return Err(RpcError::invalid_state("refused after writing"));
+                        }
+                        Ok(note)
+                    })
+                },
+            );
         }
         let db = tmp.db.clone();
         m.add(
             "note.peek",
             Access::User,
-            false,
+            market_rpc::Kind::Read,
             move |_: &Ctx, _: NoParams| db.read(|tx| tx.count::<Note>()).map_err(RpcError::from),
         );
         let runs_sloppy = runs.clone();
         m.add(
             "note.sloppy",
             Access::User,
-            true,
+            market_rpc::Kind::Write,
             move |_: &Ctx, _: NoParams| {
                 runs_sloppy.hit();
                 Ok::<_, RpcError>(market_rpc::Ok::TRUE)
@@ -1611,7 +1634,7 @@ mod idempotency {
         m.add(
             "note.scope",
             Access::User,
-            true,
+            market_rpc::Kind::Write,
             move |ctx: &Ctx, _: NoParams| {
                 ctx.write(&db, |_| Ok(ctx.idempotency_scope().map(str::to_string)))
             },
@@ -1687,9 +1710,12 @@ mod pages {
     #[test]
     fn list_params_read_limit_and_cursor() {
         let mut m = Methods::new();
-        m.add("t.list", Access::Public, false, |_: &Ctx, p: ListParams| {
-            Ok::<_, RpcError>(json_page(p))
-        });
+        m.add(
+            "t.list",
+            Access::Public,
+            market_rpc::Kind::Read,
+            |_: &Ctx, p: ListParams| Ok::<_, RpcError>(json_page(p)),
+        );
         let list = |params| call(&m, "t.list", Caller::Anonymous, params);
         assert_eq!(list(json!({})), Ok(json!([50, null])));
         assert_eq!(

@@ -4,20 +4,23 @@
 //! Wire rules (SPEC 4 and 10): every reply is HTTP 200, except a request
 //! made only of notifications (204, empty body) and a body over the limit
 //! (413, decided before this module); a batch over the limit is answered by
-//! one `-32600` error object. One HTTP request is one task on the blocking
-//! pool: parsing, authentication, every call of a batch (in order) and the
-//! encoding of the reply run there, never on the async workers (only the
-//! JSON is parsed before, to pick the pool). Bodies that change state go to
-//! a separate write pool whose threads then wait for their writes to be
-//! durable: many wait at once, so one flush covers many writes, while reads
-//! keep the small pool that suits short CPU-bound calls.
+//! one `-32600` error object. The JSON is parsed on the async worker that
+//! read it, which then picks where the body runs ([`route`]):
+//! - a lone anonymous lookup (one record by key, `Kind::Lookup`) is answered
+//!   right there: it is shorter than the hand-off to another thread;
+//! - other reads are one task on the blocking pool: authentication, every
+//!   call of a batch (in order) and the encoding of the reply run there;
+//! - bodies that change state go to a separate write pool whose threads
+//!   then wait for their writes to be durable: many wait at once, so one
+//!   flush covers many writes, while reads keep the small pool that suits
+//!   short CPU-bound calls.
 
 use std::net::IpAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use market_rpc::{Caller, Ctx, RpcError};
+use market_rpc::{Caller, Ctx, Kind, MethodDef, RpcError};
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -301,37 +304,71 @@ pub struct Origin {
     pub node: Option<Result<String, RpcError>>,
 }
 
-/// Does the body hold a call to a method that changes state?
-fn writes(shared: &Shared, body: &Body) -> bool {
-    let mutates = |item: &Item| match item {
-        Item::Call(call) => shared.methods.get(&call.method).is_some_and(|d| d.mutates),
-        Item::Invalid(..) => false,
+/// Where a body runs.
+#[derive(Debug, PartialEq)]
+enum Route {
+    /// On the async worker that read it.
+    Here,
+    /// On the blocking pool.
+    Reads,
+    /// On the write pool, whose threads mostly wait for the disk.
+    Writes,
+}
+
+/// A lone lookup by a caller without a token, on an embedded database,
+/// runs here: nothing in it can write or wait (resolving a token may record
+/// its use, a write; a read from PostgreSQL waits on the network). A body
+/// with a call that changes state goes to the write pool; the rest to the
+/// blocking pool.
+fn route(shared: &Shared, body: &Body, origin: &Origin) -> Route {
+    let kind = |item: &Item| match item {
+        Item::Call(call) => shared.methods.get(&call.method).map(|d| d.kind),
+        Item::Invalid(..) => None,
     };
     match body {
-        Body::Batch(items) => items.iter().any(mutates),
-        Body::Single(item) => mutates(item),
+        Body::Single(item) => match kind(item) {
+            Some(Kind::Write) => Route::Writes,
+            Some(Kind::Lookup)
+                if shared.local_reads && matches!(origin.credentials, Credentials::None) =>
+            {
+                Route::Here
+            }
+            _ => Route::Reads,
+        },
+        Body::Batch(items) if items.iter().any(|i| kind(i) == Some(Kind::Write)) => Route::Writes,
+        Body::Batch(_) => Route::Reads,
     }
 }
 
-/// Answer one HTTP body. The JSON is parsed here; the calls run on a
-/// blocking pool: the small one for reads, the write pool for bodies that
-/// change state (those threads mostly wait for the disk).
+/// Answer one HTTP body where [`route`] says.
 pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origin) -> Reply {
     let parsed = match parse(&body) {
         Ok(parsed) => parsed,
         Err(e) => return Reply::Json(error_response(RawValue::NULL, &e)),
     };
     drop(body);
-    let pool = if writes(shared, &parsed) {
-        shared.writes.handle()
-    } else {
-        tokio::runtime::Handle::current()
+    let pool = match route(shared, &parsed, &origin) {
+        Route::Here => {
+            let (reply, pending) = market_store::deferred(|| answer_calls(shared, parsed, &origin));
+            if pending.is_empty() {
+                return reply;
+            }
+            // Written after all: the wait for the disk is the write pool's.
+            return run_on(shared.writes.handle(), move || durable(reply, pending)).await;
+        }
+        Route::Reads => tokio::runtime::Handle::current(),
+        Route::Writes => shared.writes.handle(),
     };
     let shared = shared.clone();
+    run_on(pool, move || answer_body(&shared, parsed, &origin)).await
+}
+
+/// Run `f` on `pool`'s blocking threads, in the current span.
+async fn run_on(pool: tokio::runtime::Handle, f: impl FnOnce() -> Reply + Send + 'static) -> Reply {
     let span = tracing::Span::current();
     pool.spawn_blocking(move || {
         let _entered = span.enter();
-        answer_body(&shared, parsed, &origin)
+        f()
     })
     .await
     .unwrap_or_else(|e| {
@@ -352,6 +389,11 @@ pub fn answer_now(shared: &Shared, body: &[u8], origin: &Origin) -> Reply {
 /// leaves (a failure to make them durable answers an internal error instead).
 fn answer_body(shared: &Shared, parsed: Body, origin: &Origin) -> Reply {
     let (reply, pending) = market_store::deferred(|| answer_calls(shared, parsed, origin));
+    durable(reply, pending)
+}
+
+/// `reply` once `pending` is durable, else an internal error.
+fn durable(reply: Reply, pending: market_store::Pending) -> Reply {
     match pending.wait() {
         Ok(()) => reply,
         Err(e) => {
@@ -460,7 +502,7 @@ fn answer(
         )),
     });
     let Call { id, method, params } = call;
-    let mutates = shared.methods.get(&method).is_some_and(|d| d.mutates);
+    let mutates = shared.methods.get(&method).is_some_and(MethodDef::mutates);
     let result = match (&*cached, &origin.node) {
         (_, Some(Err(e))) | (Err(e), _) => {
             // Refused before it ran, and still a call of the method.

@@ -86,6 +86,8 @@ pub(crate) struct Shared {
     doc_html: String,
     authenticator: Arc<dyn Authenticator>,
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
+    /// Lookups may run on the async workers (see [`Api::local_reads`]).
+    local_reads: bool,
     metrics: Metrics,
     limits: Limits,
     /// The blocking pool of bodies that change state.
@@ -165,7 +167,7 @@ fn shared(mut api: Api, config: &ServerConfig) -> Arc<Shared> {
     api.methods.add_raw(market_rpc::MethodDef {
         name: "rpc.discover",
         access: market_rpc::Access::Public,
-        mutates: false,
+        kind: market_rpc::Kind::Read,
         handler: Arc::new(move |_, _| Ok(doc.clone())),
     });
     Arc::new(Shared {
@@ -174,6 +176,7 @@ fn shared(mut api: Api, config: &ServerConfig) -> Arc<Shared> {
         doc_html: api.doc_html,
         authenticator: api.authenticator,
         ready: api.ready,
+        local_reads: api.local_reads,
         metrics: Metrics::new(api.write_stats),
         limits: Limits::new(config.auth_rate_per_min, config.rate_per_min),
         writes: WritePool::new(),

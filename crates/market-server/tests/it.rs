@@ -404,7 +404,7 @@ mod in_process {
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
     use http_body_util::BodyExt;
-    use market_rpc::{Access, Caller, Ctx, MethodDef, Methods, Principal, RpcError};
+    use market_rpc::{Access, Caller, Ctx, Kind, MethodDef, Methods, Principal, RpcError};
     use market_server::{Api, Authenticator, Endpoint, ServerConfig};
     use serde_json::{Value, json};
     use tower::ServiceExt;
@@ -471,7 +471,7 @@ mod in_process {
             let mut add =
                 |name: &'static str,
                  access: Access,
-                 mutates: bool,
+                 kind: Kind,
                  f: fn(&Fixture, &Ctx, &Value) -> Result<Value, RpcError>| {
                     let fixture = Fixture {
                         tokens: self.tokens.clone(),
@@ -481,7 +481,7 @@ mod in_process {
                     methods.add_raw(MethodDef {
                         name,
                         access,
-                        mutates,
+                        kind,
                         handler: Arc::new(move |ctx: &Ctx, params: Option<Value>| {
                             fixture.runs.fetch_add(1, Ordering::SeqCst);
                             let params = params.unwrap_or(Value::Null);
@@ -490,23 +490,23 @@ mod in_process {
                         }),
                     });
                 };
-            add("echo.say", Access::Public, false, |_, _, p| {
+            add("echo.say", Access::Public, Kind::Lookup, |_, _, p| {
                 Ok(json!({"text": p["text"]}))
             });
-            add("echo.whoami", Access::User, false, |_, ctx, _| {
+            add("echo.whoami", Access::User, Kind::Read, |_, ctx, _| {
                 Ok(json!(ctx.actor().actor_id))
             });
-            add("echo.admin", Access::Admin, false, |_, _, _| {
+            add("echo.admin", Access::Admin, Kind::Read, |_, _, _| {
                 Ok(json!("yes"))
             });
-            add("echo.big", Access::Public, false, |_, _, p| {
+            add("echo.big", Access::Public, Kind::Read, |_, _, p| {
                 let size = p["size"].as_u64().unwrap_or(0) as usize;
                 Ok(json!("x".repeat(size)))
             });
-            add("echo.fail", Access::Public, false, |_, _, _| {
+            add("echo.fail", Access::Public, Kind::Read, |_, _, _| {
                 Err(RpcError::invalid_params("missing required param 'x'"))
             });
-            add("session.logout", Access::User, true, |f, _, _| {
+            add("session.logout", Access::User, Kind::Write, |f, _, _| {
                 let mut revoked = f.tokens.revoked.lock().map_err(|_| RpcError::internal())?;
                 revoked.insert("alice".to_string());
                 Ok(json!({"ok": true}))
@@ -518,6 +518,7 @@ mod in_process {
                 doc_html: "<html></html>".to_string(),
                 authenticator: self.tokens.clone(),
                 ready: Arc::new(move || ready.load(Ordering::SeqCst)),
+                local_reads: true,
                 events: None,
                 write_stats: None,
             }
@@ -843,7 +844,7 @@ mod in_process {
         api.methods.add_raw(MethodDef {
             name: "tally.add",
             access: Access::User,
-            mutates: true,
+            kind: Kind::Write,
             handler: Arc::new(move |ctx: &Ctx, _: Option<Value>| {
                 runs.fetch_add(1, Ordering::SeqCst);
                 let tally = ctx.write(&writer, |tx| {
@@ -1556,5 +1557,75 @@ mod envelope_props {
                 }
             }
         });
+    }
+}
+
+/// Where a body runs. A lone lookup by a caller without a token, over an
+/// embedded database, is answered on the async worker that read it; every
+/// other body on a blocking thread, where a read may wait on another
+/// runtime as the PostgreSQL client does.
+mod routing {
+    use std::sync::Arc;
+
+    use market_rpc::{Access, Kind, MethodDef, Methods};
+    use market_server::ServerConfig;
+    use market_testkit::TestServer;
+    use serde_json::{Value, json};
+
+    /// `probe.get` (a lookup) and `probe.list` (a read) answer whether their
+    /// thread may block on a runtime.
+    fn server(local_reads: bool) -> TestServer {
+        let mut api = super::envelope::api();
+        api.local_reads = local_reads;
+        let mut methods = Methods::new();
+        for (name, kind) in [("probe.get", Kind::Lookup), ("probe.list", Kind::Read)] {
+            methods.add_raw(MethodDef {
+                name,
+                access: Access::Public,
+                kind,
+                handler: Arc::new(|_, _| {
+                    let may_block = std::panic::catch_unwind(|| {
+                        tokio::runtime::Handle::current().block_on(async {})
+                    })
+                    .is_ok();
+                    Ok(serde_json::value::to_raw_value(&may_block).unwrap())
+                }),
+            });
+        }
+        api.methods = methods;
+        TestServer::start(api, ServerConfig::default())
+    }
+
+    fn may_block(server: &TestServer, token: Option<&str>, body: &str) -> Value {
+        let client = server.client();
+        let client = match token {
+            Some(t) => client.with_token(t),
+            None => client,
+        };
+        let reply = client.post_raw(body).json();
+        match reply {
+            Value::Array(items) => items.into_iter().map(|i| i["result"].clone()).collect(),
+            one => one["result"].clone(),
+        }
+    }
+
+    const GET: &str = r#"{"jsonrpc":"2.0","method":"probe.get","id":1}"#;
+    const LIST: &str = r#"{"jsonrpc":"2.0","method":"probe.list","id":1}"#;
+
+    #[test]
+    fn a_lone_anonymous_lookup_on_an_embedded_database_runs_on_the_async_worker() {
+        let s = server(true);
+        assert_eq!(may_block(&s, None, GET), json!(false));
+        assert_eq!(may_block(&s, Some("t"), GET), json!(true));
+        assert_eq!(may_block(&s, None, LIST), json!(true));
+        let batch = format!("[{GET},{GET}]");
+        assert_eq!(may_block(&s, None, &batch), json!([true, true]));
+    }
+
+    #[test]
+    fn lookups_on_a_database_across_the_network_never_hold_the_async_workers() {
+        let s = server(false);
+        assert_eq!(may_block(&s, None, GET), json!(true));
+        assert_eq!(may_block(&s, Some("t"), GET), json!(true));
     }
 }

@@ -251,6 +251,11 @@ pub trait Backend: Send + Sync {
     }
     /// A cheap round trip proving the database answers.
     fn ping(&self) -> Result<()>;
+    /// Do reads stay in this process (an embedded file), with no round trip
+    /// to a server?
+    fn reads_in_process(&self) -> bool {
+        false
+    }
     /// Several processes may write to this database at once.
     fn shared(&self) -> bool {
         false

@@ -236,6 +236,12 @@ impl Db {
         self.backend.write_stats()
     }
 
+    /// Do reads stay in this process (an embedded file), with no round trip
+    /// to a server?
+    pub fn reads_in_process(&self) -> bool {
+        self.backend.reads_in_process()
+    }
+
     /// Does the database answer?
     pub fn ping(&self) -> Result<()> {
         self.backend.ping()

@@ -1115,6 +1115,9 @@ impl Backend for RedbBackend {
         }
     }
 
+    fn reads_in_process(&self) -> bool {
+        true
+    }
     fn ping(&self) -> Result<()> {
         let handle = self.handle()?;
         let result = handle.db.begin_read().map(drop).map_err(StoreError::from);

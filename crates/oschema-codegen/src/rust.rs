@@ -25,7 +25,7 @@ pub fn generate(schema: &Schema) -> String {
     let g = Gen { schema };
     let mut out = String::from(HEADER);
     out.push_str(
-        "#[allow(unused_imports)]\nuse market_rpc::{Access, Ctx, FieldErrors, FromParams, Methods, ParamReader, Redact, RpcError, Shape, Validate};\n\
+        "#[allow(unused_imports)]\nuse market_rpc::{Access, Ctx, FieldErrors, FromParams, Kind, Methods, ParamReader, Redact, RpcError, Shape, Validate};\n\
          #[allow(unused_imports)]\nuse market_store::{Id, IndexSpec, IndexValue, Meta, Page, Record, Timestamp};\n\n",
     );
     for e in &schema.enums {
@@ -892,6 +892,19 @@ impl Gen<'_> {
         out.push_str("}\n\n");
     }
 
+    /// Where a server may run the method: a read of one root object by the
+    /// one id it takes is a lookup; every other read may grow with the data.
+    fn method_kind(&self, m: &Method) -> &'static str {
+        let one_record = matches!(&m.result, Some(Type::Named(name))
+            if self.schema.find_struct(name).is_some_and(|s| s.root));
+        let by_id = matches!(m.params.as_slice(), [p] if p.ty == Type::Ulid && !p.optional);
+        match (m.mutates, one_record && by_id) {
+            (true, _) => "Write",
+            (false, true) => "Lookup",
+            (false, false) => "Read",
+        }
+    }
+
     fn services_registration(&self, out: &mut String) {
         let bound = if self.schema.services.is_empty() {
             "Send + Sync + 'static".to_string()
@@ -908,10 +921,10 @@ impl Gen<'_> {
             for m in &svc.methods {
                 let _ = writeln!(
                     body,
-                    "    let s = service.clone();\n    methods.add({}, {}, {}, move |ctx: &Ctx, p: {}| {}::{}(&*s, ctx, p));",
+                    "    let s = service.clone();\n    methods.add({}, {}, Kind::{}, move |ctx: &Ctx, p: {}| {}::{}(&*s, ctx, p));",
                     lit(&format!("{}.{}", svc.namespace, m.name)),
                     access_expr(&m.access),
-                    m.mutates,
+                    self.method_kind(m),
                     params_struct_name(svc, m),
                     svc.name,
                     m.name

@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 
-use market_rpc::{Access, Caller, MethodDef, Methods, RpcError};
+use market_rpc::{Access, Caller, Kind, MethodDef, Methods, RpcError};
 use market_server::{Api, Authenticator, Endpoint, ServerConfig};
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -60,7 +60,7 @@ pub fn api() -> Api {
     methods.add_raw(MethodDef {
         name: ECHO,
         access: Access::Public,
-        mutates: false,
+        kind: Kind::Lookup,
         handler: Arc::new(|_, params| {
             serde_json::value::to_raw_value(&params.unwrap_or(Value::Null))
                 .map_err(|_| RpcError::internal())
@@ -72,6 +72,7 @@ pub fn api() -> Api {
         doc_html: String::new(),
         authenticator: Arc::new(Anonymous),
         ready: Arc::new(|| true),
+        local_reads: true,
         events: None,
         write_stats: None,
     }

@@ -565,6 +565,11 @@ export interface LoanHistoryParams {
   cursor?: string;
 }
 
+/** Params of `loan.get`. */
+export interface LoanGetParams {
+  id: string;
+}
+
 /** Params of `gadget.create`. */
 export interface GadgetCreateParams {
   name: string;
@@ -654,6 +659,7 @@ export interface Methods {
   "loan.lend": { params: LoanLendParams; result: Loan };
   "loan.give_back": { params: LoanGiveBackParams; result: Loan };
   "loan.history": { params: LoanHistoryParams; result: Page<Loan> };
+  "loan.get": { params: LoanGetParams; result: Loan };
   "gadget.create": { params: GadgetCreateParams; result: Gadget };
   "gadget.get": { params: GadgetGetParams; result: Gadget };
   "gadget.list": { params: GadgetListParams; result: Page<Gadget> };
@@ -710,6 +716,13 @@ export class Client extends RpcClient {
      */
     history: (params: LoanHistoryParams, options?: CallOptions): Promise<ResultOf<"loan.history">> =>
       this.call("loan.history", params, options),
+    /**
+     * One loan by id (the borrower or an admin)
+     * Access: user.
+     * Errors: forbidden, invalid_input, unauthenticated.
+     */
+    get: (params: LoanGetParams, options?: CallOptions): Promise<ResultOf<"loan.get">> =>
+      this.call("loan.get", params, options),
   };
   readonly gadget = {
     /**
