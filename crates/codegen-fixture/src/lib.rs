@@ -109,7 +109,7 @@ impl LoanService for Inventory {
     }
 
     fn get(&self, ctx: &Ctx, p: LoanGetParams) -> Result<Loan, RpcError> {
-        Ok(self.db.read(|tx| Loan::get_visible(tx, ctx, p.id))?)
+        self.db.read(|tx| Loan::get_visible(tx, ctx, p.id))
     }
 }
 
