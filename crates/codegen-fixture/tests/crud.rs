@@ -69,7 +69,7 @@ fn start() -> Env {
         doc_html: String::new(),
         authenticator: Arc::new(Users),
         ready: Arc::new(|| true),
-        local_reads: true,
+        local_reads: Arc::new(|| true),
         events: None,
         write_stats: None,
     };

@@ -214,7 +214,10 @@ impl App {
             openrpc: openrpc(),
             doc_html: DOC_HTML.to_string(),
             authenticator: self.clone(),
-            local_reads: db.reads_in_process(),
+            local_reads: Arc::new({
+                let db = self.db.clone();
+                move || db.reads_in_process()
+            }),
             ready: Arc::new(move || db.ping().is_ok()),
             events: Some(Arc::new(events::AppEvents(self.clone()))),
             write_stats: Some(Arc::new({

@@ -329,7 +329,7 @@ fn route(shared: &Shared, body: &Body, origin: &Origin) -> Route {
         Body::Single(item) => match kind(item) {
             Some(Kind::Write) => Route::Writes,
             Some(Kind::Lookup)
-                if shared.local_reads && matches!(origin.credentials, Credentials::None) =>
+                if matches!(origin.credentials, Credentials::None) && (shared.local_reads)() =>
             {
                 Route::Here
             }

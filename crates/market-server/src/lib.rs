@@ -86,8 +86,8 @@ pub(crate) struct Shared {
     doc_html: String,
     authenticator: Arc<dyn Authenticator>,
     ready: Arc<dyn Fn() -> bool + Send + Sync>,
-    /// Lookups may run on the async workers (see [`Api::local_reads`]).
-    local_reads: bool,
+    /// May a lookup run on the async worker now (see [`Api::local_reads`])?
+    local_reads: Arc<dyn Fn() -> bool + Send + Sync>,
     metrics: Metrics,
     limits: Limits,
     /// The blocking pool of bodies that change state.

@@ -518,7 +518,7 @@ mod in_process {
                 doc_html: "<html></html>".to_string(),
                 authenticator: self.tokens.clone(),
                 ready: Arc::new(move || ready.load(Ordering::SeqCst)),
-                local_reads: true,
+                local_reads: Arc::new(|| true),
                 events: None,
                 write_stats: None,
             }
@@ -1576,7 +1576,7 @@ mod routing {
     /// thread may block on a runtime.
     fn server(local_reads: bool) -> TestServer {
         let mut api = super::envelope::api();
-        api.local_reads = local_reads;
+        api.local_reads = Arc::new(move || local_reads);
         let mut methods = Methods::new();
         for (name, kind) in [("probe.get", Kind::Lookup), ("probe.list", Kind::Read)] {
             methods.add_raw(MethodDef {

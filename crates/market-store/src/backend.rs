@@ -251,8 +251,9 @@ pub trait Backend: Send + Sync {
     }
     /// A cheap round trip proving the database answers.
     fn ping(&self) -> Result<()>;
-    /// Do reads stay in this process (an embedded file), with no round trip
-    /// to a server?
+    /// Can a read be answered now within this process: an embedded file in
+    /// good health, with no round trip to a server and no repair of the
+    /// file to wait for?
     fn reads_in_process(&self) -> bool {
         false
     }

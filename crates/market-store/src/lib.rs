@@ -236,8 +236,9 @@ impl Db {
         self.backend.write_stats()
     }
 
-    /// Do reads stay in this process (an embedded file), with no round trip
-    /// to a server?
+    /// Can a read be answered now within this process: an embedded file in
+    /// good health, with no round trip to a server and no repair of the
+    /// file to wait for?
     pub fn reads_in_process(&self) -> bool {
         self.backend.reads_in_process()
     }

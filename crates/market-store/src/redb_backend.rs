@@ -1115,8 +1115,13 @@ impl Backend for RedbBackend {
         }
     }
 
+    /// Not after a storage failure: the next read opens the file again.
     fn reads_in_process(&self) -> bool {
-        true
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .is_some_and(|h| !h.failed())
     }
     fn ping(&self) -> Result<()> {
         let handle = self.handle()?;

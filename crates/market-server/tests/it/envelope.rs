@@ -72,7 +72,7 @@ pub fn api() -> Api {
         doc_html: String::new(),
         authenticator: Arc::new(Anonymous),
         ready: Arc::new(|| true),
-        local_reads: true,
+        local_reads: Arc::new(|| true),
         events: None,
         write_stats: None,
     }

@@ -166,15 +166,19 @@ fn a_full_disk_fails_the_write_that_needs_room_keeps_reads_and_passes_when_space
 fn while_every_disk_write_fails_calls_fail_and_once_it_clears_they_work_again() {
     let f = faulty();
     let kept = f.write_many("kept", 3).unwrap();
+    assert!(f.db.reads_in_process());
     f.plan.fail_all_writes();
     assert!(f.write_many("during", 3).is_err());
     // redb opens a file again only by writing to it: until the fault
-    // clears, reads fail too
+    // clears, reads fail too, and none is answered in the caller's stead
+    assert!(!f.db.reads_in_process());
     assert!(f.db.read(|tx| tx.count::<Gadget>()).is_err());
     assert!(f.db.ping().is_err());
     assert!(f.write_many("during", 3).is_err());
+    assert!(!f.db.reads_in_process());
     f.plan.clear();
     assert!(f.db.ping().is_ok());
+    assert!(f.db.reads_in_process());
     assert_eq!(f.count("during"), 0);
     assert_intact(&f.db, &kept);
     let after = f.write_many("after", 3).unwrap();
