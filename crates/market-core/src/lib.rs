@@ -3,7 +3,8 @@
 //! that implement those traits.
 //!
 //! Everything here is synchronous and transport-free: the server calls it on
-//! its blocking pool, local scripts and the CLI call it directly.
+//! its blocking pool (a lone anonymous lookup on its async worker, reading
+//! without waiting), local scripts and the CLI call it directly.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 

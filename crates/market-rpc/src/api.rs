@@ -25,11 +25,12 @@ pub struct Api {
     pub authenticator: Arc<dyn Authenticator>,
     /// Does the database answer? May block.
     pub ready: Arc<dyn Fn() -> bool + Send + Sync>,
-    /// Can a read be answered now within this process (an embedded
-    /// database in good health)? A server then answers a lone lookup
-    /// (`Kind::Lookup`) without handing it to another thread; reads that go
-    /// over the network (PostgreSQL) or must wait for the file to be opened
-    /// again never hold its async workers.
+    /// Can a read be answered now within this process without waiting (an
+    /// embedded database in good health)? A server then answers a lone
+    /// lookup (`Kind::Lookup`) without handing it to another thread, its
+    /// reads on the latest durable commit (`market_store::unwaiting`); reads
+    /// that go over the network (PostgreSQL), or that would open the file
+    /// again after a storage failure, never hold its async workers.
     pub local_reads: Arc<dyn Fn() -> bool + Send + Sync>,
     /// The domain event log, for `event.subscribe` over WebSocket.
     pub events: Option<Arc<dyn EventSource>>,

@@ -26,8 +26,8 @@ pub enum Kind {
     Write,
     /// Reads: lists, searches, reports, work that grows with the data.
     Read,
-    /// Reads one record by its key: short enough to answer on the thread
-    /// that received the request.
+    /// Reads one record by the one id it takes: short enough to answer on
+    /// the thread that received the request.
     Lookup,
 }
 

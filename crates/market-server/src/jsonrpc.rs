@@ -7,7 +7,8 @@
 //! one `-32600` error object. The JSON is parsed on the async worker that
 //! read it, which then picks where the body runs ([`route`]):
 //! - a lone anonymous lookup (one record by key, `Kind::Lookup`) is answered
-//!   right there: it is shorter than the hand-off to another thread;
+//!   right there, on the latest durable commit: it is shorter than the
+//!   hand-off to another thread;
 //! - other reads are one task on the blocking pool: authentication, every
 //!   call of a batch (in order) and the encoding of the reply run there;
 //! - bodies that change state go to a separate write pool whose threads
@@ -315,11 +316,13 @@ enum Route {
     Writes,
 }
 
-/// A lone lookup by a caller without a token, on an embedded database,
-/// runs here: nothing in it can write or wait (resolving a token may record
-/// its use, a write; a read from PostgreSQL waits on the network). A body
-/// with a call that changes state goes to the write pool; the rest to the
-/// blocking pool.
+/// A lone lookup by a caller without a token, on an embedded database in
+/// good health, runs here, its reads on the latest durable commit
+/// ([`market_store::unwaiting`]): they wait neither for a commit under way
+/// nor for the network (PostgreSQL), and a token is not resolved (that may
+/// record its use, a write). Should it write after all, the wait for the
+/// disk is the write pool's. A body with a call that changes state goes to
+/// the write pool; the rest to the blocking pool.
 fn route(shared: &Shared, body: &Body, origin: &Origin) -> Route {
     let kind = |item: &Item| match item {
         Item::Call(call) => shared.methods.get(&call.method).map(|d| d.kind),
@@ -349,7 +352,8 @@ pub async fn handle(shared: &Arc<Shared>, body: axum::body::Bytes, origin: Origi
     drop(body);
     let pool = match route(shared, &parsed, &origin) {
         Route::Here => {
-            let (reply, pending) = market_store::deferred(|| answer_calls(shared, parsed, &origin));
+            let (reply, pending) =
+                market_store::unwaiting(|| answer_calls(shared, parsed, &origin));
             if pending.is_empty() {
                 return reply;
             }

@@ -3,7 +3,7 @@
 //! [`Pending::wait`]. The server uses it to leave the CPU to the next call
 //! while a write waits for the disk; bulk loads use it to wait once.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use crate::backend::Backend;
@@ -20,6 +20,8 @@ struct Scope {
 
 thread_local! {
     static SCOPE: RefCell<Option<Scope>> = const { RefCell::new(None) };
+    /// Inside [`unwaiting`].
+    static UNWAITING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Commits made inside a [`deferred`] scope that may not be durable yet.
@@ -89,4 +91,27 @@ pub(crate) fn defer(
         }
         None => false,
     })
+}
+
+/// [`deferred`] on a thread that must not wait, such as an async runtime's
+/// worker: reads on an embedded database come from the snapshot of its
+/// latest durable commit instead of waiting for a commit under way. What
+/// `f` wrote (a read should write nothing) comes back to be waited for on
+/// another thread.
+pub fn unwaiting<R>(f: impl FnOnce() -> R) -> (R, Pending) {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            UNWAITING.set(self.0);
+        }
+    }
+    let _reset = Reset(UNWAITING.replace(true));
+    let out = deferred(f);
+    crate::redb_backend::RedbBackend::hand_over_unsettled();
+    out
+}
+
+/// Is this thread inside [`unwaiting`]?
+pub(crate) fn unwaiting_now() -> bool {
+    UNWAITING.get()
 }

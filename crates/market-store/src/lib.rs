@@ -40,7 +40,7 @@ pub use backend::{
 pub use changes::{CHANGES, Change, ChangeReads, PRUNE_STEP};
 pub use crypto::{KeyError, SecretCipher};
 pub use domain_events::{DOMAIN_EVENTS, DomainEvent, DomainEventReads, EventBell, NewEvent};
-pub use durability::{Pending, deferred};
+pub use durability::{Pending, deferred, unwaiting};
 pub use error::{Result, StoreError};
 pub use eventlog::{EVENTLOG, EventLogReads};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};

@@ -69,6 +69,10 @@ pub struct RedbBackend {
     storage: Box<OpenStorage>,
     /// The open database; `None` after a storage failure until it opens again.
     current: RwLock<Option<Arc<Handle>>>,
+    /// A snapshot of the latest durable commit (and the opening it was
+    /// taken on), for reads that must not wait (see [`crate::unwaiting`]):
+    /// redb makes a read transaction begun while a commit writes wait.
+    latest: RwLock<Option<(u64, Arc<redb::ReadTransaction>)>>,
     /// The commit numbers and who waits for them (see [`GroupState::wake`]).
     group: Mutex<GroupState>,
     /// The batch open for writes to join, and the one being committed.
@@ -457,14 +461,16 @@ impl RedbBackend {
                 storage().map(|s| -> Box<dyn StorageBackend> { Box::new(s) })
             }),
             current: RwLock::new(None),
+            latest: RwLock::new(None),
             group: Mutex::new(GroupState::default()),
             open: Mutex::new(Open::default()),
             joined: Condvar::new(),
             joining: AtomicUsize::new(0),
             counters: Counters::default(),
         };
-        let first = backend.open_database(0)?;
-        *backend.current_mut() = Some(Arc::new(first));
+        let first = Arc::new(backend.open_database(0)?);
+        backend.keep_latest(&first);
+        *backend.current_mut() = Some(first);
         Ok(backend)
     }
 
@@ -525,8 +531,27 @@ impl RedbBackend {
             tracing::warn!(path = %self.path.display(), error = %e, "cannot reopen the database after a storage failure");
         })?);
         tracing::info!(path = %self.path.display(), "database reopened after a storage failure");
+        self.keep_latest(&handle);
         *current = Some(handle.clone());
         Ok(handle)
+    }
+
+    /// Take the snapshot reads that must not wait use, right after a
+    /// commit (or an opening), while no commit writes.
+    fn keep_latest(&self, handle: &Handle) {
+        let snapshot = handle.db.begin_read().ok().map(Arc::new);
+        *self.latest.write().unwrap_or_else(PoisonError::into_inner) =
+            snapshot.map(|tx| (handle.generation, tx));
+    }
+
+    /// The opening in use and the snapshot of its latest durable commit,
+    /// when both are at hand without waiting.
+    fn latest_now(&self) -> Option<(Arc<Handle>, Arc<redb::ReadTransaction>)> {
+        let current = self.current.try_read().ok()?;
+        let handle = current.as_ref().filter(|h| !h.failed())?;
+        let latest = self.latest.try_read().ok()?;
+        let (generation, tx) = latest.as_ref()?;
+        (*generation == handle.generation).then(|| (handle.clone(), tx.clone()))
     }
 
     /// `result` of an operation on `handle`. When its storage failed, the
@@ -683,6 +708,12 @@ impl RedbBackend {
             Ok(())
         })();
         let result = self.check(handle, result);
+        // Before anyone hears the commit is durable: a caller told so then
+        // reads its writes, even without waiting.
+        match &result {
+            Ok(()) => self.keep_latest(handle),
+            Err(_) => *self.latest.write().unwrap_or_else(PoisonError::into_inner) = None,
+        }
         {
             let mut state = self.state();
             match &result {
@@ -699,11 +730,11 @@ impl RedbBackend {
             // Set before the caller lets go of `writes`: a batch opening on
             // the snapshot the commit left behind needs them until then.
             Ok(()) => {
-                open.fresh = handle
-                    .db
-                    .begin_read()
-                    .ok()
-                    .map(|tx| (handle.generation, Arc::new(tx)));
+                open.fresh = self
+                    .latest
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
             }
             // The batch gathering read the lost writes, and it may hold a
             // failed opening of the file, which must close to open again.
@@ -939,6 +970,11 @@ impl RedbBackend {
         })
     }
 
+    /// Forget this thread's write not waited for: another thread waits.
+    pub(crate) fn hand_over_unsettled() {
+        UNSETTLED.set(None);
+    }
+
     /// The number of the batch holding this thread's latest write, while
     /// the thread has not waited for it.
     fn unsettled(&self) -> Option<u64> {
@@ -1011,6 +1047,13 @@ impl Backend for RedbBackend {
             let result = open.tx.write(|w| f(&Kv(w)));
             Self::put_batch(open);
             return result;
+        }
+        if crate::durability::unwaiting_now()
+            && self.unsettled().is_none()
+            && let Some((handle, tx)) = self.latest_now()
+        {
+            let result = f(&Kv(Reader::shared(tx)));
+            return self.check(&handle, result);
         }
         if let Some(mine) = self.unsettled() {
             // This thread wrote and did not wait: its reads see its writes.
@@ -1115,13 +1158,10 @@ impl Backend for RedbBackend {
         }
     }
 
-    /// Not after a storage failure: the next read opens the file again.
+    /// Not after a storage failure (the next read opens the file again),
+    /// nor while the file is being opened again.
     fn reads_in_process(&self) -> bool {
-        self.current
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .is_some_and(|h| !h.failed())
+        self.latest_now().is_some()
     }
     fn ping(&self) -> Result<()> {
         let handle = self.handle()?;

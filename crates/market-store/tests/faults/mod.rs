@@ -293,3 +293,32 @@ fn the_batch_gathered_over_a_failing_commit_fails_with_it() {
         assert_eq!(f.count("kept"), 1);
     }
 }
+
+/// A read that must not wait (`unwaiting`, as on a server's async worker)
+/// answers from the latest durable commit while a commit waits for the
+/// disk; the same read outside it waits for that commit to end (redb's
+/// `begin_read`), to read the same.
+#[test]
+fn a_read_that_must_not_wait_answers_from_the_latest_durable_commit() {
+    let f = faulty();
+    f.write_many("kept", 1).unwrap();
+    f.plan.hold_syncs();
+    std::thread::scope(|s| {
+        let first = s.spawn(|| f.write_many("first", 2));
+        while f.plan.syncs_waiting() == 0 {
+            std::thread::yield_now();
+        }
+        let (seen, pending) = market_store::unwaiting(|| (f.count("kept"), f.count("first")));
+        assert_eq!(seen, (1, 0), "the commit under way is not durable yet");
+        assert!(pending.is_empty());
+        let waiting = s.spawn(|| f.count("first"));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(!waiting.is_finished(), "a plain read waits for the commit");
+        f.plan.release_syncs(false);
+        assert_eq!(first.join().unwrap().unwrap().len(), 2);
+        assert_eq!(waiting.join().unwrap(), 0, "what was durable when it began");
+    });
+    // acknowledged, so read without waiting too
+    let (after, _) = market_store::unwaiting(|| f.count("first"));
+    assert_eq!(after, 2);
+}
