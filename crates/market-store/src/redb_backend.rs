@@ -709,10 +709,14 @@ impl RedbBackend {
         })();
         let result = self.check(handle, result);
         // Before anyone hears the commit is durable: a caller told so then
-        // reads its writes, even without waiting.
+        // reads its writes, even without waiting. (A commit that ends after
+        // the file was opened again leaves that opening's snapshot alone.)
         match &result {
-            Ok(()) => self.keep_latest(handle),
-            Err(_) => *self.latest.write().unwrap_or_else(PoisonError::into_inner) = None,
+            Ok(()) if handle.generation == self.state().generation => self.keep_latest(handle),
+            Err(_) if handle.failed() => {
+                *self.latest.write().unwrap_or_else(PoisonError::into_inner) = None;
+            }
+            _ => {}
         }
         {
             let mut state = self.state();
