@@ -306,7 +306,6 @@ pub struct Origin {
 }
 
 /// Where a body runs.
-#[derive(Debug, PartialEq)]
 enum Route {
     /// On the async worker that read it.
     Here,
