@@ -325,3 +325,40 @@ fn a_blank_display_name_is_invalid_input() {
     );
     assert_eq!(r["user"]["display_name"], "Blank");
 }
+
+/// Over HTTP, a lookup with a session's token is answered on the server's
+/// async worker from the latest durable commit: the logout it was told of
+/// is in it. An API key's lookups (its use is recorded) answer the same.
+#[test]
+fn a_lookup_with_a_token_sees_the_logout_it_was_told_of() {
+    let e = start();
+    let r = e.register_result("kim@example.com");
+    let session = e.http().with_token(str_of(&r["token"]));
+    let missing = json!({"id": "01J0000000000000000000000Z"});
+    fails(&session, "product.get", missing.clone(), 4040, "not_found");
+    let key = session.ok("apikey.create", json!({"name": "bot"}));
+    let by_key = e.http().with_token(str_of(&key["key"]));
+    fails(&by_key, "product.get", missing.clone(), 4040, "not_found");
+    assert_eq!(session.ok("auth.logout", json!({})), json!({"ok": true}));
+    fails(
+        &session,
+        "product.get",
+        missing.clone(),
+        4010,
+        "unauthenticated",
+    );
+    fails(&by_key, "product.get", missing, 4040, "not_found");
+}
+
+#[test]
+fn sessions_resolve_by_reading_and_api_keys_do_not() {
+    use market_rpc::Authenticator;
+    let e = start();
+    let r = e.register_result("lee@example.com");
+    let session = str_of(&r["token"]);
+    let key = e
+        .with_token(session)
+        .ok("apikey.create", json!({"name": "bot"}));
+    assert!(e.app.resolves_by_reading(session));
+    assert!(!e.app.resolves_by_reading(str_of(&key["key"])));
+}
