@@ -192,12 +192,6 @@ pub(crate) fn principal(
     }
 }
 
-/// Does [`authenticate`] only read for `token`? Sessions yes; API keys
-/// record their use now and then.
-pub(crate) fn resolves_by_reading(token: &str) -> bool {
-    !token.starts_with(KEY_PREFIX)
-}
-
 pub(crate) fn authenticate(app: &App, token: &str) -> Result<Caller, RpcError> {
     let hash = token_hash(token);
     let now = app.db.now();

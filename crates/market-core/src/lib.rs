@@ -3,9 +3,8 @@
 //! that implement those traits.
 //!
 //! Everything here is synchronous and transport-free: the server calls it on
-//! its blocking pool (a lone lookup, anonymous or with a session's token,
-//! on its async worker, reading without waiting), local scripts and the
-//! CLI call it directly.
+//! its blocking pool (a lone anonymous lookup on its async worker, reading
+//! without waiting), local scripts and the CLI call it directly.
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -254,11 +253,6 @@ impl App {
 impl Authenticator for App {
     fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError> {
         App::authenticate(self, token)
-    }
-
-    /// A session token: an API key's use is recorded, a write.
-    fn resolves_by_reading(&self, token: &str) -> bool {
-        auth::resolves_by_reading(token)
     }
 }
 

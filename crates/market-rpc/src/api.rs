@@ -13,13 +13,6 @@ use crate::{Caller, EventSource, Methods, RpcError};
 pub trait Authenticator: Send + Sync + 'static {
     /// `token` is the `Authorization: Bearer` value, if any. May block (it reads the database).
     fn authenticate(&self, token: Option<&str>) -> Result<Caller, RpcError>;
-
-    /// Does resolving `token` only read (a server may then resolve it
-    /// where nothing may wait)? Not when it may write, say to record the
-    /// token's use.
-    fn resolves_by_reading(&self, _token: &str) -> bool {
-        false
-    }
 }
 
 /// What is served.

@@ -6,9 +6,9 @@
 //! (413, decided before this module); a batch over the limit is answered by
 //! one `-32600` error object. The JSON is parsed on the async worker that
 //! read it, which then picks where the body runs ([`route`]):
-//! - a lone lookup (one record by key, `Kind::Lookup`), anonymous or with a
-//!   session's token, is answered right there, on the latest durable
-//!   commit: it is shorter than the hand-off to another thread;
+//! - a lone anonymous lookup (one record by key, `Kind::Lookup`) is answered
+//!   right there, on the latest durable commit: it is shorter than the
+//!   hand-off to another thread;
 //! - other reads are one task on the blocking pool: authentication, every
 //!   call of a batch (in order) and the encoding of the reply run there;
 //! - bodies that change state go to a separate write pool whose threads
@@ -315,14 +315,13 @@ enum Route {
     Writes,
 }
 
-/// A lone lookup, on an embedded database in good health, by a caller
-/// without a token or with one resolved by reading alone (a session's, not
-/// an API key's, whose use is recorded), runs here, its reads on the
-/// latest durable commit ([`market_store::unwaiting`]): they wait neither
-/// for a commit under way nor for the network (PostgreSQL). Should it
-/// write after all, the wait for the disk is the write pool's. A body with
-/// a call that changes state goes to the write pool; the rest to the
-/// blocking pool.
+/// A lone lookup by a caller without a token, on an embedded database in
+/// good health, runs here, its reads on the latest durable commit
+/// ([`market_store::unwaiting`]): they wait neither for a commit under way
+/// nor for the network (PostgreSQL), and a token is not resolved (that may
+/// record its use, a write). Should it write after all, the wait for the
+/// disk is the write pool's. A body with a call that changes state goes to
+/// the write pool; the rest to the blocking pool.
 fn route(shared: &Shared, body: &Body, origin: &Origin) -> Route {
     let kind = |item: &Item| match item {
         Item::Call(call) => shared.methods.get(&call.method).map(|d| d.kind),
@@ -331,22 +330,15 @@ fn route(shared: &Shared, body: &Body, origin: &Origin) -> Route {
     match body {
         Body::Single(item) => match kind(item) {
             Some(Kind::Write) => Route::Writes,
-            Some(Kind::Lookup) if resolves_by_reading(shared, origin) && (shared.local_reads)() => {
+            Some(Kind::Lookup)
+                if matches!(origin.credentials, Credentials::None) && (shared.local_reads)() =>
+            {
                 Route::Here
             }
             _ => Route::Reads,
         },
         Body::Batch(items) if items.iter().any(|i| kind(i) == Some(Kind::Write)) => Route::Writes,
         Body::Batch(_) => Route::Reads,
-    }
-}
-
-/// Can the caller be resolved by reading alone?
-fn resolves_by_reading(shared: &Shared, origin: &Origin) -> bool {
-    match &origin.credentials {
-        Credentials::None => true,
-        Credentials::Bearer(token) => shared.authenticator.resolves_by_reading(token),
-        Credentials::Conflicting => false,
     }
 }
 

@@ -1560,39 +1560,23 @@ mod envelope_props {
     }
 }
 
-/// Where a body runs. A lone lookup by a caller without a token or with a
-/// token resolved by reading alone, over an embedded database, is answered
-/// on the async worker that read it; every other body on a blocking
-/// thread, where a read may wait on another runtime as the PostgreSQL
-/// client does.
+/// Where a body runs. A lone lookup by a caller without a token, over an
+/// embedded database, is answered on the async worker that read it; every
+/// other body on a blocking thread, where a read may wait on another
+/// runtime as the PostgreSQL client does.
 mod routing {
     use std::sync::Arc;
 
-    use market_rpc::{Access, Authenticator, Caller, Kind, MethodDef, Methods, RpcError};
+    use market_rpc::{Access, Kind, MethodDef, Methods};
     use market_server::ServerConfig;
     use market_testkit::TestServer;
     use serde_json::{Value, json};
-
-    /// Tokens starting `session` resolve by reading alone; others (keys)
-    /// do not. Every caller is anonymous.
-    struct Tokens;
-
-    impl Authenticator for Tokens {
-        fn authenticate(&self, _token: Option<&str>) -> Result<Caller, RpcError> {
-            Ok(Caller::Anonymous)
-        }
-
-        fn resolves_by_reading(&self, token: &str) -> bool {
-            token.starts_with("session")
-        }
-    }
 
     /// `probe.get` (a lookup) and `probe.list` (a read) answer whether their
     /// thread may block on a runtime.
     fn server(local_reads: bool) -> TestServer {
         let mut api = super::envelope::api();
         api.local_reads = Arc::new(move || local_reads);
-        api.authenticator = Arc::new(Tokens);
         let mut methods = Methods::new();
         for (name, kind) in [("probe.get", Kind::Lookup), ("probe.list", Kind::Read)] {
             methods.add_raw(MethodDef {
@@ -1629,11 +1613,10 @@ mod routing {
     const LIST: &str = r#"{"jsonrpc":"2.0","method":"probe.list","id":1}"#;
 
     #[test]
-    fn a_lone_lookup_resolved_by_reading_on_an_embedded_database_runs_on_the_async_worker() {
+    fn a_lone_anonymous_lookup_on_an_embedded_database_runs_on_the_async_worker() {
         let s = server(true);
         assert_eq!(may_block(&s, None, GET), json!(false));
-        assert_eq!(may_block(&s, Some("session-1"), GET), json!(false));
-        assert_eq!(may_block(&s, Some("key-1"), GET), json!(true));
+        assert_eq!(may_block(&s, Some("t"), GET), json!(true));
         assert_eq!(may_block(&s, None, LIST), json!(true));
         let batch = format!("[{GET},{GET}]");
         assert_eq!(may_block(&s, None, &batch), json!([true, true]));
@@ -1643,6 +1626,6 @@ mod routing {
     fn lookups_on_a_database_across_the_network_never_hold_the_async_workers() {
         let s = server(false);
         assert_eq!(may_block(&s, None, GET), json!(true));
-        assert_eq!(may_block(&s, Some("session-1"), GET), json!(true));
+        assert_eq!(may_block(&s, Some("t"), GET), json!(true));
     }
 }
