@@ -47,6 +47,13 @@ impl Faulty {
         count(&self.db, tag)
     }
 
+    /// Until a commit waits in its held sync.
+    fn wait_for_a_held_sync(&self) {
+        while self.plan.syncs_waiting() == 0 {
+            std::thread::yield_now();
+        }
+    }
+
     fn file_len(&self) -> u64 {
         std::fs::metadata(&self.path).unwrap().len()
     }
@@ -257,9 +264,7 @@ fn the_batch_gathered_over_a_failing_commit_fails_with_it() {
         f.plan.hold_syncs();
         std::thread::scope(|s| {
             let first = s.spawn(|| f.write_many("first", 1));
-            while f.plan.syncs_waiting() == 0 {
-                std::thread::yield_now();
-            }
+            f.wait_for_a_held_sync();
             // the first write's commit waits for the disk: the next write
             // gathers in a new batch and reads the first one's gadget
             let second = s.spawn(|| {
@@ -305,9 +310,7 @@ fn a_read_that_must_not_wait_answers_from_the_latest_durable_commit() {
     f.plan.hold_syncs();
     std::thread::scope(|s| {
         let first = s.spawn(|| f.write_many("first", 2));
-        while f.plan.syncs_waiting() == 0 {
-            std::thread::yield_now();
-        }
+        f.wait_for_a_held_sync();
         let (seen, pending) = market_store::unwaiting(|| (f.count("kept"), f.count("first")));
         assert_eq!(seen, (1, 0), "the commit under way is not durable yet");
         assert!(pending.is_empty());
