@@ -78,10 +78,12 @@ def rss_kib(pid, field):
     raise SystemExit(f"no {field} for process {pid}")
 
 
-def oha(name, url, method, params, token=None):
-    """One oha run of `method`; its JSON report, checked for non-200 replies."""
+def oha(name, url, method, params, token=None, calls=None):
+    """One oha run of `method`, for `SECONDS` or `calls` calls; its JSON
+    report, checked for non-200 replies."""
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-    cmd = [str(OHA), "--no-tui", "--output-format", "json", "-z", f"{SECONDS}s",
+    amount = ["-n", str(calls)] if calls else ["-z", f"{SECONDS}s"]
+    cmd = [str(OHA), "--no-tui", "--output-format", "json", *amount,
            "-c", str(CONNECTIONS), "-m", "POST", "-T", "application/json", "-d", body]
     if token:
         cmd += ["-H", f"Authorization: Bearer {token}"]
@@ -244,6 +246,40 @@ def write_loads(url, base, pid, prefix=""):
     return transfer, buy
 
 
+FIRST_CREATES = 15_000
+FIRST_TRANSFERS = 13_000
+
+
+def first_load(url, pid):
+    """The first load of a new server: `FIRST_CREATES` products created by
+    one seller, then `FIRST_TRANSFERS` durable transfers, each checked; its
+    RSS at the end and its peak, in KiB."""
+    seller = register(url, "first-seller")
+    provider = rpc(url, "provider.register",
+                   {"kind": "app", "name": "first", "description": "first load"}, seller)["id"]
+    created = oha("first_load_product_create", url, "product.create",
+                  {"category": "app", "name": "first load app",
+                   "description": "an app of the first load", "price": "1.5",
+                   "pricing_unit": "one_time", "tags": ["fast", "wiki"]}, seller,
+                  calls=FIRST_CREATES)
+    listed, cursor = 0, None
+    while True:
+        params = {"provider_id": provider, "limit": 100}
+        page = rpc(url, "product.list", {**params, "cursor": cursor} if cursor else params)
+        listed += len(page["items"])
+        cursor = page.get("next_cursor")
+        if not cursor:
+            break
+    check_writes("first-load products", created, listed)
+    token = sender(url)
+    before = Decimal(rpc(url, "wallet.get", {}, token)["balance"])
+    run = oha("first_load_wallet_transfer", url, "wallet.transfer", TRANSFER, token,
+              calls=FIRST_TRANSFERS)
+    moved = (before - Decimal(rpc(url, "wallet.get", {}, token)["balance"])) / Decimal("0.000001")
+    check_writes("first-load transfers", run, moved)
+    return rss_kib(pid, "VmRSS"), rss_kib(pid, "VmHWM")
+
+
 def in_memory_writes(env):
     """The same write loads on a new database in /dev/shm (memory: a sync
     there costs nothing), to tell the disk's share of the durable rates."""
@@ -272,15 +308,24 @@ def main():
         shutil.rmtree(p) if p.is_dir() else p.unlink()
     db = f"redb://{db_path}"
 
-    # idle: a server that has just started on an empty database
+    env = {"MARKETPLACE_SECRET_KEY": "5a" * 32, "MARKETPLACE_TEST_PAYMENTS": "1", "MARKETPLACE_RATE_PER_MIN": "0",
+           "MARKETPLACE_AUTH_RATE_PER_MIN": "0", "RUST_LOG": "warn"}
+
+    # idle: a server that has just started on an empty database; then its
+    # first load
     empty = OUT / "empty"
     shutil.rmtree(empty, ignore_errors=True)
-    fresh, _, _ = serve(f"redb://{empty / 'market.redb'}", {"MARKETPLACE_SECRET_KEY": "5a" * 32})
-    time.sleep(1)
-    fresh_rss = rss_kib(fresh.pid, "VmRSS")
-    fresh.terminate()
-    fresh.wait()
-    print(f"== idle RSS on an empty database: {fresh_rss / 1024:.1f} MiB", flush=True)
+    fresh, fresh_base, _ = serve(f"redb://{empty / 'market.redb'}", env)
+    try:
+        time.sleep(1)
+        fresh_rss = rss_kib(fresh.pid, "VmRSS")
+        print(f"== idle RSS on an empty database: {fresh_rss / 1024:.1f} MiB", flush=True)
+        first_rss, first_peak = first_load(f"{fresh_base}/rpc", fresh.pid)
+    finally:
+        fresh.terminate()
+        fresh.wait()
+    print(f"== first load ({FIRST_CREATES} creates, {FIRST_TRANSFERS} transfers): RSS "
+          f"{first_rss / 1024:.1f} MiB at its end, peak {first_peak / 1024:.1f} MiB", flush=True)
 
     print(f"== seeding {1000 * SCALE} products (seed_marketplace.rhai, scale {SCALE})", flush=True)
     t = time.monotonic()
@@ -290,9 +335,6 @@ def main():
     seed_s = time.monotonic() - t
     size = db_path.stat().st_size
     print(f"  {seed_s:.1f} s, database {size / 1e6:.0f} MB", flush=True)
-
-    env = {"MARKETPLACE_SECRET_KEY": "5a" * 32, "MARKETPLACE_TEST_PAYMENTS": "1", "MARKETPLACE_RATE_PER_MIN": "0",
-           "MARKETPLACE_AUTH_RATE_PER_MIN": "0", "RUST_LOG": "warn"}
 
     # the first start: the search index catches up with the seed (and then
     # prunes the change log it applied, which its log line tells)
@@ -383,6 +425,8 @@ def main():
         "first_search_s": first_search_s,
         "rss_after_catch_up_mib": catch_up_rss / 1024,
         "rss_idle_empty_mib": fresh_rss / 1024,
+        "rss_first_load_mib": first_rss / 1024,
+        "rss_first_load_peak_mib": first_peak / 1024,
         "rss_idle_mib": idle_rss / 1024,
         "rss_peak_mib": loaded_rss / 1024,
     }
@@ -464,6 +508,10 @@ def table(s):
         ("RSS peak after the index catch-up", f"{s['rss_after_catch_up_mib']:.1f} MiB", "reported", ""),
         ("RSS idle, just started on an empty database", f"{s['rss_idle_empty_mib']:.1f} MiB", "<= 30 MB",
          met(s["rss_idle_empty_mib"] * 1.048576 <= 30)),
+        (f"RSS at the end of the first load ({FIRST_CREATES:,} creates, {FIRST_TRANSFERS:,} transfers)",
+         f"{s['rss_first_load_mib']:.1f} MiB", "< 64 MiB", met(s["rss_first_load_mib"] < 64)),
+        ("  its peak (a password hash holds 19 MiB while it runs)",
+         f"{s['rss_first_load_peak_mib']:.1f} MiB", "reported", ""),
         (f"RSS idle after the catch-up ({s['products']} products)", f"{s['rss_idle_mib']:.1f} MiB",
          "reported", ""),
         ("RSS peak under load", f"{s['rss_peak_mib']:.1f} MiB", "< 256 MiB at 1,000,000",

@@ -73,6 +73,8 @@ pub struct AppConfig {
     pub token_ttl_secs: i64,
     /// Where the product search index lives; in memory when `None`.
     pub search_dir: Option<std::path::PathBuf>,
+    /// The search index writer's memory budget, in bytes.
+    pub search_writer_bytes: usize,
     /// Wrong passwords one account (email) may get within
     /// `password_lock_secs` before its password checks lock for that long (0: no limit).
     pub password_attempts: u32,
@@ -94,6 +96,7 @@ impl Default for AppConfig {
             test_payments: false,
             token_ttl_secs: 7 * 24 * 3600,
             search_dir: None,
+            search_writer_bytes: search::DEFAULT_WRITER_BYTES,
             password_attempts: 10,
             password_lock_secs: 900,
             email_lookup_misses_per_hour: 20,
@@ -137,7 +140,11 @@ impl App {
         board: board::BoardConfig,
     ) -> Result<Arc<App>, RpcError> {
         ledger::ensure_system_accounts(&db)?;
-        let search = search::SearchIndex::open(config.search_dir.as_deref(), &db)?;
+        let search = search::SearchIndex::open(
+            config.search_dir.as_deref(),
+            &db,
+            config.search_writer_bytes,
+        )?;
         let passwords = guard::Budget::new(
             config.password_attempts,
             config.password_lock_secs,

@@ -21,8 +21,11 @@ use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Te
 
 use crate::{Product, ProductStatus};
 
-/// Memory budget of the index writer while it applies changes.
-const WRITER_MEMORY: usize = 20_000_000;
+/// The index writer's memory budget while it applies changes, unless set
+/// otherwise (`AppConfig::search_writer_bytes`).
+pub const DEFAULT_WRITER_BYTES: usize = 20 << 20;
+/// The least budget tantivy takes for its writer.
+pub const MIN_WRITER_BYTES: usize = 15_000_000;
 /// Changes applied per commit.
 const BATCH: usize = 10_000;
 /// Changes behind beyond which a sync rebuilds instead (a seed's million
@@ -65,14 +68,17 @@ pub struct SearchIndex {
     /// Missing, unreadable or out of step when opened: the next sync builds
     /// it again from the store.
     stale: AtomicBool,
+    /// The writer's memory budget.
+    writer_bytes: usize,
     /// The change log holds no change up to this one (pruned).
     pruned: AtomicU64,
 }
 
 impl SearchIndex {
-    /// Open the index in `dir` (or in memory); when it is missing,
-    /// unreadable or out of step with `db`, the next sync rebuilds it.
-    pub fn open(dir: Option<&Path>, db: &Db) -> Result<SearchIndex, RpcError> {
+    /// Open the index in `dir` (or in memory), its writer given
+    /// `writer_bytes` of memory (at least [`MIN_WRITER_BYTES`]); when it is
+    /// missing, unreadable or out of step with `db`, the next sync rebuilds it.
+    pub fn open(dir: Option<&Path>, db: &Db, writer_bytes: usize) -> Result<SearchIndex, RpcError> {
         let (schema, fields) = schema();
         let index = match dir {
             None => Index::create_in_ram(schema),
@@ -94,6 +100,7 @@ impl SearchIndex {
             fields,
             applied: Mutex::new(0),
             stale: AtomicBool::new(false),
+            writer_bytes: writer_bytes.max(MIN_WRITER_BYTES),
             pruned: AtomicU64::new(0),
         };
         // Usable only if every change after its position is still in the log.
@@ -145,7 +152,7 @@ impl SearchIndex {
 
     fn writer(&self) -> Result<IndexWriter, RpcError> {
         self.index
-            .writer_with_num_threads(1, WRITER_MEMORY)
+            .writer_with_num_threads(1, self.writer_bytes)
             .map_err(|e| failed("writer", e))
     }
 

@@ -15,6 +15,9 @@ pub struct Config {
     pub db: String,
     /// The embedded database's page cache, in MiB.
     pub cache_mb: usize,
+    /// The search index writer's memory while it applies changes, in MiB
+    /// (at least 15).
+    pub search_writer_mb: usize,
     /// Most PostgreSQL connections this process opens.
     pub pg_pool_size: u32,
     /// Seconds a PostgreSQL statement may run before it is cancelled.
@@ -133,6 +136,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             db: "redb://./data/marketplace.redb".into(),
             cache_mb: market_store::DEFAULT_CACHE_BYTES >> 20,
+            search_writer_mb: market_core::search::DEFAULT_WRITER_BYTES >> 20,
             pg_pool_size: 16,
             pg_statement_timeout_secs: 30,
             pg_write_lanes: 4,
@@ -290,6 +294,9 @@ impl Config {
         if let Some((n, v)) = get("MARKETPLACE_CACHE_MB") {
             self.cache_mb = parse_env(&n, &v)?;
         }
+        if let Some((n, v)) = get("MARKETPLACE_SEARCH_WRITER_MB") {
+            self.search_writer_mb = parse_env(&n, &v)?;
+        }
         if let Some((n, v)) = get("MARKETPLACE_PG_POOL_SIZE") {
             self.pg_pool_size = parse_env(&n, &v)?;
         }
@@ -313,6 +320,14 @@ impl Config {
 }
 
 impl Config {
+    /// The search index writer's memory budget in bytes (tantivy takes no
+    /// less than [`market_core::search::MIN_WRITER_BYTES`]).
+    pub fn search_writer_bytes(&self) -> usize {
+        self.search_writer_mb
+            .saturating_mul(1 << 20)
+            .max(market_core::search::MIN_WRITER_BYTES)
+    }
+
     /// How the database is opened: the embedded cache, PostgreSQL's pool.
     pub fn store_settings(&self) -> market_store::StoreSettings {
         market_store::StoreSettings {
@@ -455,7 +470,7 @@ mod tests {
     #[test]
     fn the_embedded_cache_is_set_in_mib() {
         let c = Config::load(None, |_| None).unwrap();
-        assert_eq!(c.store_settings().cache_bytes, 64 << 20);
+        assert_eq!(c.store_settings().cache_bytes, 8 << 20);
         let c = Config::load(None, |k| {
             (k == "MARKETPLACE_CACHE_MB").then(|| "256".into())
         })
@@ -464,5 +479,23 @@ mod tests {
         let err =
             Config::load(None, |k| (k == "MARKETPLACE_CACHE_MB").then(|| "-1".into())).unwrap_err();
         assert!(err.to_string().contains("MARKETPLACE_CACHE_MB"), "{err}");
+    }
+
+    #[test]
+    fn the_search_writer_memory_is_set_in_mib_and_never_below_tantivys_least() {
+        let writer = |v: &str| {
+            Config::load(None, |k| {
+                (k == "MARKETPLACE_SEARCH_WRITER_MB").then(|| v.into())
+            })
+        };
+        let c = Config::load(None, |_| None).unwrap();
+        assert_eq!(c.search_writer_bytes(), 20 << 20);
+        assert_eq!(writer("64").unwrap().search_writer_bytes(), 64 << 20);
+        assert_eq!(writer("1").unwrap().search_writer_bytes(), 15_000_000);
+        let err = writer("much").unwrap_err();
+        assert!(
+            err.to_string().contains("MARKETPLACE_SEARCH_WRITER_MB"),
+            "{err}"
+        );
     }
 }

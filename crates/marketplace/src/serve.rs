@@ -29,6 +29,7 @@ pub fn app_config(config: &Config) -> AppConfig {
             Ok(market_store::DbUrl::Redb(path)) => Some(market_core::search::index_dir(&path)),
             Ok(market_store::DbUrl::Postgres(_)) | Err(_) => None,
         },
+        search_writer_bytes: config.search_writer_bytes(),
         password_attempts: config.password_attempts,
         password_lock_secs: i64::from(config.password_lock_secs),
         email_lookup_misses_per_hour: config.email_lookup_misses_per_hour,
