@@ -116,6 +116,9 @@ pub struct Db {
 pub struct StoreSettings {
     /// The embedded database's page cache, in bytes.
     pub cache_bytes: usize,
+    /// Whether each embedded commit also saves what a restart after a
+    /// crash needs to open the file at once ([`RedbBackend::with_quick_repair`]).
+    pub quick_repair: bool,
     /// PostgreSQL's connections.
     pub pg: PgSettings,
 }
@@ -124,6 +127,7 @@ impl Default for StoreSettings {
     fn default() -> StoreSettings {
         StoreSettings {
             cache_bytes: redb_backend::DEFAULT_CACHE_BYTES,
+            quick_repair: true,
             pg: PgSettings::default(),
         }
     }
@@ -148,7 +152,10 @@ impl Db {
     /// database gets a table for each of `tables` (migrated at opening).
     pub fn open_with(url: &str, tables: &[TableSpec], settings: &StoreSettings) -> Result<Db> {
         let backend: Arc<dyn Backend> = match url.parse()? {
-            DbUrl::Redb(path) => Arc::new(RedbBackend::open_cached(&path, settings.cache_bytes)?),
+            DbUrl::Redb(path) => Arc::new(
+                RedbBackend::open_cached(&path, settings.cache_bytes)?
+                    .with_quick_repair(settings.quick_repair),
+            ),
             DbUrl::Postgres(url) => Arc::new(PgBackend::open(&url, tables, LOGS, &settings.pg)?),
         };
         Ok(Db::new(backend, Arc::new(SystemClock)))

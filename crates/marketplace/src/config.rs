@@ -15,6 +15,10 @@ pub struct Config {
     pub db: String,
     /// The embedded database's page cache, in MiB.
     pub cache_mb: usize,
+    /// Embedded commits save what a restart after a crash needs to open
+    /// the file at once (off: one sync per commit instead of two, and a
+    /// check of the whole file at the first start after a crash).
+    pub quick_repair: bool,
     /// The search index writer's memory while it applies changes, in MiB
     /// (at least 15).
     pub search_writer_mb: usize,
@@ -136,6 +140,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             db: "redb://./data/marketplace.redb".into(),
             cache_mb: market_store::DEFAULT_CACHE_BYTES >> 20,
+            quick_repair: true,
             search_writer_mb: market_core::search::DEFAULT_WRITER_BYTES >> 20,
             pg_pool_size: 16,
             pg_statement_timeout_secs: 30,
@@ -242,16 +247,7 @@ impl Config {
             config.commission_percent = parse_env("MARKETPLACE_COMMISSION_PERCENT", &v)?;
         }
         if let Some(v) = env("MARKETPLACE_TEST_PAYMENTS") {
-            config.test_payments = match v.trim() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" | "" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: "MARKETPLACE_TEST_PAYMENTS".into(),
-                        message: format!("expected 1 or 0, got '{v}'"),
-                    });
-                }
-            };
+            config.test_payments = parse_flag("MARKETPLACE_TEST_PAYMENTS", &v)?;
         }
         if let Some(v) = env("MARKETPLACE_TOKEN_TTL_HOURS") {
             config.token_ttl_hours = parse_env("MARKETPLACE_TOKEN_TTL_HOURS", &v)?;
@@ -294,6 +290,9 @@ impl Config {
         if let Some((n, v)) = get("MARKETPLACE_CACHE_MB") {
             self.cache_mb = parse_env(&n, &v)?;
         }
+        if let Some((n, v)) = get("MARKETPLACE_QUICK_REPAIR") {
+            self.quick_repair = parse_flag(&n, &v)?;
+        }
         if let Some((n, v)) = get("MARKETPLACE_SEARCH_WRITER_MB") {
             self.search_writer_mb = parse_env(&n, &v)?;
         }
@@ -332,6 +331,7 @@ impl Config {
     pub fn store_settings(&self) -> market_store::StoreSettings {
         market_store::StoreSettings {
             cache_bytes: self.cache_mb.max(1).saturating_mul(1 << 20),
+            quick_repair: self.quick_repair,
             pg: market_store::PgSettings {
                 pool_size: self.pg_pool_size.max(1),
                 statement_timeout: std::time::Duration::from_secs(
@@ -347,16 +347,7 @@ impl Config {
     fn events_env(&mut self, env: &impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |name: &str| env(name).map(|v| (name.to_string(), v));
         if let Some((n, v)) = get("MARKETPLACE_WEBHOOK_ALLOW_PRIVATE") {
-            self.webhook_allow_private = match v.trim() {
-                "1" | "true" | "yes" | "on" => true,
-                "0" | "false" | "no" | "off" | "" => false,
-                _ => {
-                    return Err(ConfigError::Env {
-                        name: n,
-                        message: format!("expected 1 or 0, got '{v}'"),
-                    });
-                }
-            };
+            self.webhook_allow_private = parse_flag(&n, &v)?;
         }
         if let Some((n, v)) = get("MARKETPLACE_WEBHOOK_TIMEOUT_SECS") {
             self.webhook_timeout_secs = parse_env(&n, &v)?;
@@ -426,6 +417,19 @@ fn list(value: &str) -> Vec<String> {
         .collect()
 }
 
+/// A yes-or-no setting: `1`, `true`, `yes`, `on` or `0`, `false`, `no`,
+/// `off`, empty.
+fn parse_flag(name: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        _ => Err(ConfigError::Env {
+            name: name.to_string(),
+            message: format!("expected 1 or 0, got '{value}'"),
+        }),
+    }
+}
+
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| ConfigError::Env {
         name: name.to_string(),
@@ -479,6 +483,28 @@ mod tests {
         let err =
             Config::load(None, |k| (k == "MARKETPLACE_CACHE_MB").then(|| "-1".into())).unwrap_err();
         assert!(err.to_string().contains("MARKETPLACE_CACHE_MB"), "{err}");
+    }
+
+    #[test]
+    fn quick_repair_is_on_unless_turned_off() {
+        let quick = |v: &str| {
+            Config::load(None, |k| {
+                (k == "MARKETPLACE_QUICK_REPAIR").then(|| v.into())
+            })
+        };
+        assert!(
+            Config::load(None, |_| None)
+                .unwrap()
+                .store_settings()
+                .quick_repair
+        );
+        assert!(!quick("0").unwrap().store_settings().quick_repair);
+        assert!(quick("on").unwrap().store_settings().quick_repair);
+        let err = quick("sometimes").unwrap_err();
+        assert!(
+            err.to_string().contains("MARKETPLACE_QUICK_REPAIR"),
+            "{err}"
+        );
     }
 
     #[test]

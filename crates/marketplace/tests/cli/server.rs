@@ -30,6 +30,11 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(db: &str) -> Server {
+        Server::start_with(db, &[])
+    }
+
+    /// A server with `settings` in its environment besides the tests' own.
+    pub(crate) fn start_with(db: &str, settings: &[(&str, &str)]) -> Server {
         let port = free_port();
         let child = serve_command(bin(), db, port)
             .env("MARKETPLACE_TEST_PAYMENTS", "1")
@@ -38,6 +43,7 @@ impl Server {
             .env("MARKETPLACE_RATE_PER_MIN", "0")
             .env("MARKETPLACE_PG_POOL_SIZE", "8")
             .env("RUST_LOG", "warn")
+            .envs(settings.iter().copied())
             .spawn()
             .unwrap();
         let server = Server {
