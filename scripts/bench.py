@@ -109,26 +109,40 @@ def oha(name, url, method, params, token=None, calls=None):
     return row
 
 
+STAGES = ("calls", "commits")
+
+
 def store_metrics(base):
-    """The store's write figures from /metrics (writes, batches, rows)."""
+    """The store's write figures from /metrics (writes, batches, rows, and
+    the time its serial stages were busy), and when they were read."""
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as r:
         text = r.read().decode()
-    out = {}
+    out = {"at": time.monotonic()}
+    names = ["store_writes_total", "store_batches_total", "store_rows_written_total"]
+    names += [f"store_write_{stage}_{part}_seconds_total" for stage in STAGES
+              for part in ("busy", "cpu")]
     for line in text.splitlines():
-        for name in ("store_writes_total", "store_batches_total", "store_rows_written_total"):
+        for name in names:
             if line.startswith(name + " "):
-                out[name] = int(float(line.split()[1]))
+                out[name] = float(line.split()[1])
     return out
 
 
 def batching(before, after):
-    """Writes per batch and rows per write between two readings."""
-    writes = after["store_writes_total"] - before["store_writes_total"]
-    batches = after["store_batches_total"] - before["store_batches_total"]
-    rows = after["store_rows_written_total"] - before["store_rows_written_total"]
+    """Writes per batch and rows per write between two readings, and the
+    share of the time between them each serial stage was busy and on a
+    processor (percent)."""
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+    writes = int(delta("store_writes_total"))
+    batches = int(delta("store_batches_total"))
+    rows = int(delta("store_rows_written_total"))
+    wall = after["at"] - before["at"]
     return {"writes": writes, "batches": batches,
             "writes_per_batch": writes / batches if batches else None,
-            "rows_per_write": rows / writes if writes else None}
+            "rows_per_write": rows / writes if writes else None,
+            "stages": {stage: {part: 100 * delta(f"store_write_{stage}_{part}_seconds_total") / wall
+                               for part in ("busy", "cpu")} for stage in STAGES}}
 
 
 def listening(port):
@@ -444,6 +458,14 @@ def batch_figures(run):
     return f"{b['writes_per_batch']:.1f}, {b['rows_per_write']:.1f}"
 
 
+def stage_figures(run):
+    stages = (run.get("store") or {}).get("stages")
+    if not stages:
+        return "n/a"
+    return ", ".join(f"{stages[stage]['busy']:.0f} % ({stages[stage]['cpu']:.0f} %)"
+                     for stage in STAGES)
+
+
 def cpu_figures(run):
     if "server_cpu_pct" not in run:
         return "n/a"
@@ -485,12 +507,16 @@ def table(s):
         ("  writes per batch, rows per transfer", batch_figures(s["wallet_transfer"]), "reported", ""),
         ("  server CPU, machine idle (disk wait), CPU per call", cpu_figures(s["wallet_transfer"]),
          "reported", ""),
+        ("  one-at-a-time stages busy (on a processor): calls, commits", stage_figures(s["wallet_transfer"]),
+         "reported", ""),
         ("  the same on a database in memory (tmpfs)", in_memory_figure(s, "wallet_transfer"), "reported",
          ""),
         ("order.buy_now (durable)", f"{s['order_buy_now']['req_per_s']:.0f} /s", ">= 5,000 /s",
          met(s["order_buy_now"]["req_per_s"] >= 5_000)),
         ("  writes per batch, rows per order", batch_figures(s["order_buy_now"]), "reported", ""),
         ("  server CPU, machine idle (disk wait), CPU per call", cpu_figures(s["order_buy_now"]),
+         "reported", ""),
+        ("  one-at-a-time stages busy (on a processor): calls, commits", stage_figures(s["order_buy_now"]),
          "reported", ""),
         ("  the same on a database in memory (tmpfs)", in_memory_figure(s, "order_buy_now"), "reported",
          ""),

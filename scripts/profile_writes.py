@@ -10,7 +10,10 @@ the leader applying a batch's rows and committing it, authentication, the
 wait for the batch (condition variables, wake-ups), the rest of the call
 (params, dispatch, the answer's JSON) and HTTP with the async runtime. It
 prints each stage's share of the server's samples and its processor time
-per call, and the shares of the load generator and of idle cores.
+per call, and the shares of the load generator and of idle cores; then,
+from the server's /metrics, how much of the time the two stages that run
+one at a time (the calls' bodies, the leaders' commits) were busy, and on
+a processor.
 
 Needs `perf` (linux-perf) and the rights to sample every core. Settings
 (environment): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS
@@ -82,15 +85,27 @@ def report(name, samples, calls):
     print(f"  server: {len(server) / hz * 1e6 / calls:.0f} us of processor time per call")
 
 
-def profiled(name, url, method, params, token, seconds):
+def occupancy(store):
+    """How busy the two stages that run one at a time were."""
+    calls, commits = (store["stages"][stage] for stage in bench.STAGES)
+    print(f"  one at a time: the calls' bodies held the batch {calls['busy']:.0f} % of the time"
+          f" (on a processor {calls['cpu']:.0f} %, the rest waiting for a core or a lock);"
+          f" leaders were committing {commits['busy']:.0f} % of the time (on a processor"
+          f" {commits['cpu']:.0f} %, the rest waiting for the disk, a core or the calls on their way)")
+
+
+def profiled(name, url, base, method, params, token, seconds):
     data = OUT / f"{name}.perf"
+    stored = bench.store_metrics(base)
     perf = subprocess.Popen(["perf", "record", "-F", FREQUENCY, "-a", "--call-graph", "dwarf,12288",
                              "-o", str(data), "--", "sleep", str(seconds - 1)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     run = bench.oha(name, url, method, params, token)
+    store = bench.batching(stored, bench.store_metrics(base))
     if perf.wait() != 0:
         raise SystemExit("perf record failed: is perf installed, and may it sample every core?")
     report(name, stacks(data), run["requests"] * (seconds - 1) // seconds)
+    occupancy(store)
 
 
 def main():
@@ -107,10 +122,10 @@ def main():
     server, base, _ = bench.serve(f"redb://{OUT / 'market.redb'}", env)
     url = f"{base}/rpc"
     try:
-        profiled("wallet_transfer", url, "wallet.transfer", bench.TRANSFER, bench.sender(url),
+        profiled("wallet_transfer", url, base, "wallet.transfer", bench.TRANSFER, bench.sender(url),
                  bench.SECONDS)
         token, item = bench.buyer(url, 100_000_000)
-        profiled("order_buy_now", url, "order.buy_now", {"product_id": item, "quantity": 1}, token,
+        profiled("order_buy_now", url, base, "order.buy_now", {"product_id": item, "quantity": 1}, token,
                  bench.SECONDS)
     finally:
         server.terminate()

@@ -68,6 +68,37 @@ impl Collector for StoreWrites {
                 counter.metric_type(),
             )?)?;
         }
+        let stages = stats.stages;
+        for (name, help, value) in [
+            (
+                "store_write_calls_busy_seconds",
+                "Time the bodies of batched writes ran, one at a time",
+                stages.calls.busy,
+            ),
+            (
+                "store_write_calls_cpu_seconds",
+                "Of it, time on a processor",
+                stages.calls.cpu,
+            ),
+            (
+                "store_write_commits_busy_seconds",
+                "Time leaders spent committing batches, one at a time",
+                stages.commits.busy,
+            ),
+            (
+                "store_write_commits_cpu_seconds",
+                "Of it, time on a processor",
+                stages.commits.cpu,
+            ),
+        ] {
+            let counter = ConstCounter::new(value.as_secs_f64());
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
+        }
         let queued = ConstGauge::new(i64::try_from(stats.queued).unwrap_or(i64::MAX));
         queued.encode(encoder.encode_descriptor(
             "store_writes_queued",

@@ -9,6 +9,8 @@
 //! ([`crate::PgBackend`]). Records travel as their JSON text, secret fields
 //! already sealed; the typed layer ([`crate::tx`]) encodes and decodes them.
 
+use std::time::Duration;
+
 use crate::error::{Result, StoreError};
 use crate::idempotency::IdempotencyRecord;
 use crate::record::{IndexSpec, TableSpec};
@@ -184,6 +186,31 @@ pub struct WriteStats {
     pub rows: u64,
     /// Writes waiting for the open batch right now.
     pub queued: u64,
+    /// The two stages of a batched write that run one at a time, each
+    /// busy so long in all (see [`StageTime`]).
+    pub stages: Stages,
+}
+
+/// How long the two serial stages of batched writes were busy: a stage
+/// busy nearly all the time bounds the write rate, whatever the cores and
+/// the disk could still take.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stages {
+    /// The calls' bodies, each in its overlay over the open batch.
+    pub calls: StageTime,
+    /// The leaders' commits: waiting for the calls on their way, applying
+    /// the batch's rows, the durable commit.
+    pub commits: StageTime,
+}
+
+/// Time spent in a stage that runs on one thread at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageTime {
+    /// Wall-clock time.
+    pub busy: Duration,
+    /// Of it, time on a processor; the rest went waiting for a core, the
+    /// disk or a lock.
+    pub cpu: Duration,
 }
 
 /// A storage engine: runs closures in read and write transactions.

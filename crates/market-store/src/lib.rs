@@ -35,7 +35,8 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 pub use backend::{
-    Appended, Backend, IndexValues, LogSpec, Row, StoreRead, StoreWrite, WriteStats,
+    Appended, Backend, IndexValues, LogSpec, Row, StageTime, Stages, StoreRead, StoreWrite,
+    WriteStats,
 };
 pub use changes::{CHANGES, Change, ChangeReads, PRUNE_STEP};
 pub use crypto::{KeyError, SecretCipher};

@@ -45,7 +45,7 @@ use redb::{
     StorageBackend, TableDefinition, TableError,
 };
 
-use crate::backend::{Backend, StoreRead, StoreWrite, WriteStats};
+use crate::backend::{Backend, StageTime, Stages, StoreRead, StoreWrite, WriteStats};
 use crate::error::{Result, StoreError};
 use crate::kv::{Entry, KeyRange, Kv, Order, RawRead, RawWrite};
 use crate::overlay::{Layer, Overlay, Writes};
@@ -149,6 +149,56 @@ struct Counters {
     writes: AtomicU64,
     batches: AtomicU64,
     rows: AtomicU64,
+    /// The calls' bodies, one at a time (see [`Joining::run`]).
+    calls: StageClock,
+    /// The leaders' commits (see [`RedbBackend::commit_open`]).
+    commits: StageClock,
+}
+
+/// Adds up the wall-clock and processor time of a stage that runs on one
+/// thread at a time, in nanoseconds.
+#[derive(Default)]
+struct StageClock {
+    busy: AtomicU64,
+    cpu: AtomicU64,
+}
+
+impl StageClock {
+    /// Time `f` into this stage.
+    fn time<R>(&self, f: impl FnOnce() -> R) -> R {
+        let (wall, cpu) = (std::time::Instant::now(), thread_cpu());
+        let out = f();
+        let nanos = |d: std::time::Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.busy
+            .fetch_add(nanos(wall.elapsed()), Ordering::Relaxed);
+        self.cpu
+            .fetch_add(nanos(thread_cpu().saturating_sub(cpu)), Ordering::Relaxed);
+        out
+    }
+
+    fn read(&self) -> StageTime {
+        StageTime {
+            busy: std::time::Duration::from_nanos(self.busy.load(Ordering::Relaxed)),
+            cpu: std::time::Duration::from_nanos(self.cpu.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+/// The processor time this thread has used (zero where the system cannot
+/// tell).
+fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid timespec for the call to fill in.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) } != 0 {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
 }
 
 /// One opening of the database.
@@ -632,7 +682,7 @@ impl RedbBackend {
             }
             state.flushing = true;
             drop(state);
-            let committed = self.commit_open(true);
+            let committed = self.counters.commits.time(|| self.commit_open(true));
             state = self.state();
             state.flushing = false;
             state.wake();
@@ -1125,11 +1175,13 @@ impl Backend for RedbBackend {
                 .wait(open)
                 .unwrap_or_else(PoisonError::into_inner);
         }
-        Joining {
-            backend: self,
-            open,
-        }
-        .run(f)
+        self.counters.calls.time(|| {
+            Joining {
+                backend: self,
+                open,
+            }
+            .run(f)
+        })
     }
 
     fn begin_batch(&self) -> Result<bool> {
@@ -1190,6 +1242,10 @@ impl Backend for RedbBackend {
             batches: self.counters.batches.load(Ordering::Relaxed),
             rows: self.counters.rows.load(Ordering::Relaxed),
             queued: self.joining.load(Ordering::Relaxed) as u64,
+            stages: Stages {
+                calls: self.counters.calls.read(),
+                commits: self.counters.commits.read(),
+            },
         }
     }
 

@@ -1544,7 +1544,7 @@ fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alo
     let before = db.write_stats();
     let (started, first_runs) = std::sync::mpsc::channel();
     let (release, go) = std::sync::mpsc::channel::<()>();
-    std::thread::scope(|s| {
+    let held = std::thread::scope(|s| {
         let db = &db;
         s.spawn(move || {
             db.write(&actor(), |tx| {
@@ -1556,6 +1556,7 @@ fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alo
             .unwrap();
         });
         first_runs.recv().unwrap();
+        let held = std::time::Instant::now();
         let others: Vec<_> = ["second", "third", "fourth"]
             .into_iter()
             .map(|name| {
@@ -1574,17 +1575,25 @@ fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alo
         while db.write_stats().queued < 4 {
             std::thread::yield_now();
         }
+        let held = held.elapsed();
         release.send(()).unwrap();
         let outcomes: Vec<bool> = others
             .into_iter()
             .map(|h| h.join().unwrap().is_ok())
             .collect();
         assert_eq!(outcomes, vec![true, false, true]);
+        held
     });
     let after = db.write_stats();
     assert_eq!(after.writes - before.writes, 3, "three writes committed");
     assert_eq!(after.batches - before.batches, 1, "in one durable commit");
     assert_eq!(after.queued, 0);
+    // The first body held the batch while the others waited, asleep.
+    let calls = after.stages.calls;
+    assert!(calls.busy - before.stages.calls.busy >= held, "{calls:?}");
+    assert!(calls.cpu < calls.busy, "{calls:?}");
+    let commits = after.stages.commits;
+    assert!(commits.busy > before.stages.commits.busy, "{commits:?}");
     drop(db);
     let db = Db::new(
         Arc::new(RedbBackend::open(&path).unwrap()),

@@ -482,6 +482,23 @@ fn a_transfer_writes_its_rows_and_five_audit_entries() {
         ] {
             assert!(metrics.lines().any(|l| l == line), "{line} in {metrics}");
         }
+        // with the time its serial stages took
+        let stages = after.stages;
+        for (name, time) in [
+            ("store_write_calls_busy_seconds_total", stages.calls.busy),
+            ("store_write_calls_cpu_seconds_total", stages.calls.cpu),
+            (
+                "store_write_commits_busy_seconds_total",
+                stages.commits.busy,
+            ),
+            ("store_write_commits_cpu_seconds_total", stages.commits.cpu),
+        ] {
+            let shown = metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok());
+            assert!(time > std::time::Duration::ZERO, "{name}: {stages:?}");
+            assert_eq!(shown, Some(time.as_secs_f64()), "{name} in {metrics}");
+        }
     }
     // the two accounts, the transfer and its two ledger entries
     assert_eq!(audits() - audited, 5, "{t}");
