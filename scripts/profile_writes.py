@@ -12,8 +12,8 @@ wait for the batch (condition variables, wake-ups), the rest of the call
 prints each stage's share of the server's samples and its processor time
 per call, and the shares of the load generator and of idle cores; then,
 from the server's /metrics, how much of the time the two stages that run
-one at a time (the calls' bodies, the leaders' commits) were busy, and on
-a processor.
+one at a time (the calls' bodies, the leaders' commits, and redb's part
+of the commits) were busy, and on a processor.
 
 Needs `perf` (linux-perf) and the rights to sample every core. Settings
 (environment): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS
@@ -87,11 +87,12 @@ def report(name, samples, calls):
 
 def occupancy(store):
     """How busy the two stages that run one at a time were."""
-    calls, commits = (store["stages"][stage] for stage in bench.STAGES)
+    calls, commits, engine = (store["stages"][stage] for stage in bench.STAGES)
     print(f"  one at a time: the calls' bodies held the batch {calls['busy']:.0f} % of the time"
           f" (on a processor {calls['cpu']:.0f} %, the rest waiting for a core or a lock);"
           f" leaders were committing {commits['busy']:.0f} % of the time (on a processor"
-          f" {commits['cpu']:.0f} %, the rest waiting for the disk, a core or the calls on their way)")
+          f" {commits['cpu']:.0f} %, the rest waiting for the disk, a core or the calls on their way),"
+          f" in redb {engine['busy']:.0f} % (on a processor {engine['cpu']:.0f} %)")
 
 
 def profiled(name, url, base, method, params, token, seconds):

@@ -90,6 +90,16 @@ impl Collector for StoreWrites {
                 "Of it, time on a processor",
                 stages.commits.cpu,
             ),
+            (
+                "store_write_engine_busy_seconds",
+                "Of the commits, time in the storage engine (rows put, durable commit)",
+                stages.engine.busy,
+            ),
+            (
+                "store_write_engine_cpu_seconds",
+                "Of it, time on a processor",
+                stages.engine.cpu,
+            ),
         ] {
             let counter = ConstCounter::new(value.as_secs_f64());
             counter.encode(encoder.encode_descriptor(

@@ -201,6 +201,9 @@ pub struct Stages {
     /// The leaders' commits: waiting for the calls on their way, applying
     /// the batch's rows, the durable commit.
     pub commits: StageTime,
+    /// Of the commits, the storage engine's part: the batch's rows put in
+    /// its tables and its durable commit, sync included.
+    pub engine: StageTime,
 }
 
 /// Time spent in a stage that runs on one thread at a time.

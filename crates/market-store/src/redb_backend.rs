@@ -153,6 +153,8 @@ struct Counters {
     calls: StageClock,
     /// The leaders' commits (see [`RedbBackend::commit_open`]).
     commits: StageClock,
+    /// Of them, redb's part (see [`RedbBackend::commit`]).
+    engine: StageClock,
 }
 
 /// Adds up the wall-clock and processor time of a stage that runs on one
@@ -781,13 +783,13 @@ impl RedbBackend {
                 return Err(lost_commit());
             }
         }
-        let result = (|| {
+        let result = self.counters.engine.time(|| {
             let mut tx = handle.db.begin_write()?;
             tx.set_quick_repair(self.quick_repair);
             writes.apply(&mut &Writer::new(&tx))?;
             tx.commit()?;
             Ok(())
-        })();
+        });
         let result = self.check(handle, result);
         // Before anyone hears the commit is durable: a caller told so then
         // reads its writes, even without waiting. (A commit that ends after
@@ -1245,6 +1247,7 @@ impl Backend for RedbBackend {
             stages: Stages {
                 calls: self.counters.calls.read(),
                 commits: self.counters.commits.read(),
+                engine: self.counters.engine.read(),
             },
         }
     }

@@ -1594,6 +1594,10 @@ fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alo
     assert!(calls.cpu < calls.busy, "{calls:?}");
     let commits = after.stages.commits;
     assert!(commits.busy > before.stages.commits.busy, "{commits:?}");
+    // redb's part is within the leader's
+    let engine = after.stages.engine;
+    assert!(engine.busy > before.stages.engine.busy, "{engine:?}");
+    assert!(engine.busy <= commits.busy, "{engine:?} within {commits:?}");
     drop(db);
     let db = Db::new(
         Arc::new(RedbBackend::open(&path).unwrap()),

@@ -492,6 +492,8 @@ fn a_transfer_writes_its_rows_and_five_audit_entries() {
                 stages.commits.busy,
             ),
             ("store_write_commits_cpu_seconds_total", stages.commits.cpu),
+            ("store_write_engine_busy_seconds_total", stages.engine.busy),
+            ("store_write_engine_cpu_seconds_total", stages.engine.cpu),
         ] {
             let shown = metrics
                 .lines()
