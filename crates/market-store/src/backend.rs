@@ -186,14 +186,15 @@ pub struct WriteStats {
     pub rows: u64,
     /// Writes waiting for the open batch right now.
     pub queued: u64,
-    /// The two stages of a batched write that run one at a time, each
-    /// busy so long in all (see [`StageTime`]).
+    /// How long the two stages of a batched write that run one at a time
+    /// were busy, and the storage engine's part of the second.
     pub stages: Stages,
 }
 
-/// How long the two serial stages of batched writes were busy: a stage
-/// busy nearly all the time bounds the write rate, whatever the cores and
-/// the disk could still take.
+/// How long the two serial stages of batched writes were busy in all,
+/// and the storage engine's part of the commits: a stage busy nearly all
+/// the time bounds the write rate, whatever the cores and the disk could
+/// still take. Zero on a backend that does not batch writes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stages {
     /// The calls' bodies, each in its overlay over the open batch.
