@@ -86,7 +86,8 @@ def report(name, samples, calls):
 
 
 def occupancy(store):
-    """How busy the two stages that run one at a time were."""
+    """How busy the two stages that run one at a time, and redb's part of the
+    second, were."""
     calls, commits, engine = (store["stages"][stage] for stage in bench.STAGES)
     print(f"  one at a time: the calls' bodies held the batch {calls['busy']:.0f} % of the time"
           f" (on a processor {calls['cpu']:.0f} %, the rest waiting for a core or a lock);"
