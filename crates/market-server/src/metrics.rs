@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use market_store::WriteStats;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeCounterValue, EncodeLabelSet, EncodeMetric,
+};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
@@ -60,54 +62,39 @@ impl Collector for StoreWrites {
                 stats.rows,
             ),
         ] {
-            let counter = ConstCounter::new(value);
-            counter.encode(encoder.encode_descriptor(
-                name,
-                help,
-                None,
-                counter.metric_type(),
-            )?)?;
+            encode_counter(&mut encoder, name, help, value)?;
         }
         let stages = stats.stages;
-        for (name, help, value) in [
+        for (stage, help, time) in [
             (
-                "store_write_calls_busy_seconds",
+                "calls",
                 "Time the bodies of batched writes ran, one at a time",
-                stages.calls.busy,
+                stages.calls,
             ),
             (
-                "store_write_calls_cpu_seconds",
-                "Of it, time on a processor",
-                stages.calls.cpu,
-            ),
-            (
-                "store_write_commits_busy_seconds",
+                "commits",
                 "Time leaders spent committing batches, one at a time",
-                stages.commits.busy,
+                stages.commits,
             ),
             (
-                "store_write_commits_cpu_seconds",
-                "Of it, time on a processor",
-                stages.commits.cpu,
-            ),
-            (
-                "store_write_engine_busy_seconds",
+                "engine",
                 "Of the commits, time in the storage engine (rows put, durable commit)",
-                stages.engine.busy,
-            ),
-            (
-                "store_write_engine_cpu_seconds",
-                "Of it, time on a processor",
-                stages.engine.cpu,
+                stages.engine,
             ),
         ] {
-            let counter = ConstCounter::new(value.as_secs_f64());
-            counter.encode(encoder.encode_descriptor(
-                name,
+            let name = format!("store_write_{stage}");
+            encode_counter(
+                &mut encoder,
+                &format!("{name}_busy_seconds"),
                 help,
-                None,
-                counter.metric_type(),
-            )?)?;
+                time.busy.as_secs_f64(),
+            )?;
+            encode_counter(
+                &mut encoder,
+                &format!("{name}_cpu_seconds"),
+                &format!("{help}: of it, time on a processor"),
+                time.cpu.as_secs_f64(),
+            )?;
         }
         let queued = ConstGauge::new(i64::try_from(stats.queued).unwrap_or(i64::MAX));
         queued.encode(encoder.encode_descriptor(
@@ -117,6 +104,17 @@ impl Collector for StoreWrites {
             queued.metric_type(),
         )?)
     }
+}
+
+/// One counter's descriptor and value.
+fn encode_counter<N: EncodeCounterValue>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: N,
+) -> std::fmt::Result {
+    let counter = ConstCounter::new(value);
+    counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)
 }
 
 impl Default for Metrics {
