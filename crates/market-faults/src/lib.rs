@@ -1,7 +1,8 @@
-//! Storage faults on command, for tests: [`FaultyStorage`] is a redb file
-//! whose writes fail when its [`FaultPlan`] says so. A test opens the
-//! store on it with `market_store::RedbBackend::open_on(&path, move ||
-//! FaultyStorage::open(&path, plan.clone()))`, keeps the plan, and steers it:
+//! Storage faults on command, for tests: [`FaultyStorage`] is a file
+//! (the database's or its redo log's) whose writes fail when its
+//! [`FaultPlan`] says so. A test opens the store on it with
+//! `market_store::RedbBackend::open_on(&path, move |file|
+//! FaultyStorage::open(file, plan.clone()))`, keeps the plan, and steers it:
 //! [`FaultPlan::fail_nth_write`], [`FaultPlan::fail_all_writes`],
 //! [`FaultPlan::disk_full_at`], [`FaultPlan::clear`], and holds syncs
 //! back ([`FaultPlan::hold_syncs`], [`FaultPlan::release_syncs`]) to

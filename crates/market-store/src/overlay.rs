@@ -31,6 +31,12 @@ impl Writes {
             .unwrap_or_else(|| unreachable!("the table was just added"))
     }
 
+    /// Put `value` at `key` (`Some`), or delete the key (`None`).
+    pub(crate) fn set(&mut self, table: &str, key: &[u8], value: Option<&[u8]>) {
+        self.table_mut(table)
+            .insert(key.to_vec(), value.map(<[u8]>::to_vec));
+    }
+
     /// How many keys they put or delete.
     pub(crate) fn rows(&self) -> usize {
         self.0.values().map(BTreeMap::len).sum()
@@ -46,6 +52,70 @@ impl Writes {
                 }
             }
         }
+    }
+
+    /// Whether they write nothing.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.values().all(BTreeMap::is_empty)
+    }
+
+    /// Append them to `out` as the redo log holds them
+    /// ([`crate::redo`]): for each table its name and how many keys, then
+    /// each key with its value (tag 1) or its deletion (tag 0); lengths
+    /// are 8-byte little-endian.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        let put_bytes = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+            out.extend_from_slice(bytes);
+        };
+        for (table, writes) in &self.0 {
+            put_bytes(out, table.as_bytes());
+            out.extend_from_slice(&(writes.len() as u64).to_le_bytes());
+            for (key, slot) in writes {
+                put_bytes(out, key);
+                match slot {
+                    Some(value) => {
+                        out.push(1);
+                        put_bytes(out, value);
+                    }
+                    None => out.push(0),
+                }
+            }
+        }
+    }
+
+    /// The writes [`Writes::encode`] wrote into `bytes`; `None` when they
+    /// are not such writes.
+    pub(crate) fn decode(mut bytes: &[u8]) -> Option<Writes> {
+        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, rest) = bytes.split_at_checked(n)?;
+            *bytes = rest;
+            Some(head)
+        }
+        fn length(bytes: &mut &[u8]) -> Option<usize> {
+            let raw = take(bytes, 8)?.try_into().ok()?;
+            usize::try_from(u64::from_le_bytes(raw)).ok()
+        }
+        fn sized<'a>(bytes: &mut &'a [u8]) -> Option<&'a [u8]> {
+            let n = length(bytes)?;
+            take(bytes, n)
+        }
+        let mut writes = Writes::default();
+        while !bytes.is_empty() {
+            let table = std::str::from_utf8(sized(&mut bytes)?).ok()?;
+            let keys = length(&mut bytes)?;
+            let into = writes.table_mut(table);
+            for _ in 0..keys {
+                let key = sized(&mut bytes)?.to_vec();
+                let slot = match take(&mut bytes, 1)? {
+                    [1] => Some(sized(&mut bytes)?.to_vec()),
+                    [0] => None,
+                    _ => return None,
+                };
+                into.insert(key, slot);
+            }
+        }
+        Some(writes)
     }
 
     /// Put and delete them in `target`, a table at a time, in key order.
@@ -169,15 +239,13 @@ impl<B: RawRead> RawRead for Overlay<'_, B> {
 
 impl<B: RawRead> RawWrite for Overlay<'_, B> {
     fn put(&mut self, table: &str, key: &[u8], value: &[u8]) -> Result<()> {
-        self.writes
-            .table_mut(table)
-            .insert(key.to_vec(), Some(value.to_vec()));
+        self.writes.set(table, key, Some(value));
         Ok(())
     }
 
     fn delete(&mut self, table: &str, key: &[u8]) -> Result<bool> {
         let present = self.get(table, key)?.is_some();
-        self.writes.table_mut(table).insert(key.to_vec(), None);
+        self.writes.set(table, key, None);
         Ok(present)
     }
 }

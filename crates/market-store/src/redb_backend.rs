@@ -49,12 +49,27 @@ use crate::backend::{Backend, StageTime, Stages, StoreRead, StoreWrite, WriteSta
 use crate::error::{Result, StoreError};
 use crate::kv::{Entry, KeyRange, Kv, Order, RawRead, RawWrite};
 use crate::overlay::{Layer, Overlay, Writes};
+use crate::redo::{Recovered, RedoLog};
 
 type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
-/// Makes the storage a database is opened on, at start and again after a
-/// storage failure.
-type OpenStorage = dyn Fn() -> std::io::Result<Box<dyn StorageBackend>> + Send + Sync;
+/// Makes the storage of a file (the database's or its redo log's), at
+/// start and again after a storage failure.
+type OpenStorage = dyn Fn(&Path) -> std::io::Result<Box<dyn StorageBackend>> + Send + Sync;
+
+/// The table where a checkpoint notes the last record of the redo log it
+/// holds (under [`APPLIED`]), and where the database keeps the key its
+/// log's records are checked with (under [`LOG_KEY`]).
+const REDO: &str = "redb:redo";
+const APPLIED: &[u8] = b"applied";
+const LOG_KEY: &[u8] = b"key";
+
+/// The redo log beside the database at `path`: its name with `.redo` added.
+pub fn redo_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".redo");
+    PathBuf::from(name)
+}
 
 /// The page cache of an embedded database unless told otherwise: redb's
 /// own default (1 GiB) would hold a large marketplace in memory; pages
@@ -87,6 +102,10 @@ pub struct RedbBackend {
     joined: Condvar,
     /// Writes on their way into the open batch.
     joining: AtomicUsize,
+    /// The last redo log record whose commit succeeded: reopened after a
+    /// storage failure, the database applies the log up to it, and not the
+    /// record of a commit that failed (its callers heard so).
+    logged: AtomicU64,
     counters: Counters,
 }
 
@@ -153,8 +172,10 @@ struct Counters {
     calls: StageClock,
     /// The leaders' commits (see [`RedbBackend::commit_open`]).
     commits: StageClock,
-    /// Of them, redb's part (see [`RedbBackend::commit`]).
+    /// Of them, redb's part and the redo log's (see [`RedbBackend::commit`]).
     engine: StageClock,
+    /// Commits redb made durable itself (see [`crate::redo`]).
+    checkpoints: AtomicU64,
 }
 
 /// Adds up the wall-clock and processor time of a stage that runs on one
@@ -206,6 +227,11 @@ fn thread_cpu() -> std::time::Duration {
 /// One opening of the database.
 struct Handle {
     db: Database,
+    /// Batches are durable in it until a checkpoint (see [`crate::redo`]).
+    redo: Mutex<RedoLog>,
+    /// A bulk transaction committed without the redo log: the next commit
+    /// must be a checkpoint, before a batch that read its writes is logged.
+    unlogged: AtomicBool,
     /// Counts openings: a commit of an earlier one cannot be made durable
     /// by this one.
     generation: u64,
@@ -466,11 +492,19 @@ pub fn compact(path: &Path) -> Result<(u64, u64)> {
             .map_err(|e| open_error(path, &e))
     };
     let before = size()?;
-    let mut db = redb::Database::open(path).map_err(|e| match e {
-        redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Backend(format!(
+    let in_use = || {
+        StoreError::Backend(format!(
             "{} is in use by another process: stop the server first",
             path.display()
-        )),
+        ))
+    };
+    // What the redo log holds goes into the file first.
+    drop(RedbBackend::open(path).map_err(|e| match e {
+        StoreError::Locked { .. } => in_use(),
+        e => e,
+    })?);
+    let mut db = redb::Database::open(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => in_use(),
         e => StoreError::Backend(format!("cannot open {}: {e}", path.display())),
     })?;
     while db
@@ -495,26 +529,25 @@ impl RedbBackend {
                 StoreError::Backend(format!("cannot create folder {}: {e}", dir.display()))
             })?;
         }
-        let file_path = path.to_path_buf();
-        RedbBackend::open_on_cached(path, cache_bytes, move || {
+        RedbBackend::open_on_cached(path, cache_bytes, |file: &Path| {
             let file = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .open(&file_path)?;
+                .open(file)?;
             FileBackend::new(file).map_err(std::io::Error::other)
         })
     }
 
-    /// Open the database on the storage `storage` makes (a new database
-    /// when it is empty); `path` names it in logs and [`RedbBackend::path`].
-    /// `storage` is called again to reopen the database after the storage
-    /// failed, so it must give the same data each time (for a file, open it
-    /// again).
+    /// Open the database at `path` on the storage `storage` makes of a
+    /// file's path (a new database when it is empty): `path` for the
+    /// database and [`redo_path`] for its redo log. `storage` is called
+    /// again to reopen them after the storage failed, so it must give the
+    /// same data each time (for a file, open it again).
     pub fn open_on<S: StorageBackend>(
         path: &Path,
-        storage: impl Fn() -> std::io::Result<S> + Send + Sync + 'static,
+        storage: impl Fn(&Path) -> std::io::Result<S> + Send + Sync + 'static,
     ) -> Result<RedbBackend> {
         RedbBackend::open_on_cached(path, DEFAULT_CACHE_BYTES, storage)
     }
@@ -522,14 +555,14 @@ impl RedbBackend {
     fn open_on_cached<S: StorageBackend>(
         path: &Path,
         cache_bytes: usize,
-        storage: impl Fn() -> std::io::Result<S> + Send + Sync + 'static,
+        storage: impl Fn(&Path) -> std::io::Result<S> + Send + Sync + 'static,
     ) -> Result<RedbBackend> {
         let backend = RedbBackend {
             path: path.to_path_buf(),
             cache_bytes,
             quick_repair: true,
-            storage: Box::new(move || {
-                storage().map(|s| -> Box<dyn StorageBackend> { Box::new(s) })
+            storage: Box::new(move |file| {
+                storage(file).map(|s| -> Box<dyn StorageBackend> { Box::new(s) })
             }),
             current: RwLock::new(None),
             latest: RwLock::new(None),
@@ -537,6 +570,7 @@ impl RedbBackend {
             open: Mutex::new(Open::default()),
             joined: Condvar::new(),
             joining: AtomicUsize::new(0),
+            logged: AtomicU64::new(u64::MAX),
             counters: Counters::default(),
         };
         let first = Arc::new(backend.open_database(0)?);
@@ -558,15 +592,14 @@ impl RedbBackend {
 
     fn open_database(&self, generation: u64) -> Result<Handle> {
         let health = Arc::new(Health::default());
-        let storage = (self.storage)().map_err(|e| open_error(&self.path, &e))?;
-        let watched = Watched {
-            storage,
+        let storage = Watched {
+            storage: (self.storage)(&self.path).map_err(|e| open_error(&self.path, &e))?,
             health: health.clone(),
         };
         let db = Database::builder()
             .set_cache_size(self.cache_bytes)
             .set_repair_callback(repair_progress(&self.path))
-            .create_with_backend(watched)
+            .create_with_backend(storage)
             .map_err(|e| match e {
                 DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
                     path: self.path.display().to_string(),
@@ -575,11 +608,83 @@ impl RedbBackend {
                     StoreError::Backend(format!("cannot open {}: {other}", self.path.display()))
                 }
             })?;
+        // At the first opening every intact record counts: its caller may
+        // have heard it is durable before the process ended.
+        let upto = self.logged.load(Ordering::Acquire);
+        let log_path = redo_path(&self.path);
+        let log = Watched {
+            storage: (self.storage)(&log_path).map_err(|e| open_error(&log_path, &e))?,
+            health: health.clone(),
+        };
+        let redo = self.recover(&db, Box::new(log), upto)?;
         Ok(Handle {
             db,
+            redo: Mutex::new(redo),
+            unlogged: AtomicBool::new(false),
             generation,
             health,
         })
+    }
+
+    /// Open the redo log on `storage` and apply again the batches it holds
+    /// that `db`, just opened at its last checkpoint, does not (up to
+    /// record `upto`).
+    fn recover(
+        &self,
+        db: &Database,
+        storage: Box<dyn StorageBackend>,
+        upto: u64,
+    ) -> Result<RedoLog> {
+        let damaged = || {
+            StoreError::Backend(format!(
+                "{}: the redo log's position is damaged",
+                self.path.display()
+            ))
+        };
+        let number = |bytes: Option<Vec<u8>>| -> Result<Option<u64>> {
+            bytes
+                .map(|b| {
+                    Ok(u64::from_le_bytes(
+                        b.as_slice().try_into().map_err(|_| damaged())?,
+                    ))
+                })
+                .transpose()
+        };
+        let reader = Reader::new(db.begin_read()?);
+        let applied = number(reader.get(REDO, APPLIED)?)?.unwrap_or(0);
+        let key = match number(reader.get(REDO, LOG_KEY)?)? {
+            Some(key) => key,
+            None => {
+                let mut key = [0u8; 8];
+                getrandom::fill(&mut key).map_err(|e| {
+                    StoreError::Backend(format!("no randomness for the redo log's key: {e}"))
+                })?;
+                let tx = db.begin_write()?;
+                (&Writer::new(&tx)).put(REDO, LOG_KEY, &key)?;
+                tx.commit()?;
+                u64::from_le_bytes(key)
+            }
+        };
+        let redo = redo_path(&self.path);
+        let Recovered { log, batches } =
+            RedoLog::open(storage, key, applied, upto).map_err(|e| open_error(&redo, &e))?;
+        if !batches.is_empty() {
+            // Not waiting for the disk, nor needing room for a checkpoint:
+            // the log keeps them durable until the next one.
+            let mut tx = db.begin_write()?;
+            tx.set_durability(Durability::None)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
+            {
+                let mut writer = &Writer::new(&tx);
+                for writes in &batches {
+                    writes.apply(&mut writer)?;
+                }
+            }
+            tx.commit()?;
+            tracing::info!(path = %self.path.display(), batches = batches.len(), "applied the redo log's batches");
+        }
+        self.logged.store(log.last(), Ordering::Release);
+        Ok(log)
     }
 
     fn current_mut(&self) -> std::sync::RwLockWriteGuard<'_, Option<Arc<Handle>>> {
@@ -783,13 +888,10 @@ impl RedbBackend {
                 return Err(lost_commit());
             }
         }
-        let result = self.counters.engine.time(|| {
-            let mut tx = handle.db.begin_write()?;
-            tx.set_quick_repair(self.quick_repair);
-            writes.apply(&mut &Writer::new(&tx))?;
-            tx.commit()?;
-            Ok(())
-        });
+        let result = self
+            .counters
+            .engine
+            .time(|| self.write_durably(handle, writes));
         let result = self.check(handle, result);
         // Before anyone hears the commit is durable: a caller told so then
         // reads its writes, even without waiting. (A commit that ends after
@@ -801,23 +903,18 @@ impl RedbBackend {
             }
             _ => {}
         }
-        {
-            let mut state = self.state();
-            match &result {
-                Ok(()) if state.generation == handle.generation => {
-                    state.durable = state.durable.max(number);
-                    self.counters.batches.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(()) => {}
-                Err(_) => state.lose_open(),
-            }
-        }
-        let mut open = self.lock_open();
         match &result {
-            // Set before the caller lets go of `writes`: a batch opening on
-            // the snapshot the commit left behind needs them until then.
             Ok(()) => {
-                open.fresh = self
+                {
+                    let mut state = self.state();
+                    if state.generation == handle.generation {
+                        state.durable = state.durable.max(number);
+                        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                // Set before the caller lets go of `writes`: a batch opening
+                // on the snapshot the commit left behind needs them until then.
+                self.lock_open().fresh = self
                     .latest
                     .read()
                     .unwrap_or_else(PoisonError::into_inner)
@@ -825,18 +922,94 @@ impl RedbBackend {
             }
             // The batch gathering read the lost writes, and it may hold a
             // failed opening of the file, which must close to open again.
+            // All under the lock batches open under, so that none opens
+            // over the lost writes between their loss and its dropping.
             Err(_) => {
+                let mut open = self.lock_open();
+                self.state().lose_open();
                 open.fresh = None;
                 open.batch = None;
+                open.committing = None;
             }
         }
-        drop(open);
         self.state().wake();
         result
     }
 
+    /// Apply `writes` in one write transaction and make it durable: in the
+    /// redo log, which is synced while redb applies them, with a commit
+    /// that does not wait for the disk; or, when the log is full, when a
+    /// bulk transaction committed without it or when there are no writes,
+    /// by a checkpoint, a commit redb makes durable, which also takes in
+    /// every commit before it.
+    fn write_durably(&self, handle: &Handle, writes: &Writes) -> Result<()> {
+        let mut redo = handle.redo.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut tx = handle.db.begin_write()?;
+        tx.set_quick_repair(self.quick_repair);
+        // After `begin_write`: a bulk transaction has committed by now.
+        if writes.is_empty() || redo.full() || handle.unlogged.load(Ordering::Acquire) {
+            {
+                let mut writer = &Writer::new(&tx);
+                writes.apply(&mut writer)?;
+                writer.put(REDO, APPLIED, &redo.last().to_le_bytes())?;
+            }
+            tx.commit()?;
+            redo.restart();
+            handle.unlogged.store(false, Ordering::Release);
+            self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+        tx.set_durability(Durability::None)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let record = redo.record(writes);
+        let log = &mut *redo;
+        std::thread::scope(|scope| {
+            let logging = std::thread::Builder::new()
+                .name("redo-log".into())
+                .spawn_scoped(scope, || log.append(&record))
+                .map_err(|e| {
+                    StoreError::Backend(format!("cannot start the redo log's writer: {e}"))
+                })?;
+            let applied = writes.apply(&mut &Writer::new(&tx));
+            let logged = logging
+                .join()
+                .map_err(|_| StoreError::Backend("the redo log's writer failed".into()))?
+                .map_err(|e| StoreError::Backend(format!("cannot write the redo log: {e}")));
+            applied.and(logged)
+        })?;
+        // Only now may readers see the writes: they are durable.
+        tx.commit()?;
+        self.logged.store(redo.last(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Make every commit durable in the database itself, so that the redo
+    /// log is empty, as a clean shutdown leaves it.
+    fn checkpoint(&self) -> Result<()> {
+        let handle = self.handle()?;
+        if handle
+            .redo
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
+            && !handle.unlogged.load(Ordering::Acquire)
+        {
+            return Ok(());
+        }
+        let result = self.write_durably(&handle, &Writes::default());
+        self.check(&handle, result)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl Drop for RedbBackend {
+    fn drop(&mut self) {
+        if let Err(e) = self.checkpoint() {
+            tracing::warn!(path = %self.path.display(), error = %e, "the redo log is applied at the next start instead");
+        }
     }
 }
 
@@ -1117,6 +1290,7 @@ impl RedbBackend {
             // this transaction's (dropping it rolls it back).
             return Err(lost_commit());
         }
+        handle.unlogged.store(true, Ordering::Release);
         let committed = tx.commit();
         if committed.is_ok() {
             state.committed += 1;

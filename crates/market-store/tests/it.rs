@@ -4,12 +4,13 @@
 // Tests fail by panicking: unwrap, expect and panic are how they assert.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use market_store::{
     Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, EventLogReads, Id, Index,
     IndexSpec, IndexValue, LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads,
-    Record, RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
+    Record, RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp, redo_path,
 };
 use serde::{Deserialize, Serialize};
 
@@ -937,6 +938,64 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
         Arc::new(market_store::SystemClock),
     );
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
+}
+
+/// A write is durable once its redo log record is: the database file
+/// alone is at its last checkpoint, and the files as a crash leaves them
+/// (copied while the store is open) open with every acknowledged write.
+#[test]
+fn a_crash_image_opens_with_every_acknowledged_write_from_the_redo_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.redb");
+    let db = Db::new(
+        Arc::new(RedbBackend::open(&path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    let gadgets = |from: usize, to: usize| -> Vec<Id> {
+        (from..to)
+            .map(|i| {
+                insert(&db, gadget(&format!("g{i}"), &format!("{i}@x.io"), None))
+                    .unwrap()
+                    .id
+            })
+            .collect()
+    };
+    let mut ids = gadgets(0, 3);
+    // A bulk transaction is made durable by a checkpoint, which takes in
+    // the writes before it too.
+    ids.extend(db.batch(|| Ok::<_, StoreError>(gadgets(3, 5))).unwrap());
+    ids.extend(gadgets(5, 8));
+    let image = |name: &str, with_log: bool| -> PathBuf {
+        let copy = dir.path().join(name);
+        std::fs::copy(&path, &copy).unwrap();
+        if with_log {
+            std::fs::copy(redo_path(&path), redo_path(&copy)).unwrap();
+        }
+        copy
+    };
+    let (crashed, without_log) = (image("crashed.redb", true), image("bare.redb", false));
+    let open = |path: &PathBuf| {
+        Db::new(
+            Arc::new(RedbBackend::open(path).unwrap()),
+            Arc::new(market_store::SystemClock),
+        )
+    };
+    assert_eq!(
+        open(&without_log).read(|tx| tx.count::<Gadget>()).unwrap(),
+        5
+    );
+    let back = open(&crashed);
+    assert_eq!(back.read(|tx| tx.count::<Gadget>()).unwrap(), 8);
+    for id in &ids {
+        assert!(back.read(|tx| tx.get::<Gadget>(*id)).unwrap().is_some());
+    }
+    // The store writes on, and a clean shutdown leaves every write in the
+    // database file itself (a checkpoint).
+    insert(&back, gadget("after", "after@x.io", None)).unwrap();
+    drop(back);
+    let bare = dir.path().join("after.redb");
+    std::fs::copy(&crashed, &bare).unwrap();
+    assert_eq!(open(&bare).read(|tx| tx.count::<Gadget>()).unwrap(), 9);
 }
 
 fn a_batch_commits_its_writes_together_or_not_at_all(on: On) {

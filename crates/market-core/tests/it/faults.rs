@@ -28,9 +28,9 @@ fn start_faulty() -> Faulty {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("faulty.redb");
     let plan = FaultPlan::new();
-    let (storage_plan, file) = (plan.clone(), path.clone());
-    let backend = RedbBackend::open_on(&path, move || {
-        FaultyStorage::open(&file, storage_plan.clone())
+    let storage_plan = plan.clone();
+    let backend = RedbBackend::open_on(&path, move |file| {
+        FaultyStorage::open(file, storage_plan.clone())
     })
     .unwrap();
     let clock = Arc::new(ManualClock::new(START.parse().unwrap()));

@@ -23,9 +23,9 @@ fn faulty() -> Faulty {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("faulty.redb");
     let plan = FaultPlan::new();
-    let (storage_plan, file) = (plan.clone(), path.clone());
-    let backend = RedbBackend::open_on(&path, move || {
-        FaultyStorage::open(&file, storage_plan.clone())
+    let storage_plan = plan.clone();
+    let backend = RedbBackend::open_on(&path, move |file| {
+        FaultyStorage::open(file, storage_plan.clone())
     })
     .unwrap();
     Faulty {
@@ -97,20 +97,23 @@ fn assert_whole_or_absent(db: &Db, tag: &str, n: usize) -> usize {
     present
 }
 
-#[test]
-fn a_write_failing_at_any_of_its_disk_writes_is_whole_or_absent_and_the_next_succeeds() {
-    let f = faulty();
-    let mut kept = f.write_many("kept", 3).unwrap();
-    let mut unacknowledged = 0;
-    let mut failures = 0;
-    // Fail the first disk write of a 6-record write, then the second, and
-    // so on, until the write makes fewer disk writes than the one planned.
+/// Fail the first disk write of `write` (6 gadgets tagged as told), then
+/// its second, and so on, until it makes fewer disk writes than the one
+/// planned. Each failed write is whole or absent, the writes acknowledged
+/// before are intact, and the next write succeeds. How many disk writes
+/// failed, and how many gadgets of failed writes are stored.
+fn fail_each_disk_write(
+    f: &Faulty,
+    kept: &mut Vec<Gadget>,
+    write: impl Fn(&str) -> Result<Vec<Gadget>, StoreError>,
+) -> (u64, usize) {
+    let (mut failures, mut unacknowledged) = (0, 0);
     for n in 1.. {
         assert!(n < 100, "a 6-record write takes fewer than 100 disk writes");
         f.plan.fail_nth_write(n);
         let injected = f.plan.injected();
-        let tag = format!("try{n}");
-        let result = f.write_many(&tag, 6);
+        let tag = format!("try{n}-{}", kept.len());
+        let result = write(&tag);
         if f.plan.injected() == injected {
             f.plan.clear();
             kept.extend(result.unwrap());
@@ -120,14 +123,36 @@ fn a_write_failing_at_any_of_its_disk_writes_is_whole_or_absent_and_the_next_suc
         let err = result.unwrap_err();
         assert!(matches!(err, StoreError::Backend(_)), "{err}");
         unacknowledged += assert_whole_or_absent(&f.db, &tag, 6);
-        assert_intact(&f.db, &kept);
+        assert_intact(&f.db, kept);
         // the same Db writes again: the backend reopened the file itself
-        kept.extend(f.write_many(&format!("after{n}"), 1).unwrap());
+        kept.extend(
+            f.write_many(&format!("after{n}-{}", kept.len()), 1)
+                .unwrap(),
+        );
     }
+    (failures, unacknowledged)
+}
+
+#[test]
+fn a_write_failing_at_any_of_its_disk_writes_is_whole_or_absent_and_the_next_succeeds() {
+    let f = faulty();
+    let mut kept = f.write_many("kept", 3).unwrap();
+    // A write is durable once its redo log record is on disk.
+    let (logged, lost_logged) = fail_each_disk_write(&f, &mut kept, |tag| f.write_many(tag, 6));
     assert!(
-        failures >= 10,
-        "only {failures} disk writes could be failed"
+        logged >= 1,
+        "no disk write of a logged write could be failed"
     );
+    // A bulk transaction is made durable by redb's own commit (a
+    // checkpoint), which writes the tables' pages and its header.
+    let (checkpointed, lost_checkpointed) =
+        fail_each_disk_write(&f, &mut kept, |tag| f.db.batch(|| f.write_many(tag, 6)));
+    assert!(
+        checkpointed >= 10,
+        "only {checkpointed} disk writes of a checkpoint could be failed"
+    );
+    let failures = logged + checkpointed;
+    let unacknowledged = lost_logged + lost_checkpointed;
     assert_eq!(f.plan.injected(), failures);
     assert_eq!(
         f.db.read(|tx| tx.count::<Gadget>()).unwrap(),
@@ -216,7 +241,7 @@ fn a_commit_lost_to_a_failure_is_never_acknowledged_afterwards() {
 #[test]
 fn concurrent_writers_meeting_a_failure_get_an_error_or_a_durable_commit() {
     let f = faulty();
-    f.plan.fail_nth_write(12);
+    f.plan.fail_nth_write(4);
     let outcomes: Vec<(String, Result<Vec<Gadget>, StoreError>)> = std::thread::scope(|s| {
         let writers: Vec<_> = (0..6)
             .map(|t| {
