@@ -2,7 +2,13 @@
 //!
 //! Writes are batched and pipelined: the calls that write at about the
 //! same time make one batch, which one write transaction applies and one
-//! durable commit makes durable, while the next batch gathers. Each call
+//! durable commit makes durable, while the next batch gathers. A batch is
+//! made durable by its record in the redo log ([`crate::redo`]: one write
+//! and one sync, while redb applies the batch), and redb commits it without
+//! waiting for the disk; every so often a checkpoint, a commit redb makes
+//! durable itself, takes in the batches before it. After a crash the file
+//! opens at its last checkpoint and the log's batches are applied again.
+//! Each call
 //! runs, one at a time, in an overlay ([`crate::overlay`]) over a snapshot
 //! of the database, the writes of the batch being committed (not in the
 //! snapshot yet) and those of the calls before it in its batch; its writes
@@ -18,19 +24,24 @@
 //! Storage faults: after one I/O error (a failed write, resize, sync or
 //! read, a full disk) redb refuses every later operation of that
 //! [`Database`] (`PreviousIo`) until it is opened again. So the backend
-//! watches its storage; once it failed, the next call drops the database and
-//! opens the file again, which brings it back to its last durable commit
-//! (redb repairs it), and carries on. While the fault lasts each call tries
+//! watches its storage, the redo log's too; once it failed, the next call
+//! drops the database and opens the file again, which brings it back to its
+//! last checkpoint (redb repairs it), applies the log's batches up to the
+//! last one acknowledged (without a checkpoint, so that a full disk does not
+//! stop the reads), and carries on. While the fault lasts each call tries
 //! that again and fails; when it clears, calls succeed, without a restart.
 //!
 //! Commits that were not durable when the storage failed are lost to their
 //! callers: they are answered with an error, never with success, even once
 //! later commits (with higher numbers) are durable on the reopened file.
-//! The reopened file holds the last durable commit, and a lost commit only
-//! if the failed durable commit got far enough to make it durable after
-//! all (with a failed write or sync redb goes back to the commit before).
-//! A commit is there whole or not at all, and every acknowledged (durable)
-//! commit is kept.
+//! The reopened store holds every acknowledged commit, and a lost commit
+//! only if the failed one was a checkpoint that got far enough to make it
+//! durable after all (with a failed write or sync redb goes back to the
+//! commit before); a lost batch's redo record is made unreadable. A process
+//! that ends (a crash) while a batch's record is being written may find it
+//! whole at the next start, and apply it, though nobody heard it was
+//! durable. A commit is there whole or not at all, and every acknowledged
+//! (durable) commit is kept.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -49,7 +60,7 @@ use crate::backend::{Backend, StageTime, Stages, StoreRead, StoreWrite, WriteSta
 use crate::error::{Result, StoreError};
 use crate::kv::{Entry, KeyRange, Kv, Order, RawRead, RawWrite};
 use crate::overlay::{Layer, Overlay, Writes};
-use crate::redo::{Recovered, RedoLog};
+use crate::redo::{Recovered, RedoLog, checkpoint_bytes};
 
 type Def<'a> = TableDefinition<'a, &'static [u8], &'static [u8]>;
 
@@ -666,8 +677,14 @@ impl RedbBackend {
             }
         };
         let redo = redo_path(&self.path);
-        let Recovered { log, batches } =
-            RedoLog::open(storage, key, applied, upto).map_err(|e| open_error(&redo, &e))?;
+        let Recovered { log, batches } = RedoLog::open(
+            storage,
+            key,
+            applied,
+            upto,
+            checkpoint_bytes(self.cache_bytes),
+        )
+        .map_err(|e| open_error(&redo, &e))?;
         if !batches.is_empty() {
             // Not waiting for the disk, nor needing room for a checkpoint:
             // the log keeps them durable until the next one.

@@ -27,8 +27,17 @@ const HEADER: usize = 16;
 /// The log's file grows by this much at a time.
 const GROWTH: u64 = 1 << 20;
 
-/// The log holds at most about this much before a checkpoint empties it.
-pub(crate) const CHECKPOINT_BYTES: u64 = 4 << 20;
+/// How much the log holds before a checkpoint empties it, for a database
+/// whose page cache holds `cache_bytes`: a quarter of it. Until a
+/// checkpoint, redb keeps the pages the batches changed (about twice the
+/// log's bytes) and cannot reuse the pages they freed; when those outgrow
+/// its cache, each batch costs more (measured: 1, 2 and 4 MiB of log over
+/// an 8 MiB cache, 2 was best). At least [`MIN_CHECKPOINT_BYTES`].
+pub(crate) fn checkpoint_bytes(cache_bytes: usize) -> u64 {
+    (u64::try_from(cache_bytes).unwrap_or(u64::MAX) / 4).max(MIN_CHECKPOINT_BYTES)
+}
+
+const MIN_CHECKPOINT_BYTES: u64 = 256 << 10;
 
 /// The log of one opening of the database.
 #[derive(Debug)]
@@ -36,6 +45,8 @@ pub(crate) struct RedoLog {
     storage: Box<dyn StorageBackend>,
     /// The database's log key.
     key: u64,
+    /// A checkpoint is due once the log holds this much.
+    limit: u64,
     /// Where the next record goes.
     end: u64,
     /// The number of the next record.
@@ -70,6 +81,7 @@ impl RedoLog {
         key: u64,
         applied: u64,
         upto: u64,
+        limit: u64,
     ) -> std::io::Result<Recovered> {
         let len = storage.len()?;
         let mut batches = Vec::new();
@@ -102,6 +114,7 @@ impl RedoLog {
             log: RedoLog {
                 storage,
                 key,
+                limit,
                 end,
                 next,
             },
@@ -116,7 +129,7 @@ impl RedoLog {
 
     /// Whether a checkpoint is due.
     pub(crate) fn full(&self) -> bool {
-        self.end >= CHECKPOINT_BYTES
+        self.end >= self.limit
     }
 
     /// Whether it holds records a checkpoint has not taken in.
@@ -225,13 +238,19 @@ mod tests {
 
     /// The log read back from such a copy.
     fn reopen(log: &RedoLog, applied: u64) -> Recovered {
-        RedoLog::open(image(log), KEY, applied, u64::MAX).unwrap()
+        RedoLog::open(image(log), KEY, applied, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap()
     }
 
     fn fresh() -> RedoLog {
-        RedoLog::open(Box::new(InMemoryBackend::new()), KEY, 0, u64::MAX)
-            .unwrap()
-            .log
+        RedoLog::open(
+            Box::new(InMemoryBackend::new()),
+            KEY,
+            0,
+            u64::MAX,
+            MIN_CHECKPOINT_BYTES,
+        )
+        .unwrap()
+        .log
     }
 
     fn append(log: &mut RedoLog, w: &Writes) -> u64 {
@@ -257,7 +276,7 @@ mod tests {
         assert_eq!(reopen(&log, 3).batches.len(), 0);
         assert_eq!(reopen(&log, 3).log.last(), 3);
         // Beside another database (another key), none of it is read.
-        let other = RedoLog::open(image(&log), KEY + 1, 0, u64::MAX).unwrap();
+        let other = RedoLog::open(image(&log), KEY + 1, 0, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap();
         assert_eq!(other.batches.len(), 0);
         assert_eq!(other.log.last(), 0);
     }
@@ -268,15 +287,17 @@ mod tests {
         for key in [b"1", b"2", b"3"] {
             append(&mut log, &writes("o:a", key, Some(b"v")));
         }
-        let mut back = RedoLog::open(image(&log), KEY, 0, 2).unwrap();
+        let mut back = RedoLog::open(image(&log), KEY, 0, 2, MIN_CHECKPOINT_BYTES).unwrap();
         assert_eq!(back.batches.len(), 2);
         assert_eq!(back.log.last(), 2);
         // Record 3 is unreadable now, even to an opening that takes all.
-        let again = RedoLog::open(image(&back.log), KEY, 0, u64::MAX).unwrap();
+        let again =
+            RedoLog::open(image(&back.log), KEY, 0, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap();
         assert_eq!(again.batches.len(), 2);
         // The next record takes its place.
         append(&mut back.log, &writes("o:a", b"4", Some(b"w")));
-        let after = RedoLog::open(image(&back.log), KEY, 2, u64::MAX).unwrap();
+        let after =
+            RedoLog::open(image(&back.log), KEY, 2, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap();
         assert_eq!(after.batches.len(), 1);
         assert_eq!(
             bytes(&after.batches[0]),

@@ -998,6 +998,44 @@ fn a_crash_image_opens_with_every_acknowledged_write_from_the_redo_log() {
     assert_eq!(open(&bare).read(|tx| tx.count::<Gadget>()).unwrap(), 9);
 }
 
+/// Once the redo log holds a quarter of redb's cache (at least 256 KiB),
+/// a checkpoint takes its batches into the database file and the log
+/// starts again; a crash image after that still opens with every write.
+#[test]
+fn a_full_redo_log_is_checkpointed_into_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("live.redb");
+    let db = Db::new(
+        Arc::new(RedbBackend::open_cached(&path, 1 << 20).unwrap()),
+        Arc::new(market_store::SystemClock),
+    );
+    let name = "x".repeat(2048);
+    for i in 0..300 {
+        insert(
+            &db,
+            gadget(&format!("{name}{i}"), &format!("{i}@x.io"), None),
+        )
+        .unwrap();
+    }
+    let count = |copy: &PathBuf| {
+        Db::new(
+            Arc::new(RedbBackend::open(copy).unwrap()),
+            Arc::new(market_store::SystemClock),
+        )
+        .read(|tx| tx.count::<Gadget>())
+        .unwrap()
+    };
+    let bare = dir.path().join("bare.redb");
+    std::fs::copy(&path, &bare).unwrap();
+    let in_file = count(&bare);
+    // 300 records of over 2 KiB: at least one checkpoint, and records since.
+    assert!(in_file >= 100 && in_file < 300, "{in_file} in the file");
+    let crashed = dir.path().join("crashed.redb");
+    std::fs::copy(&path, &crashed).unwrap();
+    std::fs::copy(redo_path(&path), redo_path(&crashed)).unwrap();
+    assert_eq!(count(&crashed), 300);
+}
+
 fn a_batch_commits_its_writes_together_or_not_at_all(on: On) {
     let f = fixture(on);
     // reads inside see the batch's writes; a nested batch joins
