@@ -57,6 +57,11 @@ impl Collector for StoreWrites {
                 stats.batches,
             ),
             (
+                "store_checkpoints",
+                "Of the durable commits, those the storage engine made durable itself, not in its redo log",
+                stats.checkpoints,
+            ),
+            (
                 "store_rows_written",
                 "Table entries the batched writes put or deleted",
                 stats.rows,
@@ -78,7 +83,7 @@ impl Collector for StoreWrites {
             ),
             (
                 "engine",
-                "Of the commits, time in the storage engine (rows put, durable commit)",
+                "Of the commits, time in the storage engine (rows put, redo log synced or checkpoint)",
                 stages.engine,
             ),
         ] {

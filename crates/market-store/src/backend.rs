@@ -182,6 +182,10 @@ pub struct WriteStats {
     pub writes: u64,
     /// Durable commits of batches of them.
     pub batches: u64,
+    /// Of the durable commits, those the storage engine made durable
+    /// itself (checkpoints), the others being durable in its redo log
+    /// (see [`crate::RedbBackend`]).
+    pub checkpoints: u64,
     /// Keys the writes put or deleted.
     pub rows: u64,
     /// Writes waiting for the open batch right now.
@@ -203,7 +207,8 @@ pub struct Stages {
     /// the batch's rows, the durable commit.
     pub commits: StageTime,
     /// Of the commits, the storage engine's part: the batch's rows put in
-    /// its tables and its durable commit, sync included.
+    /// its tables and made durable, in its redo log (written and synced
+    /// while the rows go in) or by a checkpoint.
     pub engine: StageTime,
 }
 

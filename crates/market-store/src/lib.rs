@@ -118,7 +118,7 @@ pub struct Db {
 pub struct StoreSettings {
     /// The embedded database's page cache, in bytes.
     pub cache_bytes: usize,
-    /// Whether each embedded commit also saves what a restart after a
+    /// Whether each embedded checkpoint also saves what a restart after a
     /// crash needs to open the file at once ([`RedbBackend::with_quick_repair`]).
     pub quick_repair: bool,
     /// PostgreSQL's connections.

@@ -590,11 +590,12 @@ impl RedbBackend {
         Ok(backend)
     }
 
-    /// With quick repair (the default), every durable commit also saves
-    /// redb's allocator state and commits in two phases (two syncs), so
-    /// that the file opens at once after a crash. Without it, a commit
-    /// syncs once and is just as durable, but the first opening after a
-    /// crash checks and rebuilds the whole file first (seconds per GB).
+    /// With quick repair (the default), every checkpoint (redb's own
+    /// durable commit) also saves redb's allocator state and commits in two
+    /// phases (two syncs), so that the file opens at once after a crash.
+    /// Without it, a checkpoint syncs once and is just as durable, but the
+    /// first opening after a crash checks and rebuilds the whole file first
+    /// (seconds per GB).
     #[must_use]
     pub fn with_quick_repair(mut self, on: bool) -> RedbBackend {
         self.quick_repair = on;
@@ -1433,6 +1434,7 @@ impl Backend for RedbBackend {
         WriteStats {
             writes: self.counters.writes.load(Ordering::Relaxed),
             batches: self.counters.batches.load(Ordering::Relaxed),
+            checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
             rows: self.counters.rows.load(Ordering::Relaxed),
             queued: self.joining.load(Ordering::Relaxed) as u64,
             stages: Stages {

@@ -15,9 +15,9 @@ pub struct Config {
     pub db: String,
     /// The embedded database's page cache, in MiB.
     pub cache_mb: usize,
-    /// Embedded commits save what a restart after a crash needs to open
-    /// the file at once (off: one sync per commit instead of two, and a
-    /// check of the whole file at the first start after a crash).
+    /// Embedded checkpoints save what a restart after a crash needs to
+    /// open the file at once (off: one sync per checkpoint instead of two,
+    /// and a check of the whole file at the first start after a crash).
     pub quick_repair: bool,
     /// The search index writer's memory while it applies changes, in MiB
     /// (at least 15).

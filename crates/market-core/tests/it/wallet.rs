@@ -472,11 +472,15 @@ fn a_transfer_writes_its_rows_and_five_audit_entries() {
         // (written once), two events with their ids and the log's end (once),
         // and five audit entries with their two index entries each
         assert_eq!(after.rows - stats.rows, 2 + 4 + 6 + 2 + 5 + 15);
+        // durable in the redo log, not by a checkpoint
+        assert_eq!(after.batches - stats.batches, 1);
+        assert_eq!(after.checkpoints, stats.checkpoints);
         // and /metrics says so
         let metrics = market_testkit::get(&e.server, "/metrics").body;
         for line in [
             format!("store_writes_total {}", after.writes),
             format!("store_batches_total {}", after.batches),
+            format!("store_checkpoints_total {}", after.checkpoints),
             format!("store_rows_written_total {}", after.rows),
             "store_writes_queued 0".to_string(),
         ] {

@@ -103,8 +103,9 @@ fn sigkill_under_load_loses_no_acknowledged_write() {
     sigkill_under_load(&[]);
 }
 
-/// Without quick repair a commit syncs once, and each start after a kill
-/// checks the whole file first: nothing acknowledged may be missing either.
+/// Without quick repair a checkpoint syncs once, and each start after a
+/// kill checks the whole file first, then applies the redo log: nothing
+/// acknowledged may be missing either.
 #[test]
 fn sigkill_without_quick_repair_loses_no_acknowledged_write() {
     sigkill_under_load(&[("MARKETPLACE_QUICK_REPAIR", "0")]);
