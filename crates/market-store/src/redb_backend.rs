@@ -628,7 +628,7 @@ impl RedbBackend {
             storage: (self.storage)(&log_path).map_err(|e| open_error(&log_path, &e))?,
             health: health.clone(),
         };
-        let redo = self.recover(&db, Box::new(log), upto)?;
+        let redo = self.recover(&db, Arc::new(log), upto)?;
         Ok(Handle {
             db,
             redo: Mutex::new(redo),
@@ -644,7 +644,7 @@ impl RedbBackend {
     fn recover(
         &self,
         db: &Database,
-        storage: Box<dyn StorageBackend>,
+        storage: Arc<dyn StorageBackend>,
         upto: u64,
     ) -> Result<RedoLog> {
         let damaged = || {
@@ -979,22 +979,14 @@ impl RedbBackend {
         }
         tx.set_durability(Durability::None)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let record = redo.record(writes);
-        let log = &mut *redo;
-        std::thread::scope(|scope| {
-            let logging = std::thread::Builder::new()
-                .name("redo-log".into())
-                .spawn_scoped(scope, || log.append(&record))
-                .map_err(|e| {
-                    StoreError::Backend(format!("cannot start the redo log's writer: {e}"))
-                })?;
-            let applied = writes.apply(&mut &Writer::new(&tx));
-            let logged = logging
-                .join()
-                .map_err(|_| StoreError::Backend("the redo log's writer failed".into()))?
-                .map_err(|e| StoreError::Backend(format!("cannot write the redo log: {e}")));
-            applied.and(logged)
-        })?;
+        // The record is written and synced while the rows go in.
+        redo.append(writes)
+            .map_err(|e| StoreError::Backend(format!("cannot write the redo log: {e}")))?;
+        let applied = writes.apply(&mut &Writer::new(&tx));
+        let logged = redo
+            .appended()
+            .map_err(|e| StoreError::Backend(format!("cannot write the redo log: {e}")));
+        applied.and(logged)?;
         // Only now may readers see the writes: they are durable.
         tx.commit()?;
         self.logged.store(redo.last(), Ordering::Release);

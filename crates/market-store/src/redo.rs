@@ -18,6 +18,9 @@
 //! beside another database (an old one, deleted and created again) is
 //! never applied to it: its records fail their checksums.
 
+use std::sync::Arc;
+use std::sync::mpsc;
+
 use redb::StorageBackend;
 
 use crate::overlay::Writes;
@@ -42,7 +45,14 @@ const MIN_CHECKPOINT_BYTES: u64 = 256 << 10;
 /// The log of one opening of the database.
 #[derive(Debug)]
 pub(crate) struct RedoLog {
-    storage: Box<dyn StorageBackend>,
+    /// The log's own thread, which writes and syncs a record while the
+    /// batch's rows go into the database; it ends with the log.
+    jobs: mpsc::Sender<(u64, Vec<u8>)>,
+    done: mpsc::Receiver<(Vec<u8>, std::io::Result<()>)>,
+    /// The next record's bytes, kept between batches.
+    buffer: Vec<u8>,
+    /// The size of the record being written.
+    writing: Option<u64>,
     /// The database's log key.
     key: u64,
     /// A checkpoint is due once the log holds this much.
@@ -77,7 +87,7 @@ impl RedoLog {
     /// a later crash cannot bring back a write whose callers heard it
     /// failed. The next record goes after those read.
     pub(crate) fn open(
-        storage: Box<dyn StorageBackend>,
+        storage: Arc<dyn StorageBackend>,
         key: u64,
         applied: u64,
         upto: u64,
@@ -110,9 +120,24 @@ impl RedoLog {
             }
         }
         let next = applied + 1 + batches.len() as u64;
+        let (jobs, inbox) = mpsc::channel::<(u64, Vec<u8>)>();
+        let (outbox, done) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("redo-log".into())
+            .spawn(move || {
+                for (offset, record) in inbox {
+                    let written = write_and_sync(&*storage, offset, &record);
+                    if outbox.send((record, written)).is_err() {
+                        break;
+                    }
+                }
+            })?;
         Ok(Recovered {
             log: RedoLog {
-                storage,
+                jobs,
+                done,
+                buffer: Vec::new(),
+                writing: None,
                 key,
                 limit,
                 end,
@@ -137,32 +162,37 @@ impl RedoLog {
         self.end == 0
     }
 
-    /// The record of the next batch, `writes`, ready to [`RedoLog::append`].
-    pub(crate) fn record(&self, writes: &Writes) -> Vec<u8> {
-        let mut out = vec![0; HEADER];
-        writes.encode(&mut out);
-        let payload_len = u32::try_from(out.len() - HEADER).unwrap_or(u32::MAX);
-        let sum = checksum(self.key, self.next, &out[HEADER..]);
-        out[0..4].copy_from_slice(&payload_len.to_le_bytes());
-        out[4..8].copy_from_slice(&sum.to_le_bytes());
-        out[8..16].copy_from_slice(&self.next.to_le_bytes());
-        out
+    /// Start writing the record of the next batch, `writes`, and syncing
+    /// it, on the log's thread; [`RedoLog::appended`] waits for it.
+    pub(crate) fn append(&mut self, writes: &Writes) -> std::io::Result<()> {
+        let mut record = std::mem::take(&mut self.buffer);
+        record.clear();
+        record.resize(HEADER, 0);
+        writes.encode(&mut record);
+        let Ok(payload_len) = u32::try_from(record.len() - HEADER) else {
+            return Err(std::io::Error::other("a batch too large for the redo log"));
+        };
+        let sum = checksum(self.key, self.next, &record[HEADER..]);
+        record[0..4].copy_from_slice(&payload_len.to_le_bytes());
+        record[4..8].copy_from_slice(&sum.to_le_bytes());
+        record[8..16].copy_from_slice(&self.next.to_le_bytes());
+        let size = record.len() as u64;
+        self.jobs.send((self.end, record)).map_err(|_| stopped())?;
+        self.writing = Some(size);
+        Ok(())
     }
 
-    /// Write `record` and sync it: once this returns, the batch survives a
-    /// crash. A record that fails is written again in its place by the next.
-    pub(crate) fn append(&mut self, record: &[u8]) -> std::io::Result<()> {
-        if u32::try_from(record.len() - HEADER).is_err() {
-            return Err(std::io::Error::other("a batch too large for the redo log"));
-        }
-        let end = self.end + record.len() as u64;
-        if self.storage.len()? < end {
-            // Grown a step at a time, so that most syncs write data only.
-            self.storage.set_len(end.next_multiple_of(GROWTH))?;
-        }
-        self.storage.write(self.end, record)?;
-        self.storage.sync_data()?;
-        self.end += record.len() as u64;
+    /// Wait for the record [`RedoLog::append`] began: once this returns
+    /// `Ok`, the batch survives a crash. A record that failed is written
+    /// again in its place by the next.
+    pub(crate) fn appended(&mut self) -> std::io::Result<()> {
+        let Some(size) = self.writing.take() else {
+            return Err(std::io::Error::other("no redo log record is being written"));
+        };
+        let (record, written) = self.done.recv().map_err(|_| stopped())?;
+        self.buffer = record;
+        written?;
+        self.end += size;
         self.next += 1;
         Ok(())
     }
@@ -171,6 +201,21 @@ impl RedoLog {
     pub(crate) fn restart(&mut self) {
         self.end = 0;
     }
+}
+
+fn stopped() -> std::io::Error {
+    std::io::Error::other("the redo log's thread stopped")
+}
+
+/// Write `record` at `offset`, growing the file a step at a time (so that
+/// most syncs write data only), and sync it.
+fn write_and_sync(storage: &dyn StorageBackend, offset: u64, record: &[u8]) -> std::io::Result<()> {
+    let end = offset + record.len() as u64;
+    if storage.len()? < end {
+        storage.set_len(end.next_multiple_of(GROWTH))?;
+    }
+    storage.write(offset, record)?;
+    storage.sync_data()
 }
 
 /// The record at `offset`: its number and payload, `None` when there is no
@@ -225,47 +270,55 @@ mod tests {
 
     const KEY: u64 = 0x5eed;
 
-    /// A copy of `log`'s bytes, as a crash would leave them.
-    fn image(log: &RedoLog) -> Box<dyn StorageBackend> {
-        let len = log.storage.len().unwrap();
+    /// A log opened on `disk`, which the test keeps.
+    struct Opened {
+        log: RedoLog,
+        batches: Vec<Writes>,
+        disk: Arc<InMemoryBackend>,
+    }
+
+    fn open(disk: Arc<InMemoryBackend>, key: u64, applied: u64, upto: u64) -> Opened {
+        let Recovered { log, batches } =
+            RedoLog::open(disk.clone(), key, applied, upto, MIN_CHECKPOINT_BYTES).unwrap();
+        Opened { log, batches, disk }
+    }
+
+    fn fresh() -> Opened {
+        open(Arc::new(InMemoryBackend::new()), KEY, 0, u64::MAX)
+    }
+
+    /// A copy of the log's bytes, as a crash would leave them.
+    fn image(o: &Opened) -> Arc<InMemoryBackend> {
+        let len = o.disk.len().unwrap();
         let mut bytes = vec![0u8; usize::try_from(len).unwrap()];
-        log.storage.read(0, &mut bytes).unwrap();
+        o.disk.read(0, &mut bytes).unwrap();
         let copy = InMemoryBackend::new();
         copy.set_len(len).unwrap();
         copy.write(0, &bytes).unwrap();
-        Box::new(copy)
+        Arc::new(copy)
     }
 
-    /// The log read back from such a copy.
-    fn reopen(log: &RedoLog, applied: u64) -> Recovered {
-        RedoLog::open(image(log), KEY, applied, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap()
+    /// The log read back from such a copy, by a database holding the
+    /// records up to `applied`.
+    fn reopen(o: &Opened, applied: u64) -> Opened {
+        open(image(o), KEY, applied, u64::MAX)
     }
 
-    fn fresh() -> RedoLog {
-        RedoLog::open(
-            Box::new(InMemoryBackend::new()),
-            KEY,
-            0,
-            u64::MAX,
-            MIN_CHECKPOINT_BYTES,
-        )
-        .unwrap()
-        .log
-    }
-
-    fn append(log: &mut RedoLog, w: &Writes) -> u64 {
-        let record = log.record(w);
-        log.append(&record).unwrap();
-        record.len() as u64
+    /// Append `w`; the record's size.
+    fn append(o: &mut Opened, w: &Writes) -> u64 {
+        let end = o.log.end;
+        o.log.append(w).unwrap();
+        o.log.appended().unwrap();
+        o.log.end - end
     }
 
     #[test]
     fn records_after_the_checkpoint_come_back_in_order_with_their_writes() {
-        let mut log = fresh();
-        append(&mut log, &writes("o:a", b"1", Some(b"one")));
-        append(&mut log, &writes("o:a", b"2", None));
-        append(&mut log, &writes("i:a:b", b"3", Some(b"")));
-        let back = reopen(&log, 1);
+        let mut o = fresh();
+        append(&mut o, &writes("o:a", b"1", Some(b"one")));
+        append(&mut o, &writes("o:a", b"2", None));
+        append(&mut o, &writes("i:a:b", b"3", Some(b"")));
+        let back = reopen(&o, 1);
         assert_eq!(back.batches.len(), 2);
         assert_eq!(bytes(&back.batches[0]), bytes(&writes("o:a", b"2", None)));
         assert_eq!(
@@ -273,31 +326,28 @@ mod tests {
             bytes(&writes("i:a:b", b"3", Some(b"")))
         );
         assert_eq!(back.log.last(), 3);
-        assert_eq!(reopen(&log, 3).batches.len(), 0);
-        assert_eq!(reopen(&log, 3).log.last(), 3);
+        assert_eq!(reopen(&o, 3).batches.len(), 0);
+        assert_eq!(reopen(&o, 3).log.last(), 3);
         // Beside another database (another key), none of it is read.
-        let other = RedoLog::open(image(&log), KEY + 1, 0, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap();
+        let other = open(image(&o), KEY + 1, 0, u64::MAX);
         assert_eq!(other.batches.len(), 0);
         assert_eq!(other.log.last(), 0);
     }
 
     #[test]
     fn records_past_the_last_acknowledged_one_are_not_applied_and_not_read_again() {
-        let mut log = fresh();
+        let mut o = fresh();
         for key in [b"1", b"2", b"3"] {
-            append(&mut log, &writes("o:a", key, Some(b"v")));
+            append(&mut o, &writes("o:a", key, Some(b"v")));
         }
-        let mut back = RedoLog::open(image(&log), KEY, 0, 2, MIN_CHECKPOINT_BYTES).unwrap();
+        let mut back = open(image(&o), KEY, 0, 2);
         assert_eq!(back.batches.len(), 2);
         assert_eq!(back.log.last(), 2);
         // Record 3 is unreadable now, even to an opening that takes all.
-        let again =
-            RedoLog::open(image(&back.log), KEY, 0, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap();
-        assert_eq!(again.batches.len(), 2);
+        assert_eq!(reopen(&back, 0).batches.len(), 2);
         // The next record takes its place.
-        append(&mut back.log, &writes("o:a", b"4", Some(b"w")));
-        let after =
-            RedoLog::open(image(&back.log), KEY, 2, u64::MAX, MIN_CHECKPOINT_BYTES).unwrap();
+        append(&mut back, &writes("o:a", b"4", Some(b"w")));
+        let after = reopen(&back, 2);
         assert_eq!(after.batches.len(), 1);
         assert_eq!(
             bytes(&after.batches[0]),
@@ -307,29 +357,29 @@ mod tests {
 
     #[test]
     fn a_torn_or_damaged_record_ends_the_log() {
-        let mut log = fresh();
-        let first = append(&mut log, &writes("o:a", b"1", Some(b"one")));
-        let second = append(&mut log, &writes("o:a", b"2", Some(b"two")));
+        let mut o = fresh();
+        let first = append(&mut o, &writes("o:a", b"1", Some(b"one")));
+        let second = append(&mut o, &writes("o:a", b"2", Some(b"two")));
         // Cut the second record short, as a crash half-way through its write.
-        log.storage.set_len(first + second - 2).unwrap();
-        let back = reopen(&log, 0);
+        o.disk.set_len(first + second - 2).unwrap();
+        let back = reopen(&o, 0);
         assert_eq!(back.batches.len(), 1);
         assert_eq!(back.log.last(), 1);
         // A flipped byte in the first record's payload: nothing is applied.
-        log.storage.write(first - 1, b"X").unwrap();
-        assert_eq!(reopen(&log, 0).batches.len(), 0);
+        o.disk.write(first - 1, b"X").unwrap();
+        assert_eq!(reopen(&o, 0).batches.len(), 0);
     }
 
     #[test]
     fn records_left_from_before_a_checkpoint_are_not_applied_again() {
-        let mut log = fresh();
+        let mut o = fresh();
         for key in [b"1", b"2", b"3"] {
-            append(&mut log, &writes("o:a", key, Some(b"old")));
+            append(&mut o, &writes("o:a", key, Some(b"old")));
         }
         // A checkpoint took in records 1 to 3; record 4 overwrites record 1.
-        log.restart();
-        append(&mut log, &writes("o:a", b"4", Some(b"new")));
-        let back = reopen(&log, 3);
+        o.log.restart();
+        append(&mut o, &writes("o:a", b"4", Some(b"new")));
+        let back = reopen(&o, 3);
         assert_eq!(back.batches.len(), 1);
         assert_eq!(
             bytes(&back.batches[0]),
@@ -337,23 +387,23 @@ mod tests {
         );
         assert_eq!(back.log.last(), 4);
         // Right after the checkpoint, before any new record: nothing.
-        log.restart();
-        let back = reopen(&log, 4);
+        o.log.restart();
+        let back = reopen(&o, 4);
         assert_eq!(back.batches.len(), 0);
         assert_eq!(back.log.last(), 4);
     }
 
     #[test]
-    fn a_gap_after_the_checkpoint_stops_the_replay() {
-        let mut log = fresh();
-        append(&mut log, &writes("o:a", b"1", Some(b"one")));
-        append(&mut log, &writes("o:a", b"2", Some(b"two")));
-        // The database says only record 0 is in; record 1 is there, but a
-        // log that began at record 2 would leave a hole: applied from 1 on.
-        assert_eq!(reopen(&log, 0).batches.len(), 2);
-        let mut skipped = fresh();
-        skipped.next = 5;
-        append(&mut skipped, &writes("o:a", b"5", Some(b"five")));
-        assert_eq!(reopen(&skipped, 2).batches.len(), 0);
+    fn a_record_not_next_after_the_checkpoint_is_not_applied() {
+        // The database holds records up to 2; the log's first record is 5:
+        // records 3 and 4 are missing, so 5 cannot be applied.
+        let mut o = fresh();
+        o.log.next = 5;
+        append(&mut o, &writes("o:a", b"5", Some(b"five")));
+        let back = reopen(&o, 2);
+        assert_eq!(back.batches.len(), 0);
+        assert_eq!(back.log.last(), 2);
+        // Held up to 4, the database takes record 5.
+        assert_eq!(reopen(&o, 4).batches.len(), 1);
     }
 }

@@ -1029,7 +1029,7 @@ fn a_full_redo_log_is_checkpointed_into_the_database_file() {
     std::fs::copy(&path, &bare).unwrap();
     let in_file = count(&bare);
     // 300 records of over 2 KiB: at least one checkpoint, and records since.
-    assert!(in_file >= 100 && in_file < 300, "{in_file} in the file");
+    assert!((100..300).contains(&in_file), "{in_file} in the file");
     let crashed = dir.path().join("crashed.redb");
     std::fs::copy(&path, &crashed).unwrap();
     std::fs::copy(redo_path(&path), redo_path(&crashed)).unwrap();
