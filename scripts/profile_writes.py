@@ -12,8 +12,8 @@ wait for the batch (condition variables, wake-ups), the rest of the call
 prints each stage's share of the server's samples and its processor time
 per call, and the shares of the load generator and of idle cores; then,
 from the server's /metrics, how much of the time the two stages that run
-one at a time (the calls' bodies, the leaders' commits, and redb's part
-of the commits) were busy, and on a processor.
+one at a time (the calls' bodies, the leaders' commits, and the part of
+the commits in redb and its redo log) were busy, and on a processor.
 
 Needs `perf` (linux-perf) and the rights to sample every core. Settings
 (environment): BENCH_SECONDS (per run, default 10), BENCH_CONNECTIONS
@@ -36,8 +36,9 @@ FREQUENCY = os.environ.get("PERF_FREQUENCY", "299")
 # names as perf prints them, inlined frames included.
 STAGES = [
     ("the call's closure, in its overlay (one at a time)", ["market_store::Db::write::{{closure}}"]),
-    ("leader: the batch's rows into redb, redb's commit, freeing the batch",
-     ["redb::transactions::WriteTransaction", "Writes::apply", "overlay::Writes>", "commit_open"]),
+    ("leader: the batch's rows into redb and its redo log record (on the log's thread), redb's commit, freeing the batch",
+     ["redb::transactions::WriteTransaction", "Writes::apply", "overlay::Writes>", "commit_open",
+      "market_store::redo::"]),
     ("authentication (session and user read)", ["auth::authenticate"]),
     ("waiting for the batch: condition variables, wake-ups", ["wait_until", "Pending::wait"]),
     ("the rest of the call: params, dispatch, the answer's JSON", ["answer_body"]),
@@ -86,14 +87,14 @@ def report(name, samples, calls):
 
 
 def occupancy(store):
-    """How busy the two stages that run one at a time, and redb's part of the
-    second, were."""
+    """How busy the two stages that run one at a time, and the part of the
+    second in redb and its redo log, were."""
     calls, commits, engine = (store["stages"][stage] for stage in bench.STAGES)
     print(f"  one at a time: the calls' bodies held the batch {calls['busy']:.0f} % of the time"
           f" (on a processor {calls['cpu']:.0f} %, the rest waiting for a core or a lock);"
           f" leaders were committing {commits['busy']:.0f} % of the time (on a processor"
           f" {commits['cpu']:.0f} %, the rest waiting for the disk, a core or the calls on their way),"
-          f" in redb {engine['busy']:.0f} % (on a processor {engine['cpu']:.0f} %)")
+          f" in redb and its redo log {engine['busy']:.0f} % (on a processor {engine['cpu']:.0f} %)")
 
 
 def profiled(name, url, base, method, params, token, seconds):
