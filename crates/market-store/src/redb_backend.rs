@@ -671,7 +671,8 @@ impl RedbBackend {
                 getrandom::fill(&mut key).map_err(|e| {
                     StoreError::Backend(format!("no randomness for the redo log's key: {e}"))
                 })?;
-                let tx = db.begin_write()?;
+                let mut tx = db.begin_write()?;
+                tx.set_quick_repair(self.quick_repair);
                 (&Writer::new(&tx)).put(REDO, LOG_KEY, &key)?;
                 tx.commit()?;
                 u64::from_le_bytes(key)

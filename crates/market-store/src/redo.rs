@@ -46,9 +46,8 @@ const MIN_CHECKPOINT_BYTES: u64 = 256 << 10;
 #[derive(Debug)]
 pub(crate) struct RedoLog {
     /// The log's own thread, which writes and syncs a record while the
-    /// batch's rows go into the database; it ends with the log.
-    jobs: mpsc::Sender<(u64, Vec<u8>)>,
-    done: mpsc::Receiver<(Vec<u8>, std::io::Result<()>)>,
+    /// batch's rows go into the database.
+    writer: Writer,
     /// The next record's bytes, kept between batches.
     buffer: Vec<u8>,
     /// The size of the record being written.
@@ -120,22 +119,9 @@ impl RedoLog {
             }
         }
         let next = applied + 1 + batches.len() as u64;
-        let (jobs, inbox) = mpsc::channel::<(u64, Vec<u8>)>();
-        let (outbox, done) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("redo-log".into())
-            .spawn(move || {
-                for (offset, record) in inbox {
-                    let written = write_and_sync(&*storage, offset, &record);
-                    if outbox.send((record, written)).is_err() {
-                        break;
-                    }
-                }
-            })?;
         Ok(Recovered {
             log: RedoLog {
-                jobs,
-                done,
+                writer: Writer::start(storage)?,
                 buffer: Vec::new(),
                 writing: None,
                 key,
@@ -165,11 +151,17 @@ impl RedoLog {
     /// Start writing the record of the next batch, `writes`, and syncing
     /// it, on the log's thread; [`RedoLog::appended`] waits for it.
     pub(crate) fn append(&mut self, writes: &Writes) -> std::io::Result<()> {
+        if self.writing.take().is_some() {
+            // Begun and never waited for (its batch did not commit): this
+            // record takes its place, under the same number.
+            self.buffer = self.writer.finished()?.0;
+        }
         let mut record = std::mem::take(&mut self.buffer);
         record.clear();
         record.resize(HEADER, 0);
         writes.encode(&mut record);
         let Ok(payload_len) = u32::try_from(record.len() - HEADER) else {
+            self.buffer = record;
             return Err(std::io::Error::other("a batch too large for the redo log"));
         };
         let sum = checksum(self.key, self.next, &record[HEADER..]);
@@ -177,7 +169,7 @@ impl RedoLog {
         record[4..8].copy_from_slice(&sum.to_le_bytes());
         record[8..16].copy_from_slice(&self.next.to_le_bytes());
         let size = record.len() as u64;
-        self.jobs.send((self.end, record)).map_err(|_| stopped())?;
+        self.writer.begin(self.end, record)?;
         self.writing = Some(size);
         Ok(())
     }
@@ -189,7 +181,7 @@ impl RedoLog {
         let Some(size) = self.writing.take() else {
             return Err(std::io::Error::other("no redo log record is being written"));
         };
-        let (record, written) = self.done.recv().map_err(|_| stopped())?;
+        let (record, written) = self.writer.finished()?;
         self.buffer = record;
         written?;
         self.end += size;
@@ -200,6 +192,61 @@ impl RedoLog {
     /// A checkpoint holds every record: the next one goes at the beginning.
     pub(crate) fn restart(&mut self) {
         self.end = 0;
+    }
+}
+
+/// The thread that writes and syncs the log's records, one at a time; it
+/// ends, and lets go of the file, when the log is dropped.
+#[derive(Debug)]
+struct Writer {
+    jobs: Option<mpsc::Sender<(u64, Vec<u8>)>>,
+    done: mpsc::Receiver<(Vec<u8>, std::io::Result<()>)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(storage: Arc<dyn StorageBackend>) -> std::io::Result<Writer> {
+        let (jobs, inbox) = mpsc::channel::<(u64, Vec<u8>)>();
+        let (outbox, done) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("redo-log".into())
+            .spawn(move || {
+                for (offset, record) in inbox {
+                    let written = write_and_sync(&*storage, offset, &record);
+                    if outbox.send((record, written)).is_err() {
+                        break;
+                    }
+                }
+            })?;
+        Ok(Writer {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// Write and sync `record` at `offset`.
+    fn begin(&self, offset: u64, record: Vec<u8>) -> std::io::Result<()> {
+        self.jobs
+            .as_ref()
+            .and_then(|jobs| jobs.send((offset, record)).ok())
+            .ok_or_else(stopped)
+    }
+
+    /// The record begun last, back, and how its write went.
+    fn finished(&self) -> std::io::Result<(Vec<u8>, std::io::Result<()>)> {
+        self.done.recv().map_err(|_| stopped())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.jobs = None;
+        if let Some(thread) = self.thread.take() {
+            // Only a panic of the thread makes this fail; it wrote nothing
+            // acknowledged since.
+            thread.join().ok();
+        }
     }
 }
 
