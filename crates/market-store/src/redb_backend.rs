@@ -27,9 +27,10 @@
 //! watches its storage, the redo log's too; once it failed, the next call
 //! drops the database and opens the file again, which brings it back to its
 //! last checkpoint (redb repairs it), applies the log's batches up to the
-//! last one acknowledged (without a checkpoint, so that a full disk does not
-//! stop the reads), and carries on. While the fault lasts each call tries
-//! that again and fails; when it clears, calls succeed, without a restart.
+//! last whose commit succeeded (without a checkpoint, so that a full disk
+//! does not stop the reads), and carries on. While the fault lasts each
+//! call tries that again and fails; when it clears, calls succeed, without
+//! a restart.
 //!
 //! Commits that were not durable when the storage failed are lost to their
 //! callers: they are answered with an error, never with success, even once
@@ -37,11 +38,12 @@
 //! The reopened store holds every acknowledged commit, and a lost commit
 //! only if the failed one was a checkpoint that got far enough to make it
 //! durable after all (with a failed write or sync redb goes back to the
-//! commit before); a lost batch's redo record is made unreadable. A process
-//! that ends (a crash) while a batch's record is being written may find it
-//! whole at the next start, and apply it, though nobody heard it was
-//! durable. A commit is there whole or not at all, and every acknowledged
-//! (durable) commit is kept.
+//! commit before); the redo record of a batch whose commit failed is made
+//! unreadable before its callers hear of it. A process that ends (a crash)
+//! while a batch's record is being written, or before a failed record could
+//! be made unreadable, may find it whole at the next start and apply it,
+//! though nobody heard it was durable. A commit is there whole or not at
+//! all, and every acknowledged (durable) commit is kept.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
@@ -287,15 +289,21 @@ impl Watched {
         result: std::result::Result<T, E>,
     ) -> std::result::Result<T, E> {
         if let Err(e) = &result {
-            let mut cause = self
-                .health
-                .cause
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            cause.get_or_insert_with(|| e.to_string());
-            self.health.failed.store(true, Ordering::Release);
+            self.health.fail(e);
         }
         result
+    }
+}
+
+impl Health {
+    /// The storage failed (first with `cause`): the next call opens the
+    /// database again.
+    fn fail(&self, cause: &impl std::fmt::Display) {
+        self.cause
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert_with(|| cause.to_string());
+        self.failed.store(true, Ordering::Release);
     }
 }
 
@@ -912,6 +920,8 @@ impl RedbBackend {
             .engine
             .time(|| self.write_durably(handle, writes));
         let result = self.check(handle, result);
+        let last_record = result.as_ref().ok().copied();
+        let result = result.map(drop);
         // Before anyone hears the commit is durable: a caller told so then
         // reads its writes, even without waiting. (A commit that ends after
         // the file was opened again leaves that opening's snapshot alone.)
@@ -929,6 +939,9 @@ impl RedbBackend {
                     if state.generation == handle.generation {
                         state.durable = state.durable.max(number);
                         self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                        if let Some(last) = last_record {
+                            self.logged.store(last, Ordering::Release);
+                        }
                     }
                 }
                 // Set before the caller lets go of `writes`: a batch opening
@@ -961,36 +974,52 @@ impl RedbBackend {
     /// bulk transaction committed without it or when there are no writes,
     /// by a checkpoint, a commit redb makes durable, which also takes in
     /// every commit before it.
-    fn write_durably(&self, handle: &Handle, writes: &Writes) -> Result<()> {
+    fn write_durably(&self, handle: &Handle, writes: &Writes) -> Result<u64> {
         let mut redo = handle.redo.lock().unwrap_or_else(PoisonError::into_inner);
         let mut tx = handle.db.begin_write()?;
         tx.set_quick_repair(self.quick_repair);
-        // After `begin_write`: a bulk transaction has committed by now.
-        if writes.is_empty() || redo.full() || handle.unlogged.load(Ordering::Acquire) {
-            {
-                let mut writer = &Writer::new(&tx);
-                writes.apply(&mut writer)?;
-                writer.put(REDO, APPLIED, &redo.last().to_le_bytes())?;
+        // Taken after `begin_write`: a bulk transaction that committed
+        // before it has set it, and none commits while this one is open.
+        let unlogged = handle.unlogged.swap(false, Ordering::AcqRel);
+        if writes.is_empty() || redo.full() || unlogged {
+            let checkpointed = Self::checkpoint_in(tx, writes, redo.last());
+            if checkpointed.is_err() {
+                handle.unlogged.fetch_or(unlogged, Ordering::AcqRel);
             }
-            tx.commit()?;
+            checkpointed?;
             redo.restart();
-            handle.unlogged.store(false, Ordering::Release);
             self.counters.checkpoints.fetch_add(1, Ordering::Relaxed);
-            return Ok(());
+            return Ok(redo.last());
         }
         tx.set_durability(Durability::None)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let failed = |e: std::io::Error| {
+            handle.health.fail(&e);
+            StoreError::Backend(format!("cannot write the redo log: {e}"))
+        };
         // The record is written and synced while the rows go in.
-        redo.append(writes)
-            .map_err(|e| StoreError::Backend(format!("cannot write the redo log: {e}")))?;
+        redo.append(writes).map_err(failed)?;
         let applied = writes.apply(&mut &Writer::new(&tx));
-        let logged = redo
-            .appended()
-            .map_err(|e| StoreError::Backend(format!("cannot write the redo log: {e}")));
-        applied.and(logged)?;
+        redo.appended().map_err(failed)?;
         // Only now may readers see the writes: they are durable.
+        let committed = applied.and_then(|()| tx.commit().map_err(StoreError::from));
+        if committed.is_err() {
+            // Its callers hear that it failed: its record must not come
+            // back after a restart.
+            redo.retract().map_err(failed).ok();
+        }
+        committed.map(|()| redo.last())
+    }
+
+    /// Commit `writes` in `tx` as a checkpoint, noting that the log's
+    /// records up to number `last` are in.
+    fn checkpoint_in(tx: redb::WriteTransaction, writes: &Writes, last: u64) -> Result<()> {
+        {
+            let mut writer = &Writer::new(&tx);
+            writes.apply(&mut writer)?;
+            writer.put(REDO, APPLIED, &last.to_le_bytes())?;
+        }
         tx.commit()?;
-        self.logged.store(redo.last(), Ordering::Release);
         Ok(())
     }
 
@@ -1008,7 +1037,7 @@ impl RedbBackend {
             return Ok(());
         }
         let result = self.write_durably(&handle, &Writes::default());
-        self.check(&handle, result)
+        self.check(&handle, result).map(drop)
     }
 
     pub fn path(&self) -> &Path {

@@ -14,7 +14,7 @@
 //! that is torn (its checksum fails or it runs past the end) or out of
 //! sequence: records left from before the last checkpoint hold lower
 //! numbers than those written since, so they end the log too. The log key
-//! is chosen at random when the database is created, so that a log left
+//! is chosen at random at the database's first opening, so that a log left
 //! beside another database (an old one, deleted and created again) is
 //! never applied to it: its records fail their checksums.
 
@@ -52,6 +52,8 @@ pub(crate) struct RedoLog {
     buffer: Vec<u8>,
     /// The size of the record being written.
     writing: Option<u64>,
+    /// The size of the latest record.
+    latest: u64,
     /// The database's log key.
     key: u64,
     /// A checkpoint is due once the log holds this much.
@@ -101,6 +103,7 @@ impl RedoLog {
             }
             if number > upto {
                 storage.write(offset, &[0; HEADER])?;
+                storage.sync_data()?;
                 break;
             }
             if number > applied {
@@ -124,6 +127,7 @@ impl RedoLog {
                 writer: Writer::start(storage)?,
                 buffer: Vec::new(),
                 writing: None,
+                latest: 0,
                 key,
                 limit,
                 end,
@@ -186,12 +190,32 @@ impl RedoLog {
         written?;
         self.end += size;
         self.next += 1;
+        self.latest = size;
         Ok(())
+    }
+
+    /// Make the latest record unreadable, synced: its batch did not
+    /// commit, and its callers hear so. The next record takes its place.
+    pub(crate) fn retract(&mut self) -> std::io::Result<()> {
+        if self.latest == 0 || self.latest > self.end {
+            return Err(std::io::Error::other("no redo log record to take back"));
+        }
+        self.end -= self.latest;
+        self.next -= 1;
+        self.latest = 0;
+        let mut zeros = std::mem::take(&mut self.buffer);
+        zeros.clear();
+        zeros.resize(HEADER, 0);
+        self.writer.begin(self.end, zeros)?;
+        let (buffer, written) = self.writer.finished()?;
+        self.buffer = buffer;
+        written
     }
 
     /// A checkpoint holds every record: the next one goes at the beginning.
     pub(crate) fn restart(&mut self) {
         self.end = 0;
+        self.latest = 0;
     }
 }
 
@@ -400,6 +424,26 @@ mod tests {
             bytes(&after.batches[0]),
             bytes(&writes("o:a", b"4", Some(b"w")))
         );
+    }
+
+    #[test]
+    fn a_record_taken_back_is_not_read_and_the_next_takes_its_place() {
+        let mut o = fresh();
+        append(&mut o, &writes("o:a", b"1", Some(b"one")));
+        append(&mut o, &writes("o:a", b"2", Some(b"two")));
+        o.log.retract().unwrap();
+        assert_eq!(o.log.last(), 1);
+        assert_eq!(reopen(&o, 0).batches.len(), 1);
+        // Only the latest record can be taken back, once.
+        assert!(o.log.retract().is_err());
+        append(&mut o, &writes("o:a", b"3", Some(b"three")));
+        let back = reopen(&o, 0);
+        assert_eq!(back.batches.len(), 2);
+        assert_eq!(
+            bytes(&back.batches[1]),
+            bytes(&writes("o:a", b"3", Some(b"three")))
+        );
+        assert_eq!(back.log.last(), 2);
     }
 
     #[test]
