@@ -84,9 +84,9 @@ impl RedoLog {
     /// Read the log on `storage`, whose records up to number `applied` the
     /// database holds already: the records after it, up to number `upto`
     /// (the last whose commit succeeded, when the database opens again
-    /// after a storage failure). A record after `upto` is made unreadable, so that
-    /// a later crash cannot bring back a write whose callers heard it
-    /// failed. The next record goes after those read.
+    /// after a storage failure). A record after `upto` is made unreadable,
+    /// so that a later crash cannot bring back a write whose callers heard
+    /// it failed. The next record goes after those read.
     pub(crate) fn open(
         storage: Arc<dyn StorageBackend>,
         key: u64,
