@@ -235,8 +235,10 @@ impl Writer {
         let thread = std::thread::Builder::new()
             .name("redo-log".into())
             .spawn(move || {
+                // The file's length, once asked: only this thread changes it.
+                let mut len = None;
                 for (offset, record) in inbox {
-                    let written = write_and_sync(&*storage, offset, &record);
+                    let written = write_and_sync(&*storage, &mut len, offset, &record);
                     if outbox.send((record, written)).is_err() {
                         break;
                     }
@@ -279,14 +281,31 @@ fn stopped() -> std::io::Error {
 }
 
 /// Write `record` at `offset`, growing the file a step at a time (so that
-/// most syncs write data only), and sync it.
-fn write_and_sync(storage: &dyn StorageBackend, offset: u64, record: &[u8]) -> std::io::Result<()> {
+/// most syncs write data only), and sync it. `len` keeps the file's length
+/// between calls; it is forgotten after a failure.
+fn write_and_sync(
+    storage: &dyn StorageBackend,
+    len: &mut Option<u64>,
+    offset: u64,
+    record: &[u8],
+) -> std::io::Result<()> {
     let end = offset + record.len() as u64;
-    if storage.len()? < end {
-        storage.set_len(end.next_multiple_of(GROWTH))?;
-    }
+    let known = match *len {
+        Some(known) => known,
+        None => storage.len()?,
+    };
+    *len = None;
+    let grown = if known < end {
+        let grown = end.next_multiple_of(GROWTH);
+        storage.set_len(grown)?;
+        grown
+    } else {
+        known
+    };
     storage.write(offset, record)?;
-    storage.sync_data()
+    storage.sync_data()?;
+    *len = Some(grown);
+    Ok(())
 }
 
 /// The record at `offset`: its number and payload, `None` when there is no
@@ -337,6 +356,11 @@ mod tests {
         let mut out = Vec::new();
         w.encode(&mut out);
         out
+    }
+
+    /// That batch `i` read back holds `expected`.
+    fn assert_batch(back: &Opened, i: usize, expected: &Writes) {
+        assert_eq!(bytes(&back.batches[i]), bytes(expected));
     }
 
     const KEY: u64 = 0x5eed;
@@ -391,11 +415,8 @@ mod tests {
         append(&mut o, &writes("i:a:b", b"3", Some(b"")));
         let back = reopen(&o, 1);
         assert_eq!(back.batches.len(), 2);
-        assert_eq!(bytes(&back.batches[0]), bytes(&writes("o:a", b"2", None)));
-        assert_eq!(
-            bytes(&back.batches[1]),
-            bytes(&writes("i:a:b", b"3", Some(b"")))
-        );
+        assert_batch(&back, 0, &writes("o:a", b"2", None));
+        assert_batch(&back, 1, &writes("i:a:b", b"3", Some(b"")));
         assert_eq!(back.log.last(), 3);
         assert_eq!(reopen(&o, 3).batches.len(), 0);
         assert_eq!(reopen(&o, 3).log.last(), 3);
@@ -420,10 +441,7 @@ mod tests {
         append(&mut back, &writes("o:a", b"4", Some(b"w")));
         let after = reopen(&back, 2);
         assert_eq!(after.batches.len(), 1);
-        assert_eq!(
-            bytes(&after.batches[0]),
-            bytes(&writes("o:a", b"4", Some(b"w")))
-        );
+        assert_batch(&after, 0, &writes("o:a", b"4", Some(b"w")));
     }
 
     #[test]
@@ -439,10 +457,7 @@ mod tests {
         append(&mut o, &writes("o:a", b"3", Some(b"three")));
         let back = reopen(&o, 0);
         assert_eq!(back.batches.len(), 2);
-        assert_eq!(
-            bytes(&back.batches[1]),
-            bytes(&writes("o:a", b"3", Some(b"three")))
-        );
+        assert_batch(&back, 1, &writes("o:a", b"3", Some(b"three")));
         assert_eq!(back.log.last(), 2);
     }
 
@@ -472,10 +487,7 @@ mod tests {
         append(&mut o, &writes("o:a", b"4", Some(b"new")));
         let back = reopen(&o, 3);
         assert_eq!(back.batches.len(), 1);
-        assert_eq!(
-            bytes(&back.batches[0]),
-            bytes(&writes("o:a", b"4", Some(b"new")))
-        );
+        assert_batch(&back, 0, &writes("o:a", b"4", Some(b"new")));
         assert_eq!(back.log.last(), 4);
         // Right after the checkpoint, before any new record: nothing.
         o.log.restart();

@@ -210,6 +210,14 @@ on_both!(
     the_event_log_finds_what_the_transaction_appended,
 );
 
+/// A store on the embedded database at `path`, on the system clock.
+fn redb_db(path: &std::path::Path) -> Db {
+    Db::new(
+        Arc::new(RedbBackend::open(path).unwrap()),
+        Arc::new(market_store::SystemClock),
+    )
+}
+
 fn actor() -> Actor {
     Actor {
         actor_id: "u1".into(),
@@ -911,10 +919,7 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.redb");
     {
-        let db = Db::new(
-            Arc::new(RedbBackend::open(&path).unwrap()),
-            Arc::new(market_store::SystemClock),
-        );
+        let db = redb_db(&path);
         let (ids, pending) = market_store::deferred(|| {
             (0..3)
                 .map(|i| {
@@ -933,10 +938,7 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
         assert!(none.is_empty());
         assert_eq!(ids.len(), 3);
     }
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = redb_db(&path);
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 3);
 }
 
@@ -947,10 +949,7 @@ fn deferred_writes_are_visible_at_once_and_durable_after_the_wait() {
 fn a_crash_image_opens_with_every_acknowledged_write_from_the_redo_log() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("live.redb");
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = redb_db(&path);
     let gadgets = |from: usize, to: usize| -> Vec<Id> {
         (from..to)
             .map(|i| {
@@ -974,17 +973,13 @@ fn a_crash_image_opens_with_every_acknowledged_write_from_the_redo_log() {
         copy
     };
     let (crashed, without_log) = (image("crashed.redb", true), image("bare.redb", false));
-    let open = |path: &PathBuf| {
-        Db::new(
-            Arc::new(RedbBackend::open(path).unwrap()),
-            Arc::new(market_store::SystemClock),
-        )
-    };
     assert_eq!(
-        open(&without_log).read(|tx| tx.count::<Gadget>()).unwrap(),
+        redb_db(&without_log)
+            .read(|tx| tx.count::<Gadget>())
+            .unwrap(),
         5
     );
-    let back = open(&crashed);
+    let back = redb_db(&crashed);
     assert_eq!(back.read(|tx| tx.count::<Gadget>()).unwrap(), 8);
     for id in &ids {
         assert!(back.read(|tx| tx.get::<Gadget>(*id)).unwrap().is_some());
@@ -995,7 +990,7 @@ fn a_crash_image_opens_with_every_acknowledged_write_from_the_redo_log() {
     drop(back);
     let bare = dir.path().join("after.redb");
     std::fs::copy(&crashed, &bare).unwrap();
-    assert_eq!(open(&bare).read(|tx| tx.count::<Gadget>()).unwrap(), 9);
+    assert_eq!(redb_db(&bare).read(|tx| tx.count::<Gadget>()).unwrap(), 9);
 }
 
 /// Once the redo log holds a quarter of redb's cache (at least 256 KiB),
@@ -1017,14 +1012,7 @@ fn a_full_redo_log_is_checkpointed_into_the_database_file() {
         )
         .unwrap();
     }
-    let count = |copy: &PathBuf| {
-        Db::new(
-            Arc::new(RedbBackend::open(copy).unwrap()),
-            Arc::new(market_store::SystemClock),
-        )
-        .read(|tx| tx.count::<Gadget>())
-        .unwrap()
-    };
+    let count = |copy: &PathBuf| redb_db(copy).read(|tx| tx.count::<Gadget>()).unwrap();
     let bare = dir.path().join("bare.redb");
     std::fs::copy(&path, &bare).unwrap();
     let in_file = count(&bare);
@@ -1083,11 +1071,7 @@ fn stored_responses_are_sealed_when_there_is_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("i.redb");
     {
-        let db = Db::new(
-            Arc::new(RedbBackend::open(&path).unwrap()),
-            Arc::new(market_store::SystemClock),
-        )
-        .with_cipher(SecretCipher::from_text(&"6e".repeat(32)).unwrap());
+        let db = redb_db(&path).with_cipher(SecretCipher::from_text(&"6e".repeat(32)).unwrap());
         db.write(&actor(), |tx| {
             tx.put_idempotency("u1/apikey.create/k", "h", r#"{"key":"mkk_only-once"}"#)
         })
@@ -1634,10 +1618,7 @@ fn failing_writes_amid_concurrent_ones_roll_back_alone(on: On) {
 fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alone() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b.redb");
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = redb_db(&path);
     let before = db.write_stats();
     let (started, first_runs) = std::sync::mpsc::channel();
     let (release, go) = std::sync::mpsc::channel::<()>();
@@ -1696,10 +1677,7 @@ fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alo
     assert!(engine.busy > before.stages.engine.busy, "{engine:?}");
     assert!(engine.busy <= commits.busy, "{engine:?} within {commits:?}");
     drop(db);
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = redb_db(&path);
     let mut names: Vec<String> = db
         .read(|tx| tx.list::<Gadget>(&page(10, None)))
         .unwrap()
@@ -1718,10 +1696,7 @@ fn writes_on_their_way_share_one_durable_commit_and_a_failing_one_rolls_back_alo
 fn a_batch_after_an_unwaited_write_on_the_same_thread_goes_through() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.redb");
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = redb_db(&path);
     let ((), pending) = market_store::deferred(|| {
         insert(&db, gadget("alone", "alone@x.io", None)).unwrap();
         assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 1);
@@ -1735,9 +1710,6 @@ fn a_batch_after_an_unwaited_write_on_the_same_thread_goes_through() {
     });
     pending.wait().unwrap();
     drop(db);
-    let db = Db::new(
-        Arc::new(RedbBackend::open(&path).unwrap()),
-        Arc::new(market_store::SystemClock),
-    );
+    let db = redb_db(&path);
     assert_eq!(db.read(|tx| tx.count::<Gadget>()).unwrap(), 4);
 }
