@@ -19,6 +19,9 @@ pub struct Config {
     /// open the file at once (off: one sync per checkpoint instead of two,
     /// and a check of the whole file at the first start after a crash).
     pub quick_repair: bool,
+    /// The server's threads run as batch threads (Linux): one woken up
+    /// waits for the running one's time slice instead of preempting it.
+    pub batch_scheduling: bool,
     /// The search index writer's memory while it applies changes, in MiB
     /// (at least 15).
     pub search_writer_mb: usize,
@@ -141,6 +144,7 @@ impl Default for Config {
             db: "redb://./data/marketplace.redb".into(),
             cache_mb: market_store::DEFAULT_CACHE_BYTES >> 20,
             quick_repair: true,
+            batch_scheduling: true,
             search_writer_mb: market_core::search::DEFAULT_WRITER_BYTES >> 20,
             pg_pool_size: 16,
             pg_statement_timeout_secs: 30,
@@ -292,6 +296,9 @@ impl Config {
         }
         if let Some((n, v)) = get("MARKETPLACE_QUICK_REPAIR") {
             self.quick_repair = parse_flag(&n, &v)?;
+        }
+        if let Some((n, v)) = get("MARKETPLACE_BATCH_SCHEDULING") {
+            self.batch_scheduling = parse_flag(&n, &v)?;
         }
         if let Some((n, v)) = get("MARKETPLACE_SEARCH_WRITER_MB") {
             self.search_writer_mb = parse_env(&n, &v)?;
@@ -483,6 +490,23 @@ mod tests {
         let err =
             Config::load(None, |k| (k == "MARKETPLACE_CACHE_MB").then(|| "-1".into())).unwrap_err();
         assert!(err.to_string().contains("MARKETPLACE_CACHE_MB"), "{err}");
+    }
+
+    #[test]
+    fn batch_scheduling_is_on_unless_turned_off() {
+        let batch = |v: &str| {
+            Config::load(None, |k| {
+                (k == "MARKETPLACE_BATCH_SCHEDULING").then(|| v.into())
+            })
+        };
+        assert!(Config::load(None, |_| None).unwrap().batch_scheduling);
+        assert!(!batch("0").unwrap().batch_scheduling);
+        assert!(batch("1").unwrap().batch_scheduling);
+        let err = batch("later").unwrap_err();
+        assert!(
+            err.to_string().contains("MARKETPLACE_BATCH_SCHEDULING"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -117,6 +117,11 @@ fn start(
         .map_err(|e| e.to_string())?;
     config.listen = listen.unwrap_or(config.listen);
     config.db = db.unwrap_or(config.db);
+    if config.batch_scheduling
+        && let Err(e) = batch_scheduling()
+    {
+        tracing::warn!(error = %e, "cannot run the server's threads as batch threads");
+    }
     let seed = match std::env::var("ADMIN_SEED_USERS") {
         Ok(text) => {
             market_core::parse_seed_users(&text).map_err(|e| format!("ADMIN_SEED_USERS: {e}"))?
@@ -165,6 +170,29 @@ fn start(
         Err(_) => tracing::warn!("database still in use at exit; it closes with the process"),
     }
     result
+}
+
+/// Run this thread, and every thread it starts from now on (the database's,
+/// the runtime's, the write pool's), as a batch thread. A thread woken up,
+/// such as the callers of a batch just made durable, then waits for the
+/// running one's time slice instead of preempting it, so the thread holding
+/// the open batch or committing it is not pushed off its core by a burst of
+/// wake-ups. No privilege is needed, and the threads keep their share of
+/// the processor.
+#[cfg(target_os = "linux")]
+fn batch_scheduling() -> std::io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid sched_param; pid 0 is the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &raw const param) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn batch_scheduling() -> std::io::Result<()> {
+    Ok(())
 }
 
 async fn serve(config: &Config, app: Arc<App>) -> Result<(), String> {

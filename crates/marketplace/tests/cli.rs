@@ -465,6 +465,56 @@ fn stop(mut child: Served) {
     assert!(child.wait().unwrap().success());
 }
 
+/// The name and scheduling policy of each thread of process `pid` (fields 2
+/// and 41 of `/proc/PID/task/TID/stat`) but the allocator's own.
+#[cfg(target_os = "linux")]
+fn thread_policies(pid: u32) -> Vec<(String, u32)> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap();
+            let (open, close) = (stat.find('(').unwrap(), stat.rfind(')').unwrap());
+            // the fields after the name, which may hold spaces: state is field 3
+            let policy = stat[close + 2..].split(' ').nth(41 - 3).unwrap();
+            (stat[open + 1..close].to_string(), policy.parse().unwrap())
+        })
+        .filter(|(name, _)| !name.starts_with("jemalloc"))
+        .collect()
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_servers_threads_are_batch_threads_unless_turned_off() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_BATCH: u32 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("redb://{}/m.redb", dir.path().display());
+    let (served, port) = serve_quietly(&db, &[]);
+    // a write, so that the write pool has started a thread
+    let reply = post(
+        port,
+        r#"{"jsonrpc":"2.0","id":1,"method":"auth.register","params":{"email":"a@example.com","password":"correct horse battery","display_name":"A"}}"#,
+    );
+    assert!(reply.contains(r#""token""#), "{reply}");
+    let threads = thread_policies(served.id());
+    for name in ["marketplace", "marketplace-wri", "redo-log"] {
+        assert!(threads.iter().any(|(n, _)| n == name), "{threads:?}");
+    }
+    assert!(
+        threads.iter().all(|&(_, p)| p == SCHED_BATCH),
+        "{threads:?}"
+    );
+    stop(served);
+
+    let (served, _) = serve_quietly(&db, &[("MARKETPLACE_BATCH_SCHEDULING", "0")]);
+    let threads = thread_policies(served.id());
+    assert!(
+        threads.iter().all(|&(_, p)| p == SCHED_OTHER),
+        "{threads:?}"
+    );
+    stop(served);
+}
+
 #[test]
 fn seeded_admins_are_created_once_and_can_sign_in() {
     let dir = tempfile::tempdir().unwrap();
