@@ -6,7 +6,9 @@
 //! length-prefixed value followed by the 16-byte id, so one value's entries
 //! are contiguous and newest-first is a reverse scan.
 
+use std::collections::HashMap;
 use std::ops::Bound;
+use std::sync::{LazyLock, PoisonError, RwLock};
 
 use crate::backend::{Appended, IndexValues, LogSpec, Row, StoreRead, StoreWrite};
 use crate::error::{Result, StoreError};
@@ -125,24 +127,63 @@ const IDEM: &str = "idem";
 const IDEM_BY_TIME: &str = "idem:time";
 const SNAPSHOTS: &str = "snapshots";
 
-fn primary(kind: &str) -> String {
-    format!("o:{kind}")
+/// What a table's name is made for.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Named {
+    Primary,
+    Index,
+    Unique,
+    LogIds,
+    LogSeq,
 }
 
-fn index_table(kind: &str, field: &str) -> String {
-    format!("i:{kind}:{field}")
+/// The name `what` of `kind` (and `field`), made once and then shared: the
+/// names come from the schema's static specs, so there are few of them, and
+/// a call would otherwise format several.
+fn name(what: Named, kind: &'static str, field: &'static str) -> &'static str {
+    type Names =
+        HashMap<(Named, &'static str, &'static str), &'static str, foldhash::fast::RandomState>;
+    static NAMES: LazyLock<RwLock<Names>> = LazyLock::new(RwLock::default);
+    let key = (what, kind, field);
+    if let Some(name) = NAMES
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+    {
+        return name;
+    }
+    let made = match what {
+        Named::Primary => format!("o:{kind}"),
+        Named::Index => format!("i:{kind}:{field}"),
+        Named::Unique => format!("u:{kind}:{field}"),
+        Named::LogIds => format!("{kind}:ids"),
+        Named::LogSeq => format!("{kind}.seq"),
+    };
+    NAMES
+        .write()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key)
+        .or_insert_with(|| Box::leak(made.into_boxed_str()))
 }
 
-fn unique_table(kind: &str, field: &str) -> String {
-    format!("u:{kind}:{field}")
+fn primary(kind: &'static str) -> &'static str {
+    name(Named::Primary, kind, "")
 }
 
-fn log_ids(log: &LogSpec) -> String {
-    format!("{}:ids", log.name)
+fn index_table(kind: &'static str, field: &'static str) -> &'static str {
+    name(Named::Index, kind, field)
 }
 
-fn log_seq_key(log: &LogSpec) -> Vec<u8> {
-    format!("{}.seq", log.name).into_bytes()
+fn unique_table(kind: &'static str, field: &'static str) -> &'static str {
+    name(Named::Unique, kind, field)
+}
+
+fn log_ids(log: &LogSpec) -> &'static str {
+    name(Named::LogIds, log.name, "")
+}
+
+fn log_seq_key(log: &LogSpec) -> &'static [u8] {
+    name(Named::LogSeq, log.name, "").as_bytes()
 }
 
 fn normalise(spec: &IndexSpec, value: &str) -> String {
@@ -342,7 +383,7 @@ impl<R: RawRead> StoreRead for Kv<R> {
     }
 
     fn log_last(&self, log: &LogSpec) -> Result<u64> {
-        match self.0.get(META, &log_seq_key(log))? {
+        match self.0.get(META, log_seq_key(log))? {
             Some(bytes) => u64_of(META, &bytes),
             None => Ok(0),
         }
@@ -559,7 +600,7 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
                 .put(&log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
         }
         if seq > self.log_last(log)? {
-            self.0.put(META, &log_seq_key(log), &seq.to_be_bytes())?;
+            self.0.put(META, log_seq_key(log), &seq.to_be_bytes())?;
         }
         Ok(())
     }

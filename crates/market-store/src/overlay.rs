@@ -17,9 +17,11 @@ use crate::kv::{Entry, KeyRange, Order, RawRead, RawWrite};
 /// A value written (`Some`) or a key deleted (`None`).
 type Slot = Option<Vec<u8>>;
 
-/// Writes held aside, by table, each table's in key order.
+/// Writes held aside, by table, each table's in key order. Tables are
+/// found by name for each read and write through the layers, so with a
+/// fast hash.
 #[derive(Default)]
-pub(crate) struct Writes(HashMap<String, BTreeMap<Vec<u8>, Slot>>);
+pub(crate) struct Writes(HashMap<String, BTreeMap<Vec<u8>, Slot>, foldhash::fast::RandomState>);
 
 impl Writes {
     fn table_mut(&mut self, table: &str) -> &mut BTreeMap<Vec<u8>, Slot> {

@@ -1095,7 +1095,7 @@ type ReadTable = redb::ReadOnlyTable<&'static [u8], &'static [u8]>;
 struct Reader {
     tx: Arc<redb::ReadTransaction>,
     /// `None`: the table does not exist in this snapshot.
-    tables: RefCell<HashMap<String, Option<ReadTable>>>,
+    tables: RefCell<HashMap<String, Option<ReadTable>, foldhash::fast::RandomState>>,
 }
 
 impl Reader {
@@ -1107,7 +1107,7 @@ impl Reader {
     fn shared(tx: Arc<redb::ReadTransaction>) -> Reader {
         Reader {
             tx,
-            tables: RefCell::new(HashMap::new()),
+            tables: RefCell::new(HashMap::default()),
         }
     }
 
@@ -1155,14 +1155,14 @@ type Table<'a> = redb::Table<'a, &'static [u8], &'static [u8]>;
 /// Writes in one transaction, keeping each table open once it was used.
 struct Writer<'a> {
     tx: &'a redb::WriteTransaction,
-    tables: RefCell<HashMap<String, Table<'a>>>,
+    tables: RefCell<HashMap<String, Table<'a>, foldhash::fast::RandomState>>,
 }
 
 impl<'a> Writer<'a> {
     fn new(tx: &'a redb::WriteTransaction) -> Writer<'a> {
         Writer {
             tx,
-            tables: RefCell::new(HashMap::new()),
+            tables: RefCell::new(HashMap::default()),
         }
     }
 
