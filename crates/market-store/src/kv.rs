@@ -272,7 +272,7 @@ impl<R: RawRead> Kv<R> {
         let mut out = Vec::with_capacity(keys.len());
         for (key, _) in keys {
             let id = id_from_key(index, key)?;
-            let bytes = self.0.get(&primary, &id.to_key())?.ok_or_else(|| {
+            let bytes = self.0.get(primary, &id.to_key())?.ok_or_else(|| {
                 corrupt(
                     index,
                     format!("index entry for a missing {} {id}", table.kind),
@@ -290,14 +290,14 @@ impl<R: RawRead> StoreRead for Kv<R> {
     }
 
     fn get(&self, table: &TableSpec, id: Id) -> Result<Option<Vec<u8>>> {
-        self.0.get(&primary(table.kind), &id.to_key())
+        self.0.get(primary(table.kind), &id.to_key())
     }
 
     fn list(&self, table: &TableSpec, before: Option<Id>, limit: usize) -> Result<Vec<Vec<u8>>> {
         let range = descending(before, &[], |id| id.to_key().to_vec());
         let rows = self
             .0
-            .scan(&primary(table.kind), &range, Order::Descending, limit)?;
+            .scan(primary(table.kind), &range, Order::Descending, limit)?;
         Ok(rows.into_iter().map(|(_, v)| v).collect())
     }
 
@@ -327,8 +327,8 @@ impl<R: RawRead> StoreRead for Kv<R> {
         }
         let name = index_table(table.kind, index.field);
         let range = descending(before, &value_prefix(&value), |id| index_key(&value, id));
-        let keys = self.0.scan(&name, &range, Order::Descending, limit)?;
-        self.records_by_keys(table, &name, &keys)
+        let keys = self.0.scan(name, &range, Order::Descending, limit)?;
+        self.records_by_keys(table, name, &keys)
     }
 
     fn find_unique(
@@ -338,9 +338,9 @@ impl<R: RawRead> StoreRead for Kv<R> {
         value: &str,
     ) -> Result<Option<Vec<u8>>> {
         let name = unique_table(table.kind, index.field);
-        match self.0.get(&name, normalise(index, value).as_bytes())? {
+        match self.0.get(name, normalise(index, value).as_bytes())? {
             Some(id) => {
-                let id = id_from_key(&name, &id)?;
+                let id = id_from_key(name, &id)?;
                 self.get(table, id)
             }
             None => Ok(None),
@@ -400,8 +400,8 @@ impl<R: RawRead> StoreRead for Kv<R> {
 
     fn log_seq(&self, log: &LogSpec, id: Id) -> Result<Option<u64>> {
         let table = log_ids(log);
-        match self.0.get(&table, &id.to_key())? {
-            Some(bytes) => u64_of(&table, &bytes).map(Some),
+        match self.0.get(table, &id.to_key())? {
+            Some(bytes) => u64_of(table, &bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -413,9 +413,9 @@ impl<R: RawRead> StoreRead for Kv<R> {
             range = range.after(id.to_key().to_vec());
         }
         self.0
-            .scan(&table, &range, Order::Ascending, limit)?
+            .scan(table, &range, Order::Ascending, limit)?
             .into_iter()
-            .map(|(k, v)| Ok((id_from_key(&table, &k)?, u64_of(&table, &v)?)))
+            .map(|(k, v)| Ok((id_from_key(table, &k)?, u64_of(table, &v)?)))
             .collect()
     }
 
@@ -490,8 +490,8 @@ impl<W: RawWrite> Kv<W> {
             for value in after.iter().filter(|v| !before.contains(v)) {
                 if spec.unique {
                     let name = unique_table(table.kind, spec.field);
-                    if let Some(holder) = self.0.get(&name, value.as_bytes())?
-                        && id_from_key(&name, &holder)? != id
+                    if let Some(holder) = self.0.get(name, value.as_bytes())?
+                        && id_from_key(name, &holder)? != id
                     {
                         return Err(StoreError::UniqueTaken {
                             kind: table.kind,
@@ -499,10 +499,10 @@ impl<W: RawWrite> Kv<W> {
                             value: value.clone(),
                         });
                     }
-                    self.0.put(&name, value.as_bytes(), &id.to_key())?;
+                    self.0.put(name, value.as_bytes(), &id.to_key())?;
                 } else {
                     self.0.put(
-                        &index_table(table.kind, spec.field),
+                        index_table(table.kind, spec.field),
                         &index_key(value, id),
                         &[],
                     )?;
@@ -521,10 +521,10 @@ impl<W: RawWrite> Kv<W> {
     ) -> Result<()> {
         if spec.unique {
             self.0
-                .delete(&unique_table(table.kind, spec.field), value.as_bytes())?;
+                .delete(unique_table(table.kind, spec.field), value.as_bytes())?;
         } else {
             self.0
-                .delete(&index_table(table.kind, spec.field), &index_key(value, id))?;
+                .delete(index_table(table.kind, spec.field), &index_key(value, id))?;
         }
         Ok(())
     }
@@ -532,11 +532,7 @@ impl<W: RawWrite> Kv<W> {
 
 impl<W: RawWrite> StoreWrite for Kv<W> {
     fn insert(&mut self, table: &TableSpec, row: &Row<'_>, values: &IndexValues) -> Result<()> {
-        if self
-            .0
-            .get(&primary(table.kind), &row.id.to_key())?
-            .is_some()
-        {
+        if self.0.get(primary(table.kind), &row.id.to_key())?.is_some() {
             return Err(StoreError::UniqueTaken {
                 kind: table.kind,
                 field: "id",
@@ -545,7 +541,7 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
         }
         self.write_indexes(table, row.id, &[], values)?;
         self.0
-            .put(&primary(table.kind), &row.id.to_key(), row.data)?;
+            .put(primary(table.kind), &row.id.to_key(), row.data)?;
         self.add_to_count(table.kind, 1)
     }
 
@@ -557,7 +553,7 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
         new: &IndexValues,
     ) -> Result<()> {
         self.write_indexes(table, row.id, old, new)?;
-        self.0.put(&primary(table.kind), &row.id.to_key(), row.data)
+        self.0.put(primary(table.kind), &row.id.to_key(), row.data)
     }
 
     fn delete(&mut self, table: &TableSpec, id: Id, old: &IndexValues) -> Result<()> {
@@ -566,7 +562,7 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
                 self.remove_index_entry(table, spec, &value, id)?;
             }
         }
-        self.0.delete(&primary(table.kind), &id.to_key())?;
+        self.0.delete(primary(table.kind), &id.to_key())?;
         self.add_to_count(table.kind, -1)
     }
 
@@ -596,8 +592,7 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
         self.0.put(log.name, &seq.to_be_bytes(), body)?;
         if let Some(id) = id {
-            self.0
-                .put(&log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
+            self.0.put(log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
         }
         if seq > self.log_last(log)? {
             self.0.put(META, log_seq_key(log), &seq.to_be_bytes())?;
