@@ -661,6 +661,28 @@ mod tests {
     use super::*;
 
     #[test]
+    fn table_names_are_made_once_and_shared() {
+        let log = LogSpec {
+            name: "domain_events",
+            json: true,
+            columns: &[],
+        };
+        assert_eq!(primary("product"), "o:product");
+        assert_eq!(index_table("product", "tags"), "i:product:tags");
+        assert_eq!(unique_table("user", "email"), "u:user:email");
+        assert_eq!(log_ids(&log), "domain_events:ids");
+        assert_eq!(log_seq_key(&log), b"domain_events.seq");
+        assert!(std::ptr::eq(
+            index_table("product", "tags"),
+            index_table("product", "tags")
+        ));
+        assert_ne!(
+            index_table("product", "tags"),
+            unique_table("product", "tags")
+        );
+    }
+
+    #[test]
     fn prefix_ranges() {
         let r = KeyRange::prefix(b"ab");
         assert_eq!(r.start, Bound::Included(b"ab".to_vec()));
