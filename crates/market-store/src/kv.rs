@@ -1,10 +1,11 @@
 //! The store's contract on byte-ordered key-value tables, for embedded
 //! engines (redb). Records live in `o:<kind>` by id; each index has a table
 //! of its own (`i:<kind>:<field>` keyed by value then id, `u:<kind>:<field>`
-//! keyed by value); counts, the audit trail with its two indexes, logs,
-//! idempotency records and snapshots have tables too. Index keys are the
-//! length-prefixed value followed by the 16-byte id, so one value's entries
-//! are contiguous and newest-first is a reverse scan.
+//! keyed by value); counts, the audit trail with its two indexes (a call's
+//! entries in one row), logs, idempotency records and snapshots have tables
+//! too. Index keys are the length-prefixed value followed by the 16-byte
+//! id, so one value's entries are contiguous and newest-first is a reverse
+//! scan.
 
 use std::collections::HashMap;
 use std::ops::Bound;
@@ -245,6 +246,81 @@ fn encode<T: serde::Serialize>(table: &str, value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| corrupt(table, e.to_string()))
 }
 
+/// The audit entries of one call, in one row of the audit table keyed by
+/// the oldest entry's id: what they share once, then what each changed.
+/// (Rows written before were one entry each, an [`AuditEntry`].)
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CallAudit {
+    at: Timestamp,
+    actor_id: String,
+    method: String,
+    request_id: String,
+    entries: Vec<CallEntry>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CallEntry {
+    id: Id,
+    object_type: String,
+    object_id: Id,
+    action: String,
+}
+
+impl CallAudit {
+    /// The entries of `run`, which share their time, actor, method and request.
+    fn of(run: &[AuditEntry]) -> Option<CallAudit> {
+        let first = run.first()?;
+        Some(CallAudit {
+            at: first.at,
+            actor_id: first.actor_id.clone(),
+            method: first.method.clone(),
+            request_id: first.request_id.clone(),
+            entries: run
+                .iter()
+                .map(|e| CallEntry {
+                    id: e.id,
+                    object_type: e.object_type.clone(),
+                    object_id: e.object_id,
+                    action: e.action.clone(),
+                })
+                .collect(),
+        })
+    }
+
+    /// Its entries, newest first.
+    fn into_entries(self) -> Vec<AuditEntry> {
+        let mut entries: Vec<AuditEntry> = self
+            .entries
+            .into_iter()
+            .map(|e| AuditEntry {
+                id: e.id,
+                at: self.at,
+                actor_id: self.actor_id.clone(),
+                method: self.method.clone(),
+                object_type: e.object_type,
+                object_id: e.object_id,
+                action: e.action,
+                request_id: self.request_id.clone(),
+            })
+            .collect();
+        entries.sort_by_key(|e| std::cmp::Reverse(e.id));
+        entries
+    }
+}
+
+/// The entries of a row of the audit table, newest first.
+fn audit_row(bytes: &[u8]) -> Result<Vec<AuditEntry>> {
+    match serde_json::from_slice::<CallAudit>(bytes) {
+        Ok(call) => Ok(call.into_entries()),
+        Err(_) => Ok(vec![decode::<AuditEntry>(AUDIT, bytes)?]),
+    }
+}
+
+/// Whether two entries belong to one call's row.
+fn same_call(a: &AuditEntry, b: &AuditEntry) -> bool {
+    a.at == b.at && a.actor_id == b.actor_id && a.method == b.method && a.request_id == b.request_id
+}
+
 /// Every key of a table (up to `before` when given), newest first.
 fn descending(before: Option<Id>, prefix: &[u8], key: impl Fn(Id) -> Vec<u8>) -> KeyRange {
     let range = KeyRange::prefix(prefix);
@@ -357,29 +433,64 @@ impl<R: RawRead> StoreRead for Kv<R> {
         before: Option<Id>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>> {
-        let (index, value) = match filter {
-            AuditFilter::All => {
-                let range = descending(before, &[], |id| id.to_key().to_vec());
-                return self
-                    .0
-                    .scan(AUDIT, &range, Order::Descending, limit)?
-                    .iter()
-                    .map(|(_, v)| decode::<AuditEntry>(AUDIT, v))
-                    .collect();
+        let mut items = Vec::new();
+        if limit == 0 {
+            return Ok(items);
+        }
+        // Rows are keyed by their oldest entry: a row before `upper` may
+        // still hold entries after `before`, which are left out.
+        let mut upper = before;
+        loop {
+            let rows: Vec<(Id, Vec<u8>)> = match filter {
+                AuditFilter::All => {
+                    let range = descending(upper, &[], |id| id.to_key().to_vec());
+                    self.0
+                        .scan(AUDIT, &range, Order::Descending, limit)?
+                        .into_iter()
+                        .map(|(k, v)| Ok((id_from_key(AUDIT, &k)?, v)))
+                        .collect::<Result<_>>()?
+                }
+                AuditFilter::Actor(value) | AuditFilter::Object(value) => {
+                    let index = match filter {
+                        AuditFilter::Object(_) => AUDIT_BY_OBJECT,
+                        _ => AUDIT_BY_ACTOR,
+                    };
+                    let range = descending(upper, &value_prefix(value), |id| index_key(value, id));
+                    let keys = self.0.scan(index, &range, Order::Descending, limit)?;
+                    let mut rows = Vec::with_capacity(keys.len());
+                    for (key, _) in &keys {
+                        let id = id_from_key(index, key)?;
+                        // a missing row still moves the scan on
+                        let bytes = self.0.get(AUDIT, &id.to_key())?.unwrap_or_default();
+                        rows.push((id, bytes));
+                    }
+                    rows
+                }
+            };
+            let scanned = rows.len();
+            for (id, bytes) in rows {
+                upper = Some(id);
+                if bytes.is_empty() {
+                    continue;
+                }
+                for entry in audit_row(&bytes)? {
+                    let wanted = before.is_none_or(|b| entry.id < b)
+                        && match filter {
+                            AuditFilter::Object(o) => entry.object_id.to_string() == o,
+                            _ => true,
+                        };
+                    if wanted {
+                        items.push(entry);
+                        if items.len() == limit {
+                            return Ok(items);
+                        }
+                    }
+                }
             }
-            AuditFilter::Actor(a) => (AUDIT_BY_ACTOR, a),
-            AuditFilter::Object(o) => (AUDIT_BY_OBJECT, o),
-        };
-        let range = descending(before, &value_prefix(value), |id| index_key(value, id));
-        let keys = self.0.scan(index, &range, Order::Descending, limit)?;
-        let mut items = Vec::with_capacity(keys.len());
-        for (key, _) in &keys {
-            let id = id_from_key(index, key)?;
-            if let Some(bytes) = self.0.get(AUDIT, &id.to_key())? {
-                items.push(decode::<AuditEntry>(AUDIT, &bytes)?);
+            if scanned < limit {
+                return Ok(items);
             }
         }
-        Ok(items)
     }
 
     fn log_last(&self, log: &LogSpec) -> Result<u64> {
@@ -567,15 +678,32 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
     }
 
     fn append_audit(&mut self, entry: &AuditEntry) -> Result<()> {
-        self.0
-            .put(AUDIT, &entry.id.to_key(), &encode(AUDIT, entry)?)?;
-        self.0
-            .put(AUDIT_BY_ACTOR, &index_key(&entry.actor_id, entry.id), &[])?;
-        self.0.put(
-            AUDIT_BY_OBJECT,
-            &index_key(&entry.object_id.to_string(), entry.id),
-            &[],
-        )
+        self.append_audits(std::slice::from_ref(entry))
+    }
+
+    /// The entries of each call in one row, with one actor index entry and
+    /// one object index entry per object it changed: a transfer's five
+    /// entries take 7 rows, not 15.
+    fn append_audits(&mut self, entries: &[AuditEntry]) -> Result<()> {
+        for run in entries.chunk_by(same_call) {
+            let Some(call) = CallAudit::of(run) else {
+                continue;
+            };
+            let Some(key) = run.iter().map(|e| e.id).min() else {
+                continue;
+            };
+            self.0.put(AUDIT, &key.to_key(), &encode(AUDIT, &call)?)?;
+            self.0
+                .put(AUDIT_BY_ACTOR, &index_key(&call.actor_id, key), &[])?;
+            let mut objects: Vec<Id> = run.iter().map(|e| e.object_id).collect();
+            objects.sort_unstable();
+            objects.dedup();
+            for object in objects {
+                self.0
+                    .put(AUDIT_BY_OBJECT, &index_key(&object.to_string(), key), &[])?;
+            }
+        }
+        Ok(())
     }
 
     fn log_append(&mut self, log: &LogSpec, id: Option<Id>, body: &[u8]) -> Result<Appended> {
@@ -659,6 +787,34 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_rows_of_one_entry_as_written_before_read_back_as_they_were() {
+        let entry = |id: u128, object: u128, action: &str| AuditEntry {
+            id: Id(ulid::Ulid(id)),
+            at: Timestamp::from_unix_millis(1_000).unwrap(),
+            actor_id: "u1".into(),
+            method: "gadget.create".into(),
+            object_type: "gadget".into(),
+            object_id: Id(ulid::Ulid(object)),
+            action: action.into(),
+            request_id: "r1".into(),
+        };
+        let old = entry(7, 70, "create");
+        assert_eq!(audit_row(&encode(AUDIT, &old).unwrap()).unwrap(), vec![old]);
+        let call = [
+            entry(1, 10, "create"),
+            entry(2, 20, "create"),
+            entry(3, 10, "update"),
+        ];
+        let row = encode(AUDIT, &CallAudit::of(&call).unwrap()).unwrap();
+        let back = audit_row(&row).unwrap();
+        assert_eq!(
+            back,
+            vec![call[2].clone(), call[1].clone(), call[0].clone()]
+        );
+        assert!(audit_row(b"{\"not\":\"an entry\"}").is_err());
+    }
 
     #[test]
     fn table_names_are_made_once_and_shared() {

@@ -8,9 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use market_store::{
-    Actor, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, EventLogReads, Id, Index,
-    IndexSpec, IndexValue, LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings, Reads,
-    Record, RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp, redo_path,
+    Actor, AuditEntry, AuditFilter, Backend, ChangeReads, Db, DomainEventReads, EventLogReads, Id,
+    Index, IndexSpec, IndexValue, LOGS, ManualClock, Meta, PageRequest, PgBackend, PgSettings,
+    Reads, Record, RedbBackend, SecretCipher, StoreError, StoreSettings, TableSpec, Timestamp,
+    redo_path,
 };
 use serde::{Deserialize, Serialize};
 
@@ -195,6 +196,7 @@ on_both!(
     secondary_index_and_list_paginate_newest_first,
     failed_closure_rolls_back_every_write_and_its_audit,
     every_mutation_is_audited_in_the_same_transaction,
+    a_calls_audit_entries_page_and_filter_one_by_one,
     idempotency_records_are_kept_then_purged_by_age,
     concurrent_writers_share_durable_commits_and_nothing_is_lost,
     a_batch_commits_its_writes_together_or_not_at_all,
@@ -506,6 +508,89 @@ fn every_mutation_is_audited_in_the_same_transaction(on: On) {
             .unwrap();
     assert!(reds.items.is_empty());
     assert!(f.db.read(|tx| tx.get::<Gadget>(g.id)).unwrap().is_none());
+}
+
+/// All the audit entries of `filter`, newest first, `limit` at a time.
+fn audit_pages(db: &Db, filter: AuditFilter<'_>, limit: usize) -> Vec<Vec<AuditEntry>> {
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    loop {
+        let got = db
+            .read(|tx| tx.audit(filter, &page(limit, cursor.clone())))
+            .unwrap();
+        pages.push(got.items);
+        match got.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return pages,
+        }
+    }
+}
+
+/// One call changing several objects (one of them twice) stores its
+/// entries together; they still come back one by one, newest first, in
+/// pages that may end inside the call, by actor and by object.
+fn a_calls_audit_entries_page_and_filter_one_by_one(on: On) {
+    let f = fixture(on);
+    let made =
+        f.db.write(&actor(), |tx| {
+            let mut made = Vec::new();
+            for name in ["a", "b", "c"] {
+                let mut g = gadget(name, &format!("{name}@x.io"), Some("red"));
+                tx.insert(&mut g)?;
+                made.push(g);
+            }
+            let mut b = made[1].clone();
+            b.color = Some("blue".into());
+            tx.update(&mut b, None)?;
+            Ok::<_, StoreError>(made)
+        })
+        .unwrap();
+    let other = Actor {
+        actor_id: "u2".into(),
+        method: "gadget.delete".into(),
+        request_id: "r2".into(),
+    };
+    f.db.write(&other, |tx| tx.delete::<Gadget>(made[0].id))
+        .unwrap();
+    let (a, b, c) = (made[0].id, made[1].id, made[2].id);
+    let summary = |entries: &[AuditEntry]| -> Vec<(String, Id)> {
+        entries
+            .iter()
+            .map(|e| (e.action.clone(), e.object_id))
+            .collect()
+    };
+    let all = vec![
+        ("delete".to_string(), a),
+        ("update".to_string(), b),
+        ("create".to_string(), c),
+        ("create".to_string(), b),
+        ("create".to_string(), a),
+    ];
+    for limit in [1, 2, 3, 10] {
+        let pages = audit_pages(&f.db, AuditFilter::All, limit);
+        assert!(pages.iter().all(|p| p.len() <= limit));
+        let entries: Vec<AuditEntry> = pages.concat();
+        assert_eq!(summary(&entries), all, "pages of {limit}");
+        assert!(entries.windows(2).all(|w| w[0].id > w[1].id));
+        assert!(
+            entries[1..]
+                .iter()
+                .all(|e| e.actor_id == "u1" && e.request_id == "r1")
+        );
+    }
+    for limit in [1, 3] {
+        let mine = audit_pages(&f.db, AuditFilter::Actor("u1"), limit).concat();
+        assert_eq!(summary(&mine), all[1..].to_vec());
+        let theirs = audit_pages(&f.db, AuditFilter::Actor("u2"), limit).concat();
+        assert_eq!(summary(&theirs), all[..1].to_vec());
+        let of_b = audit_pages(&f.db, AuditFilter::Object(&b.to_string()), limit).concat();
+        assert_eq!(
+            summary(&of_b),
+            vec![("update".to_string(), b), ("create".to_string(), b)]
+        );
+        let of_a = audit_pages(&f.db, AuditFilter::Object(&a.to_string()), limit).concat();
+        assert_eq!(summary(&of_a), vec![all[0].clone(), all[4].clone()]);
+    }
 }
 
 #[test]
