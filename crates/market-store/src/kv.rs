@@ -141,11 +141,14 @@ enum Named {
 /// The name `what` of `kind` (and `field`), made once and then shared: the
 /// names come from the schema's static specs, so there are few of them, and
 /// a call would otherwise format several.
+/// They are found by where `kind` and `field` lie, not by comparing them:
+/// the same text at two places is made twice, each time alike.
 fn name(what: Named, kind: &'static str, field: &'static str) -> &'static str {
-    type Names =
-        HashMap<(Named, &'static str, &'static str), &'static str, foldhash::fast::RandomState>;
+    type Place = (usize, usize);
+    type Names = HashMap<(Named, Place, Place), &'static str, foldhash::fast::RandomState>;
     static NAMES: LazyLock<RwLock<Names>> = LazyLock::new(RwLock::default);
-    let key = (what, kind, field);
+    let place = |s: &'static str| (s.as_ptr() as usize, s.len());
+    let key = (what, place(kind), place(field));
     if let Some(name) = NAMES
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -717,6 +720,15 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
         Ok(Appended::Now(seq))
     }
 
+    /// The id is new (made by this write), so it is not looked for first.
+    fn log_append_new(&mut self, log: &LogSpec, id: Id, body: &[u8]) -> Result<Option<u64>> {
+        let seq = self.log_last(log)? + 1;
+        self.0.put(log.name, &seq.to_be_bytes(), body)?;
+        self.0.put(log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
+        self.0.put(META, log_seq_key(log), &seq.to_be_bytes())?;
+        Ok(Some(seq))
+    }
+
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
         self.0.put(log.name, &seq.to_be_bytes(), body)?;
         if let Some(id) = id {
@@ -828,14 +840,19 @@ mod tests {
         assert_eq!(unique_table("user", "email"), "u:user:email");
         assert_eq!(log_ids(&log), "domain_events:ids");
         assert_eq!(log_seq_key(&log), b"domain_events.seq");
+        let (kind, field) = ("product", "tags");
         assert!(std::ptr::eq(
-            index_table("product", "tags"),
-            index_table("product", "tags")
+            index_table(kind, field),
+            index_table(kind, field)
         ));
-        assert_ne!(
-            index_table("product", "tags"),
-            unique_table("product", "tags")
-        );
+        assert_ne!(index_table(kind, field), unique_table(kind, field));
+        // the same text elsewhere names the same table
+        let elsewhere: &'static str = String::from(kind).leak();
+        assert_eq!(index_table(elsewhere, field), "i:product:tags");
+        assert!(!std::ptr::eq(
+            index_table(elsewhere, field),
+            index_table(kind, field)
+        ));
     }
 
     #[test]

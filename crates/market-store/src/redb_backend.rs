@@ -110,11 +110,14 @@ pub struct RedbBackend {
     group: Mutex<GroupState>,
     /// The batch open for writes to join, and the one being committed.
     open: Mutex<Open>,
-    /// Told when no write is on its way into the open batch any more (or
-    /// the batch is full), and when a bulk transaction ends.
+    /// Told when no write is on its way into the open batch any more, when
+    /// those the leader waits for are in (or the batch is full), and when
+    /// a bulk transaction ends.
     joined: Condvar,
     /// Writes on their way into the open batch.
     joining: AtomicUsize,
+    /// Writes that ever set out to join a batch.
+    arrivals: AtomicU64,
     /// The last redo log record whose commit succeeded: reopened after a
     /// storage failure, the database applies the log up to it, and not the
     /// record of a commit that failed (its callers heard so).
@@ -169,6 +172,11 @@ struct Open {
     /// begun while a commit writes wait for it, which would keep the next
     /// batch from gathering meanwhile.
     fresh: Option<(u64, Arc<redb::ReadTransaction>)>,
+    /// Writes that ever joined a batch or gave up.
+    departed: u64,
+    /// The leader waits until this many writes have departed: those that
+    /// set out before it began to wait.
+    awaited: Option<u64>,
 }
 
 /// The most writes one batch takes; the writes after them wait for the
@@ -589,6 +597,7 @@ impl RedbBackend {
             open: Mutex::new(Open::default()),
             joined: Condvar::new(),
             joining: AtomicUsize::new(0),
+            arrivals: AtomicU64::new(0),
             logged: AtomicU64::new(u64::MAX),
             counters: Counters::default(),
         };
@@ -836,19 +845,22 @@ impl RedbBackend {
 
     /// Commit the open batch durably, which makes every earlier commit
     /// durable too; with no batch open, an empty transaction. The leader
-    /// first lets the writes on their way join (`let_join`).
+    /// first lets the writes that set out before it join (`let_join`).
     fn commit_open(&self, let_join: bool) -> Result<()> {
         let mut open = self.lock_open();
+        let set_out = self.arrivals.load(Ordering::Acquire);
         while let_join
             && open.bulk == 0
-            && self.joining.load(Ordering::Acquire) > 0
+            && open.departed < set_out
             && open.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH)
         {
+            open.awaited = Some(set_out);
             open = self
                 .joined
                 .wait(open)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        open.awaited = None;
         let Some(batch) = open.batch.take() else {
             drop(open);
             let handle = self.handle()?;
@@ -1384,6 +1396,7 @@ impl Backend for RedbBackend {
             return result.map(|_| None);
         }
         self.joining.fetch_add(1, Ordering::AcqRel);
+        self.arrivals.fetch_add(1, Ordering::AcqRel);
         let mut open = self.lock_open();
         while open.bulk > 0 {
             open = self
@@ -1550,8 +1563,12 @@ impl Drop for Joining<'_> {
             self.open.batch = None;
         }
         let on_their_way = self.backend.joining.fetch_sub(1, Ordering::AcqRel) - 1;
-        // A leader waits until no write is on its way or the batch is full.
+        self.open.departed += 1;
+        // A leader waits until the writes that set out before it are in
+        // or the batch is full.
+        let departed = self.open.departed;
         if on_their_way == 0
+            || self.open.awaited.is_some_and(|n| departed >= n)
             || self
                 .open
                 .batch
