@@ -48,7 +48,7 @@ pub use eventlog::{EVENTLOG, EventLogReads};
 pub use idempotency::{IdempotencyReads, IdempotencyRecord};
 pub use pg::{FORMAT_VERSION, PgBackend, PgSettings, Plan, Step};
 pub use record::{Index, IndexSpec, IndexValue, Meta, Record, TableSpec, json_index_values};
-pub use redb_backend::{DEFAULT_CACHE_BYTES, RedbBackend, compact, redo_path};
+pub use redb_backend::{DEFAULT_CACHE_BYTES, RedbBackend, compact, redo_path, sync_folder};
 pub use stored::{Shaped, Stored, Verbatim};
 pub use transfer::{Item, Totals, copy};
 pub use tx::{Actor, AuditEntry, AuditFilter, Page, PageRequest, ReadTx, Reads, WriteTx};

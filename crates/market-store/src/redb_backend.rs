@@ -503,6 +503,17 @@ fn repair_progress(path: &Path) -> impl Fn(&mut redb::RepairSession) + 'static {
     }
 }
 
+/// Make the entry of `file`, just created, durable in its folder: until
+/// then a crash of the machine may forget the file, and the writes synced
+/// in it with it.
+pub fn sync_folder(file: &Path) -> std::io::Result<()> {
+    let folder = match file.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    std::fs::File::open(folder)?.sync_all()
+}
+
 fn open_error(path: &Path, e: &std::io::Error) -> StoreError {
     StoreError::Backend(format!("cannot open {}: {e}", path.display()))
 }
@@ -557,13 +568,17 @@ impl RedbBackend {
             })?;
         }
         RedbBackend::open_on_cached(path, cache_bytes, |file: &Path| {
-            let file = std::fs::OpenOptions::new()
+            let new = !file.exists();
+            let opened = std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .open(file)?;
-            FileBackend::new(file).map_err(std::io::Error::other)
+            if new {
+                sync_folder(file)?;
+            }
+            FileBackend::new(opened).map_err(std::io::Error::other)
         })
     }
 
@@ -1582,7 +1597,19 @@ impl Drop for Joining<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{GroupState, LOST_RANGES};
+    use super::{GroupState, LOST_RANGES, sync_folder};
+
+    #[test]
+    fn a_new_files_folder_is_synced_or_the_failure_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("m.redb");
+        std::fs::write(&file, b"").unwrap();
+        sync_folder(&file).unwrap();
+        // a bare name is in the current folder
+        sync_folder(std::path::Path::new("m.redb")).unwrap();
+        let lost = sync_folder(&dir.path().join("gone/m.redb")).unwrap_err();
+        assert_eq!(lost.kind(), std::io::ErrorKind::NotFound);
+    }
 
     #[test]
     fn commits_pending_at_a_failure_stay_lost_and_ranges_join_until_a_durable_commit() {

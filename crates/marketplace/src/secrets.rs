@@ -65,7 +65,8 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(text.as_bytes())?;
     file.write_all(b"\n")?;
-    file.sync_all()
+    file.sync_all()?;
+    market_store::sync_folder(path)
 }
 
 #[cfg(test)]
