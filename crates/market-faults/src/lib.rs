@@ -46,6 +46,28 @@ struct Gate {
     fail_one: bool,
 }
 
+/// Syncs held back by [`FaultPlan::hold_syncs`]; dropped, it lets them go
+/// (without a failure) if nothing did before.
+#[must_use = "dropping it lets the syncs go at once"]
+pub struct SyncsHeld<'a>(&'a FaultPlan);
+
+impl SyncsHeld<'_> {
+    /// Let the waiting syncs go ([`FaultPlan::release_syncs`]).
+    pub fn release(self, fail: bool) {
+        self.0.release_syncs(fail);
+    }
+}
+
+impl Drop for SyncsHeld<'_> {
+    fn drop(&mut self) {
+        let mut gate = self.0.gate();
+        if gate.held {
+            gate.held = false;
+            self.0.released.notify_all();
+        }
+    }
+}
+
 impl FaultPlan {
     pub fn new() -> Arc<FaultPlan> {
         Arc::new(FaultPlan {
@@ -63,9 +85,12 @@ impl FaultPlan {
     }
 
     /// From now on a sync (the end of a durable commit) waits until
-    /// [`FaultPlan::release_syncs`].
-    pub fn hold_syncs(&self) {
+    /// [`FaultPlan::release_syncs`], or until the guard returned is
+    /// dropped: a test that fails while syncs are held lets them go as it
+    /// unwinds instead of hanging on the threads waiting in them.
+    pub fn hold_syncs(&self) -> SyncsHeld<'_> {
         self.gate().held = true;
+        SyncsHeld(self)
     }
 
     /// How many syncs wait right now.

@@ -49,13 +49,25 @@ impl Faulty {
 
     /// Until a commit waits in its held sync.
     fn wait_for_a_held_sync(&self) {
-        while self.plan.syncs_waiting() == 0 {
-            std::thread::yield_now();
-        }
+        wait_for("a commit waiting in its held sync", || {
+            self.plan.syncs_waiting() > 0
+        });
     }
 
     fn file_len(&self) -> u64 {
         std::fs::metadata(&self.path).unwrap().len()
+    }
+}
+
+/// Until `done()`; a failure after a minute rather than a test that hangs.
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {what} after a minute"
+        );
+        std::thread::yield_now();
     }
 }
 
@@ -286,8 +298,8 @@ fn the_batch_gathered_over_a_failing_commit_fails_with_it() {
     for fail in [true, false] {
         let f = faulty();
         f.write_many("kept", 1).unwrap();
-        f.plan.hold_syncs();
         std::thread::scope(|s| {
+            let held = f.plan.hold_syncs();
             let first = s.spawn(|| f.write_many("first", 1));
             f.wait_for_a_held_sync();
             // the first write's commit waits for the disk: the next write
@@ -302,10 +314,10 @@ fn the_batch_gathered_over_a_failing_commit_fails_with_it() {
                     Ok::<_, StoreError>(seen)
                 })
             });
-            while f.db.write_stats().writes < 3 {
-                std::thread::yield_now();
-            }
-            f.plan.release_syncs(fail);
+            wait_for("second write in its batch", || {
+                f.db.write_stats().writes >= 3
+            });
+            held.release(fail);
             let (first, second) = (first.join().unwrap(), second.join().unwrap());
             if fail {
                 assert!(first.is_err(), "the failed commit is not acknowledged");
@@ -333,8 +345,8 @@ fn the_batch_gathered_over_a_failing_commit_fails_with_it() {
 fn a_read_that_must_not_wait_answers_from_the_latest_durable_commit() {
     let f = faulty();
     f.write_many("kept", 1).unwrap();
-    f.plan.hold_syncs();
     std::thread::scope(|s| {
+        let held = f.plan.hold_syncs();
         let first = s.spawn(|| f.write_many("first", 2));
         f.wait_for_a_held_sync();
         let (seen, pending) = market_store::unwaiting(|| (f.count("kept"), f.count("first")));
@@ -342,7 +354,7 @@ fn a_read_that_must_not_wait_answers_from_the_latest_durable_commit() {
         assert!(pending.is_empty());
         let plain = s.spawn(|| f.count("first"));
         std::thread::sleep(std::time::Duration::from_millis(50));
-        f.plan.release_syncs(false);
+        held.release(false);
         assert_eq!(first.join().unwrap().unwrap().len(), 2);
         assert_eq!(plain.join().unwrap(), 0, "what was durable when it began");
     });
