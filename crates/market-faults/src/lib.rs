@@ -5,7 +5,7 @@
 //! FaultyStorage::open(file, plan.clone()))`, keeps the plan, and steers it:
 //! [`FaultPlan::fail_nth_write`], [`FaultPlan::fail_all_writes`],
 //! [`FaultPlan::disk_full_at`], [`FaultPlan::clear`], and holds syncs
-//! back ([`FaultPlan::hold_syncs`], [`FaultPlan::release_syncs`]) to
+//! back ([`FaultPlan::hold_syncs`], [`SyncsHeld::release`]) to
 //! catch a commit half-way. The plan outlives the
 //! storage, so it still holds when the store opens the file again.
 //!
@@ -52,9 +52,13 @@ struct Gate {
 pub struct SyncsHeld<'a>(&'a FaultPlan);
 
 impl SyncsHeld<'_> {
-    /// Let the waiting syncs go ([`FaultPlan::release_syncs`]).
+    /// Let the waiting syncs go, and syncs pass again; with `fail`, the
+    /// first one let go fails with an I/O error.
     pub fn release(self, fail: bool) {
-        self.0.release_syncs(fail);
+        let mut gate = self.0.gate();
+        gate.held = false;
+        gate.fail_one = fail && gate.waiting > 0;
+        self.0.released.notify_all();
     }
 }
 
@@ -85,7 +89,7 @@ impl FaultPlan {
     }
 
     /// From now on a sync (the end of a durable commit) waits until
-    /// [`FaultPlan::release_syncs`], or until the guard returned is
+    /// [`SyncsHeld::release`], or until the guard returned is
     /// dropped: a test that fails while syncs are held lets them go as it
     /// unwinds instead of hanging on the threads waiting in them.
     pub fn hold_syncs(&self) -> SyncsHeld<'_> {
@@ -96,15 +100,6 @@ impl FaultPlan {
     /// How many syncs wait right now.
     pub fn syncs_waiting(&self) -> usize {
         self.gate().waiting
-    }
-
-    /// Let the waiting syncs go, and syncs pass again; with `fail`, the
-    /// first one let go fails with an I/O error.
-    pub fn release_syncs(&self, fail: bool) {
-        let mut gate = self.gate();
-        gate.held = false;
-        gate.fail_one = fail && gate.waiting > 0;
-        self.released.notify_all();
     }
 
     /// Wait while syncs are held; whether this one is to fail.

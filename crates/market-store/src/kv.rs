@@ -581,6 +581,15 @@ impl<R: RawRead> StoreRead for Kv<R> {
 }
 
 impl<W: RawWrite> Kv<W> {
+    /// A log's row `seq`, and its id's entry; the log's end is the caller's.
+    fn log_row(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
+        self.0.put(log.name, &seq.to_be_bytes(), body)?;
+        if let Some(id) = id {
+            self.0.put(log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
     fn add_to_count(&mut self, kind: &str, delta: i64) -> Result<()> {
         let count = self.count_of(kind)?.saturating_add_signed(delta);
         self.0.put(COUNTS, kind.as_bytes(), &count.to_be_bytes())
@@ -723,17 +732,13 @@ impl<W: RawWrite> StoreWrite for Kv<W> {
     /// The id is new (made by this write), so it is not looked for first.
     fn log_append_new(&mut self, log: &LogSpec, id: Id, body: &[u8]) -> Result<Option<u64>> {
         let seq = self.log_last(log)? + 1;
-        self.0.put(log.name, &seq.to_be_bytes(), body)?;
-        self.0.put(log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
+        self.log_row(log, seq, Some(id), body)?;
         self.0.put(META, log_seq_key(log), &seq.to_be_bytes())?;
         Ok(Some(seq))
     }
 
     fn log_put(&mut self, log: &LogSpec, seq: u64, id: Option<Id>, body: &[u8]) -> Result<()> {
-        self.0.put(log.name, &seq.to_be_bytes(), body)?;
-        if let Some(id) = id {
-            self.0.put(log_ids(log), &id.to_key(), &seq.to_be_bytes())?;
-        }
+        self.log_row(log, seq, id, body)?;
         if seq > self.log_last(log)? {
             self.0.put(META, log_seq_key(log), &seq.to_be_bytes())?;
         }

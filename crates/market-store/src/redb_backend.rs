@@ -110,14 +110,15 @@ pub struct RedbBackend {
     group: Mutex<GroupState>,
     /// The batch open for writes to join, and the one being committed.
     open: Mutex<Open>,
-    /// Told when no write is on its way into the open batch any more, when
-    /// those the leader waits for are in (or the batch is full), and when
-    /// a bulk transaction ends.
+    /// Told when the writes the leader waits for are in (or the batch is
+    /// full), and when a bulk transaction ends.
     joined: Condvar,
-    /// Writes on their way into the open batch.
-    joining: AtomicUsize,
-    /// Writes that ever set out to join a batch.
+    /// Writes that ever set out to join a batch; those not departed yet
+    /// are on their way.
     arrivals: AtomicU64,
+    /// Writes that ever joined a batch or gave up (counted under the lock
+    /// of [`Open`], where the leader reads it).
+    departures: AtomicU64,
     /// The last redo log record whose commit succeeded: reopened after a
     /// storage failure, the database applies the log up to it, and not the
     /// record of a commit that failed (its callers heard so).
@@ -172,8 +173,6 @@ struct Open {
     /// begun while a commit writes wait for it, which would keep the next
     /// batch from gathering meanwhile.
     fresh: Option<(u64, Arc<redb::ReadTransaction>)>,
-    /// Writes that ever joined a batch or gave up.
-    departed: u64,
     /// The leader waits until this many writes have departed: those that
     /// set out before it began to wait.
     awaited: Option<u64>,
@@ -503,9 +502,9 @@ fn repair_progress(path: &Path) -> impl Fn(&mut redb::RepairSession) + 'static {
     }
 }
 
-/// Make the entry of `file`, just created, durable in its folder: until
-/// then a crash of the machine may forget the file, and the writes synced
-/// in it with it.
+/// Make the entry of `file`, just created or renamed, durable in its
+/// folder: until then a crash of the machine may forget the file, and the
+/// writes synced in it with it.
 pub fn sync_folder(file: &Path) -> std::io::Result<()> {
     let folder = match file.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
@@ -611,8 +610,8 @@ impl RedbBackend {
             group: Mutex::new(GroupState::default()),
             open: Mutex::new(Open::default()),
             joined: Condvar::new(),
-            joining: AtomicUsize::new(0),
             arrivals: AtomicU64::new(0),
+            departures: AtomicU64::new(0),
             logged: AtomicU64::new(u64::MAX),
             counters: Counters::default(),
         };
@@ -866,7 +865,7 @@ impl RedbBackend {
         let set_out = self.arrivals.load(Ordering::Acquire);
         while let_join
             && open.bulk == 0
-            && open.departed < set_out
+            && self.departures.load(Ordering::Acquire) < set_out
             && open.batch.as_ref().is_some_and(|b| b.members < MAX_BATCH)
         {
             open.awaited = Some(set_out);
@@ -1410,7 +1409,6 @@ impl Backend for RedbBackend {
             Self::put_batch(open);
             return result.map(|_| None);
         }
-        self.joining.fetch_add(1, Ordering::AcqRel);
         self.arrivals.fetch_add(1, Ordering::AcqRel);
         let mut open = self.lock_open();
         while open.bulk > 0 {
@@ -1486,7 +1484,13 @@ impl Backend for RedbBackend {
             batches: self.counters.batches.load(Ordering::Relaxed),
             checkpoints: self.counters.checkpoints.load(Ordering::Relaxed),
             rows: self.counters.rows.load(Ordering::Relaxed),
-            queued: self.joining.load(Ordering::Relaxed) as u64,
+            // departures first: a write counted there arrived before
+            queued: {
+                let departed = self.departures.load(Ordering::Acquire);
+                self.arrivals
+                    .load(Ordering::Acquire)
+                    .saturating_sub(departed)
+            },
             stages: Stages {
                 calls: self.counters.calls.read(),
                 commits: self.counters.commits.read(),
@@ -1577,13 +1581,10 @@ impl Drop for Joining<'_> {
         if self.open.batch.as_ref().is_some_and(|b| b.members == 0) {
             self.open.batch = None;
         }
-        let on_their_way = self.backend.joining.fetch_sub(1, Ordering::AcqRel) - 1;
-        self.open.departed += 1;
+        let departed = self.backend.departures.fetch_add(1, Ordering::AcqRel) + 1;
         // A leader waits until the writes that set out before it are in
         // or the batch is full.
-        let departed = self.open.departed;
-        if on_their_way == 0
-            || self.open.awaited.is_some_and(|n| departed >= n)
+        if self.open.awaited.is_some_and(|n| departed >= n)
             || self
                 .open
                 .batch

@@ -194,6 +194,8 @@ pub fn backup(db: Option<String>, out: &Path) -> ExitCode {
         drop(w);
         std::fs::rename(&partial, out)
             .map_err(|e| format!("cannot rename to {}: {e}", out.display()))?;
+        market_store::sync_folder(out)
+            .map_err(|e| format!("cannot sync the folder of {}: {e}", out.display()))?;
         bar.finish_and_clear();
         Ok(format!(
             "backed up {n} items ({} records) of {} to {}",
