@@ -176,16 +176,16 @@ pub fn register<T: CrudRecord>(
                 access,
                 Kind::Read,
                 move |ctx: &Ctx, p: FindParams| {
-                    if !T::INDEXES.iter().any(|i| i.field == p.field) {
-                        let mut errs = FieldErrors::default();
+                    let Some(spec) = T::INDEXES.iter().find(|i| i.field == p.field) else {
                         let names: Vec<&str> = T::INDEXES.iter().map(|i| i.field).collect();
-                        errs.add(
-                            "field",
-                            format!("not an indexed field (indexed: {})", names.join(", ")),
-                        );
-                        errs.into_result()?;
-                    }
-                    let mut page: Page<T> = db.read(|tx| tx.find(&p.field, &p.value, &p.page))?;
+                        let reason =
+                            format!("not an indexed field (indexed: {})", names.join(", "));
+                        return Err(RpcError::invalid_fields(
+                            [("field".to_string(), reason)].into(),
+                        ));
+                    };
+                    let index = Index::<T>::new(spec);
+                    let mut page: Page<T> = db.read(|tx| tx.find_in(index, &p.value, &p.page))?;
                     page.items.retain(|o| visible(ctx, access, o));
                     Result::Ok(page)
                 },
